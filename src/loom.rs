@@ -1,0 +1,130 @@
+//! The one place that names `std::sync`, `loom`, `arc_swap` and `dashmap`.
+//!
+//! Everything else in the crate imports its synchronization primitives from here, so that under
+//! `--cfg loom` the model checker sees every atomic, cell and lock that our own protocols use. Loom
+//! cannot look inside `arc_swap` or `dashmap`; under loom they are replaced by a loom `RwLock<Arc<T>>`
+//! and a loom `Mutex<HashMap>` with the same small API, so that loom checks *our* use of them and the
+//! crates keep their own tests.
+
+#[cfg(not(loom))]
+pub(crate) use std::sync::{
+    atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering},
+    Arc, Mutex, MutexGuard,
+};
+
+#[cfg(loom)]
+pub(crate) use loom::sync::{
+    atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering},
+    Arc, Mutex, MutexGuard,
+};
+
+/// A busy-wait hint. Under loom this yields to the model's scheduler, as a raw
+/// `core::hint::spin_loop` would spin forever inside a model.
+#[inline]
+pub(crate) fn spin_loop() {
+    #[cfg(not(loom))]
+    core::hint::spin_loop();
+    #[cfg(loom)]
+    loom::thread::yield_now();
+}
+
+/// Gives up the rest of this thread's time slice.
+#[inline]
+pub(crate) fn yield_now() {
+    #[cfg(not(loom))]
+    std::thread::yield_now();
+    #[cfg(loom)]
+    loom::thread::yield_now();
+}
+
+/// An `UnsafeCell` whose accesses loom can track. The std version mirrors loom's closure API.
+#[cfg(not(loom))]
+#[derive(Debug)]
+pub(crate) struct UnsafeCell<T>(core::cell::UnsafeCell<T>);
+
+#[cfg(not(loom))]
+impl<T> UnsafeCell<T> {
+    pub(crate) const fn new(data: T) -> UnsafeCell<T> {
+        UnsafeCell(core::cell::UnsafeCell::new(data))
+    }
+
+    #[inline(always)]
+    pub(crate) fn with<R>(&self, f: impl FnOnce(*const T) -> R) -> R {
+        f(self.0.get())
+    }
+
+    #[inline(always)]
+    pub(crate) fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
+        f(self.0.get())
+    }
+}
+
+#[cfg(loom)]
+pub(crate) use loom::cell::UnsafeCell;
+
+/// An atomically swappable `Arc<T>`: `arc_swap::ArcSwap` normally, a loom `RwLock<Arc<T>>` under loom.
+#[cfg(not(loom))]
+pub(crate) use arc_swap::ArcSwap;
+
+#[cfg(loom)]
+#[derive(Debug)]
+pub(crate) struct ArcSwap<T>(loom::sync::RwLock<Arc<T>>);
+
+#[cfg(loom)]
+impl<T> ArcSwap<T> {
+    pub(crate) fn new(value: Arc<T>) -> Self {
+        ArcSwap(loom::sync::RwLock::new(value))
+    }
+
+    pub(crate) fn from_pointee(value: T) -> Self {
+        Self::new(Arc::new(value))
+    }
+
+    /// Stands in for `arc_swap::ArcSwap::load_full`.
+    pub(crate) fn load_full(&self) -> Arc<T> {
+        self.0.read().unwrap().clone()
+    }
+
+    /// Stands in for `arc_swap::ArcSwap::load`; returns an owned `Arc` (which derefs the same way).
+    pub(crate) fn load(&self) -> Arc<T> {
+        self.load_full()
+    }
+
+    pub(crate) fn store(&self, value: Arc<T>) {
+        *self.0.write().unwrap() = value;
+    }
+
+    pub(crate) fn swap(&self, value: Arc<T>) -> Arc<T> {
+        std::mem::replace(&mut *self.0.write().unwrap(), value)
+    }
+}
+
+/// A concurrent hash map: `dashmap::DashMap` with ahash normally, a loom `Mutex<HashMap>` under loom.
+#[cfg(not(loom))]
+pub(crate) type DashMap<K, V> = dashmap::DashMap<K, V, ahash::RandomState>;
+
+#[cfg(loom)]
+pub(crate) use self::loom_map::DashMap;
+
+#[cfg(loom)]
+mod loom_map {
+    use std::collections::HashMap;
+    use std::hash::Hash;
+
+    /// The loom stand-in for `DashMap`: one loom mutex around a std map. It offers the subset of
+    /// DashMap's API that the crate uses, with closures instead of guards.
+    #[derive(Debug)]
+    pub(crate) struct DashMap<K, V>(loom::sync::Mutex<HashMap<K, V>>);
+
+    impl<K: Eq + Hash, V> Default for DashMap<K, V> {
+        fn default() -> Self {
+            DashMap(loom::sync::Mutex::new(HashMap::new()))
+        }
+    }
+
+    impl<K: Eq + Hash, V> DashMap<K, V> {
+        pub(crate) fn with_hasher(_: ahash::RandomState) -> Self {
+            Self::default()
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! Maelstrom messages: decoding requests, encoding replies, error codes. (Skeleton.)
