@@ -1,0 +1,2 @@
+//! Criterion benches (groups). Skeleton.
+fn main() {}

@@ -1,0 +1,2 @@
+//! Criterion benches (log). Skeleton.
+fn main() {}

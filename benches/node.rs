@@ -1,0 +1,2 @@
+//! Criterion benches (node). Skeleton.
+fn main() {}
