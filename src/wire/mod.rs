@@ -1,1 +1,23 @@
-//! Maelstrom messages: decoding requests, encoding replies, error codes. (Skeleton.)
+//! Maelstrom messages: decoding requests, encoding replies, error codes.
+//!
+//! The wire layer is kept apart from the engine: the engine never sees JSON, and this module never
+//! touches partitions or groups.
+//!
+//! - [`scan`]: a validating JSON scanner that borrows from the line ([`Raw`] values, [`Str`] strings).
+//! - [`request`]: one line → a [`Message`] with the body's fields filed by [`Field`] (aliases
+//!   included); typed accessors whose errors name the field.
+//! - [`reply`]: writing messages straight into a byte buffer in Maelstrom's key order.
+//! - [`error`]: Maelstrom error [`Code`]s and [`WireError`], the node's error replies.
+//!
+//! Decoding a typical `send` takes one pass over the line and no allocation; see `benches/node.rs`
+//! for the cost beside serde_json.
+
+pub mod error;
+pub mod reply;
+pub mod request;
+pub mod scan;
+
+pub use error::{Code, WireError};
+pub use reply::JsonOut;
+pub use request::{decode, peek_src, Body, Field, FieldError, LineError, Message};
+pub use scan::{Kind, Raw, Str};
