@@ -18,6 +18,10 @@ pub(crate) use loom::sync::{
     Arc, Mutex, MutexGuard,
 };
 
+/// A write-once cell (the node's identity, set by `init`). Loom does not model it, and nothing that
+/// loom checks uses it, so it is std's in both builds.
+pub(crate) use std::sync::OnceLock;
+
 /// A busy-wait hint. Under loom this yields to the model's scheduler, as a raw
 /// `core::hint::spin_loop` would spin forever inside a model.
 #[inline]

@@ -43,7 +43,7 @@ impl JsonOut for Vec<u8> {
 
     #[inline]
     fn string(&mut self, s: &str) -> &mut Self {
-        write_escaped(self, s);
+        write_escaped(self, s.as_bytes());
         self
     }
 
@@ -56,11 +56,12 @@ impl JsonOut for Vec<u8> {
     }
 }
 
-/// Appends `s` as a JSON string.
-pub fn write_escaped(out: &mut Vec<u8>, s: &str) {
+/// Appends the UTF-8 text `s` as a JSON string. Only ASCII bytes are escaped, so valid UTF-8 stays
+/// valid.
+pub fn write_escaped(out: &mut Vec<u8>, s: &[u8]) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     out.push(b'"');
-    let b = s.as_bytes();
+    let b = s;
     let mut run = 0;
     for (i, &c) in b.iter().enumerate() {
         let esc: &[u8] = match c {
@@ -146,7 +147,7 @@ mod tests {
     fn escapes_round_trip_through_serde() {
         for s in ["plain", "q\"b\\s", "nl\n\t\r", "\u{1}\u{1f}", "é😀", ""] {
             let mut out = Vec::new();
-            write_escaped(&mut out, s);
+            write_escaped(&mut out, s.as_bytes());
             let back: String = serde_json::from_slice(&out).unwrap();
             assert_eq!(back, s);
         }
