@@ -222,3 +222,74 @@ mod loom_map {
         }
     }
 }
+
+/// The trait a borrowed key implements to look up an owned key in an [`InsertMap`] (`equivalent`'s
+/// trait, re-exported by papaya).
+pub(crate) use papaya::Equivalent;
+
+/// An insert-only concurrent map read without locks: `papaya::HashMap` with ahash normally, a loom
+/// `Mutex` around a list under loom. Entries are never removed, so a value lives as long as the map.
+/// Accessors take closures, as guards differ between the two versions.
+#[cfg(not(loom))]
+pub(crate) struct InsertMap<K, V>(papaya::HashMap<K, V, ahash::RandomState>);
+
+#[cfg(not(loom))]
+impl<K: std::hash::Hash + Eq, V> InsertMap<K, V> {
+    pub(crate) fn new() -> Self {
+        InsertMap(papaya::HashMap::with_hasher(ahash::RandomState::new()))
+    }
+
+    /// Calls `f` on the value of `key`, if present.
+    #[inline]
+    pub(crate) fn get<Q, R>(&self, key: &Q, f: impl FnOnce(&V) -> R) -> Option<R>
+    where
+        Q: ?Sized + std::hash::Hash + Equivalent<K>,
+    {
+        self.0.pin().get(key).map(f)
+    }
+
+    /// Calls `f` on the value of `key`, inserting `make()` first if absent. `make` may run and its
+    /// value be dropped if another thread inserts the same key first.
+    pub(crate) fn get_or_insert_with<R>(
+        &self,
+        key: K,
+        make: impl FnOnce() -> V,
+        f: impl FnOnce(&V) -> R,
+    ) -> R {
+        f(self.0.pin().get_or_insert_with(key, make))
+    }
+}
+
+#[cfg(loom)]
+pub(crate) struct InsertMap<K, V>(loom::sync::Mutex<Vec<(K, V)>>);
+
+#[cfg(loom)]
+impl<K: std::hash::Hash + Eq, V> InsertMap<K, V> {
+    pub(crate) fn new() -> Self {
+        InsertMap(loom::sync::Mutex::new(Vec::new()))
+    }
+
+    pub(crate) fn get<Q, R>(&self, key: &Q, f: impl FnOnce(&V) -> R) -> Option<R>
+    where
+        Q: ?Sized + std::hash::Hash + Equivalent<K>,
+    {
+        let list = self.0.lock().unwrap();
+        list.iter()
+            .find(|(k, _)| key.equivalent(k))
+            .map(|(_, v)| f(v))
+    }
+
+    pub(crate) fn get_or_insert_with<R>(
+        &self,
+        key: K,
+        make: impl FnOnce() -> V,
+        f: impl FnOnce(&V) -> R,
+    ) -> R {
+        let mut list = self.0.lock().unwrap();
+        if let Some((_, v)) = list.iter().find(|(k, _)| *k == key) {
+            return f(v);
+        }
+        list.push((key, make()));
+        f(&list.last().unwrap().1)
+    }
+}

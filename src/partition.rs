@@ -1,8 +1,50 @@
-//! One partition: a [`Log`](crate::log::Log) of records plus a per-key index. (Skeleton.)
+//! One partition: a [`Log`] of records plus a per-key index.
 //!
 //! Keys are opaque bytes plus a [`KeyKind`], so the wire layer can give a JSON string key and the same
 //! text as a non-string JSON key back as they came. The value is opaque bytes (the node stores the
 //! compact JSON text of the message).
+//!
+//! # The key index
+//!
+//! Each distinct key of a partition has one [`KeyEntry`], allocated once and never freed before the
+//! partition: its kind and bytes, and the ascending list of the offsets of its records. The map from
+//! key to entry is an insert-only concurrent map read without locks (papaya; see `crate::loom`).
+//! A record points at its key's entry, so the key bytes are stored once per key, not per record.
+//!
+//! The offset list is appended to only by the log's publisher, through [`Publish::publish`], which
+//! the log runs for one record at a time, in offset order, *before* the watermark passes the record.
+//! So a reader that loads the watermark `end` and then the list's length finds every offset of the
+//! key below `end` (and maybe a few more, which it skips). [`Partition::read_key`] binary-searches
+//! the list for `from` and walks it: O(log n + max), never a scan of the partition.
+//!
+//! # Memory per record
+//!
+//! A record is 32 bytes: an 8-byte pointer to its key entry (null without a key) and a 24-byte value
+//! that holds up to 22 bytes inline (JSON numbers, the common case) or a boxed slice otherwise.
+//! The log adds its slot's `ready` flag, padded to 8: **40 bytes per record** in the log. The key's
+//! offset list adds **8 bytes per keyed record** (its buckets double, and as they are zeroed
+//! allocations the unused tail of a large bucket is not resident). So the overhead beyond the key
+//! and value bytes is about 48 bytes for a value of up to 22 bytes, and 48 + 16 + the allocator's
+//! per-allocation overhead (8 to 24 bytes with glibc) for a larger value, below 64 bytes either way
+//! for small values and around 80 for large ones (measured by `benches/log.rs`'s `memory` report).
+//! Each distinct key costs about 300 bytes more once (entry, offset-list bucket table, map entry).
+//!
+//! # Orderings
+//!
+//! - Offset list: the single writer writes element `len`, then `len.store(len + 1, Release)`; readers
+//!   `len.load(Acquire)` and read elements below it. The writer loads `len` with `Relaxed`: it is the
+//!   only writer, and the previous writer's store happens-before through the log's publisher
+//!   hand-off (see [`crate::log`]'s Orderings).
+//! - [`Partition::read_key`] loads the log's `end` (Acquire) *before* the list's length (Acquire): the
+//!   publisher pushed every offset below `end` before its Release store of `end`, so those pushes
+//!   happen-before the length load.
+//! - The key map's own synchronization (papaya) publishes a new entry fully built to every thread
+//!   that finds it; appenders then pass the entry pointer inside the record, which the log publishes.
+
+use crate::log::{Buckets, Log, Publish, Zeroable};
+use crate::loom::{AtomicU64, Equivalent, InsertMap, Ordering, UnsafeCell};
+use std::hash::{Hash, Hasher};
+use std::ptr::NonNull;
 
 /// How the wire layer wants a key's bytes read back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -20,6 +62,16 @@ pub struct Key<'a> {
     pub bytes: &'a [u8],
 }
 
+impl<'a> Key<'a> {
+    /// A string key.
+    pub fn str(s: &'a str) -> Self {
+        Key {
+            kind: KeyKind::Str,
+            bytes: s.as_bytes(),
+        }
+    }
+}
+
 /// A published record, borrowed from its partition.
 #[derive(Debug, Clone, Copy)]
 pub struct RecordRef<'a> {
@@ -28,45 +80,544 @@ pub struct RecordRef<'a> {
     pub value: &'a [u8],
 }
 
+/// Values up to this many bytes are stored inside the record.
+const INLINE: usize = 22;
+
+/// A record's value: inline when small, boxed otherwise. 24 bytes.
+enum Value {
+    Inline { len: u8, bytes: [u8; INLINE] },
+    Heap(Box<[u8]>),
+}
+
+impl Value {
+    #[inline]
+    fn new(value: &[u8]) -> Self {
+        if value.len() <= INLINE {
+            let mut bytes = [0; INLINE];
+            bytes[..value.len()].copy_from_slice(value);
+            Value::Inline {
+                len: value.len() as u8,
+                bytes,
+            }
+        } else {
+            Value::Heap(value.into())
+        }
+    }
+
+    #[inline]
+    fn as_slice(&self) -> &[u8] {
+        match self {
+            Value::Inline { len, bytes } => &bytes[..*len as usize],
+            Value::Heap(b) => b,
+        }
+    }
+}
+
+/// One record in the log.
+struct Record {
+    /// The key's entry in this partition's index; `None` for a record without a key.
+    key: Option<NonNull<KeyEntry>>,
+    value: Value,
+}
+
+const _: () = assert!(std::mem::size_of::<Value>() == 24);
+const _: () = assert!(std::mem::size_of::<Record>() == 32);
+
+// SAFETY:
+// 1. The pointer targets a `KeyEntry` owned by the same partition as the record, which is `Sync`
+//    (below) and outlives the record's use; the record never mutates through it except in `publish`,
+//    whose exclusivity the log guarantees.
+unsafe impl Send for Record {}
+// SAFETY: as for `Send`; `&Record` only exposes reads of the entry's immutable fields and
+// synchronized reads of its offset list.
+unsafe impl Sync for Record {}
+
+impl Record {
+    #[inline]
+    fn entry(&self) -> Option<&KeyEntry> {
+        // SAFETY:
+        // 1. The entry is owned by the partition's key map, which never removes entries and is
+        //    dropped only with the partition; records are only reached through `&Partition`.
+        self.key.map(|p| unsafe { p.as_ref() })
+    }
+
+    #[inline]
+    fn view(&self, offset: u64) -> RecordRef<'_> {
+        RecordRef {
+            offset,
+            key: self.entry().map(KeyEntry::key),
+            value: self.value.as_slice(),
+        }
+    }
+}
+
+impl Publish for Record {
+    #[inline]
+    fn publish(&self, offset: u64) {
+        if let Some(entry) = self.entry() {
+            // SAFETY:
+            // 1. Records of a partition live only in that partition's log, and entries are per
+            //    partition, so every push to this list comes from this log's `publish` calls.
+            // 2. The log runs `publish` never concurrently, with each call happening-before the next.
+            // 3. Offsets arrive in strictly increasing order, keeping the list sorted.
+            unsafe { entry.offsets.push(offset) };
+        }
+    }
+}
+
+/// One distinct key of a partition.
+struct KeyEntry {
+    kind: KeyKind,
+    bytes: Box<[u8]>,
+    offsets: OffsetList,
+}
+
+impl KeyEntry {
+    fn key(&self) -> Key<'_> {
+        Key {
+            kind: self.kind,
+            bytes: &self.bytes,
+        }
+    }
+}
+
+/// An owned key: the key map's key type.
+#[derive(PartialEq, Eq)]
+struct OwnedKey {
+    kind: KeyKind,
+    bytes: Box<[u8]>,
+}
+
+impl Hash for OwnedKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        // Must hash exactly as `Key` does, for `Key: Equivalent<OwnedKey>` lookups.
+        Key {
+            kind: self.kind,
+            bytes: &self.bytes,
+        }
+        .hash(state)
+    }
+}
+
+impl Equivalent<OwnedKey> for Key<'_> {
+    fn equivalent(&self, key: &OwnedKey) -> bool {
+        self.kind == key.kind && *self.bytes == *key.bytes
+    }
+}
+
+/// The key map's value: owns a heap-allocated entry whose address never changes, even if the map
+/// moves this handle around.
+struct EntryBox(NonNull<KeyEntry>);
+
+impl EntryBox {
+    fn new(key: Key<'_>) -> Self {
+        let entry = Box::new(KeyEntry {
+            kind: key.kind,
+            bytes: key.bytes.into(),
+            offsets: OffsetList::new(),
+        });
+        EntryBox(NonNull::from(Box::leak(entry)))
+    }
+}
+
+impl Drop for EntryBox {
+    fn drop(&mut self) {
+        // SAFETY:
+        // 1. The pointer came from `Box::leak` in `new` and is dropped once, here.
+        // 2. The map drops its values only with the partition (never removed), after the log whose
+        //    records point here.
+        drop(unsafe { Box::from_raw(self.0.as_ptr()) });
+    }
+}
+
+// SAFETY:
+// 1. `EntryBox` owns a `KeyEntry`, which is `Send` and `Sync` (its offset list follows the protocol
+//    in "Orderings"; everything else is immutable after construction).
+unsafe impl Send for EntryBox {}
+// SAFETY: as above.
+unsafe impl Sync for EntryBox {}
+
+#[cfg(not(loom))]
+const LIST_SHIFT: u32 = 2;
+#[cfg(not(loom))]
+const LIST_BUCKETS: usize = 30;
+#[cfg(loom)]
+const LIST_SHIFT: u32 = 0;
+#[cfg(loom)]
+const LIST_BUCKETS: usize = 8;
+
+/// One element of an offset list.
+struct OffsetSlot(UnsafeCell<u64>);
+
+// SAFETY:
+// 1. Outside loom the slot is a `core::cell::UnsafeCell<u64>` wrapper: all zeroes is a valid `0`,
+//    which is also what `fresh` returns. It is not zero-sized.
+unsafe impl Zeroable for OffsetSlot {
+    fn fresh() -> Self {
+        OffsetSlot(UnsafeCell::new(0))
+    }
+}
+
+/// An append-only list of offsets: one writer at a time, many lock-free readers.
+struct OffsetList {
+    len: AtomicU64,
+    slots: Buckets<OffsetSlot, LIST_SHIFT, LIST_BUCKETS>,
+}
+
+// SAFETY:
+// 1. Slots are written only by the single writer at index `len` before `len` is released, and read
+//    only below an acquired `len`; see "Orderings".
+unsafe impl Sync for OffsetList {}
+// SAFETY: the list owns plain integers.
+unsafe impl Send for OffsetList {}
+
+impl OffsetList {
+    fn new() -> Self {
+        OffsetList {
+            len: AtomicU64::new(0),
+            slots: Buckets::new(),
+        }
+    }
+
+    /// Appends `offset`.
+    ///
+    /// # Safety
+    ///
+    /// Calls must not overlap: each push must happen-before the next.
+    unsafe fn push(&self, offset: u64) {
+        // Relaxed: the single writer reads its own last store, or one that happens-before.
+        let len = self.len.load(Ordering::Relaxed);
+        let slot = self.slots.get_or_alloc(len);
+        // SAFETY:
+        // 1. Slot `len` is not yet visible to readers (they read below `len`), and pushes do not
+        //    overlap, so this write is exclusive.
+        slot.0.with_mut(|p| unsafe { *p = offset });
+        // Release: pairs with the Acquire load in `count`.
+        self.len.store(len + 1, Ordering::Release);
+    }
+
+    /// How many offsets are readable.
+    #[inline]
+    fn count(&self) -> u64 {
+        // Acquire: pairs with the Release store in `push`.
+        self.len.load(Ordering::Acquire)
+    }
+
+    /// Element `i`.
+    ///
+    /// # Safety
+    ///
+    /// `i` must be below a value `count()` returned.
+    #[inline]
+    unsafe fn get(&self, i: u64) -> u64 {
+        let slot = self.slots.get(i).expect("a counted element has a bucket");
+        // SAFETY:
+        // 1. `i < count()`, so the write of element `i` happens-before (Release/Acquire on `len`)
+        //    and no write to it follows.
+        slot.0.with(|p| unsafe { *p })
+    }
+
+    /// The first index in `0..count` whose offset is ≥ `from`.
+    ///
+    /// # Safety
+    ///
+    /// `count` must be a value `self.count()` returned.
+    unsafe fn search(&self, count: u64, from: u64) -> u64 {
+        let (mut lo, mut hi) = (0, count);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            // SAFETY: 1. `mid < hi <= count`.
+            if unsafe { self.get(mid) } < from {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        lo
+    }
+}
+
 /// One partition of a topic.
-pub struct Partition {}
+pub struct Partition {
+    /// Declared first so that it drops first: records point into `keys`.
+    log: Log<Record>,
+    keys: InsertMap<OwnedKey, EntryBox>,
+}
 
 impl Partition {
     /// An empty partition.
     pub fn new() -> Self {
-        todo!()
+        Partition {
+            log: Log::new(),
+            keys: InsertMap::new(),
+        }
     }
 
     /// Appends a record; returns its offset once it is published (readable).
-    pub fn append(&self, _key: Option<Key<'_>>, _value: &[u8]) -> u64 {
-        todo!()
+    pub fn append(&self, key: Option<Key<'_>>, value: &[u8]) -> u64 {
+        let key = key.map(|k| self.entry_or_insert(k));
+        self.log.append(Record {
+            key,
+            value: Value::new(value),
+        })
+    }
+
+    #[inline]
+    fn entry(&self, key: Key<'_>) -> Option<NonNull<KeyEntry>> {
+        self.keys.get(&key, |e| e.0)
+    }
+
+    #[inline]
+    fn entry_or_insert(&self, key: Key<'_>) -> NonNull<KeyEntry> {
+        match self.entry(key) {
+            Some(e) => e,
+            None => self.insert_entry(key),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn insert_entry(&self, key: Key<'_>) -> NonNull<KeyEntry> {
+        let owned = OwnedKey {
+            kind: key.kind,
+            bytes: key.bytes.into(),
+        };
+        self.keys
+            .get_or_insert_with(owned, || EntryBox::new(key), |e| e.0)
     }
 
     /// The log end offset (high watermark).
     pub fn end(&self) -> u64 {
-        todo!()
+        self.log.end()
+    }
+
+    /// The record at `offset`, if it is published.
+    pub fn get(&self, offset: u64) -> Option<RecordRef<'_>> {
+        self.log.get(offset).map(|r| r.view(offset))
     }
 
     /// Calls `f` for up to `max` published records at offsets `from..`, in offset order; returns the count.
-    pub fn read(&self, _from: u64, _max: usize, _f: impl FnMut(RecordRef<'_>)) -> usize {
-        todo!()
+    pub fn read(&self, from: u64, max: usize, mut f: impl FnMut(RecordRef<'_>)) -> usize {
+        self.log.read(from, max, |offset, r| f(r.view(offset)))
     }
 
     /// Calls `f` for up to `max` published records of `key` at offsets `from..`, in offset order, in
     /// O(log n + max); returns the count.
     pub fn read_key(
         &self,
-        _key: Key<'_>,
-        _from: u64,
-        _max: usize,
-        _f: impl FnMut(RecordRef<'_>),
+        key: Key<'_>,
+        from: u64,
+        max: usize,
+        mut f: impl FnMut(RecordRef<'_>),
     ) -> usize {
-        todo!()
+        let Some(entry) = self.entry(key) else {
+            return 0;
+        };
+        // SAFETY: 1. Entries live as long as the partition (see `Record::entry`).
+        let entry = unsafe { entry.as_ref() };
+        // The watermark first, then the list: see "Orderings".
+        let end = self.log.end();
+        let count = entry.offsets.count();
+        // SAFETY: 1. `count` came from `count()`.
+        let mut i = unsafe { entry.offsets.search(count, from) };
+        let mut n = 0;
+        while n < max && i < count {
+            // SAFETY: 1. `i < count`.
+            let offset = unsafe { entry.offsets.get(i) };
+            if offset >= end {
+                break;
+            }
+            // SAFETY: 1. `offset < end`, a value `Log::end` returned.
+            let record = unsafe { self.log.get_unchecked(offset) };
+            f(record.view(offset));
+            n += 1;
+            i += 1;
+        }
+        n
+    }
+
+    /// How many published records `key` has in this partition.
+    pub fn key_count(&self, key: Key<'_>) -> u64 {
+        let Some(entry) = self.entry(key) else {
+            return 0;
+        };
+        // SAFETY: 1. Entries live as long as the partition (see `Record::entry`).
+        let entry = unsafe { entry.as_ref() };
+        let end = self.log.end();
+        let count = entry.offsets.count();
+        // SAFETY: 1. `count` came from `count()`.
+        unsafe { entry.offsets.search(count, end) }
     }
 }
 
 impl Default for Partition {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+impl std::fmt::Debug for Partition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Partition")
+            .field("end", &self.end())
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::loom::AtomicBool;
+
+    fn collect(p: &Partition, key: Key<'_>, from: u64, max: usize) -> Vec<(u64, Vec<u8>)> {
+        let mut out = vec![];
+        let n = p.read_key(key, from, max, |r| {
+            assert_eq!(r.key, Some(key));
+            out.push((r.offset, r.value.to_vec()));
+        });
+        assert_eq!(n, out.len());
+        out
+    }
+
+    #[test]
+    fn values_inline_and_boxed_round_trip() {
+        let p = Partition::new();
+        let long = vec![7u8; 1000];
+        let cases: Vec<&[u8]> = vec![b"", b"1", &[9; INLINE], &[8; INLINE + 1], &long];
+        for (i, v) in cases.iter().enumerate() {
+            assert_eq!(p.append(None, v), i as u64);
+        }
+        let mut got = vec![];
+        p.read(0, 100, |r| {
+            assert_eq!(r.key, None);
+            got.push(r.value.to_vec());
+        });
+        assert_eq!(got, cases.iter().map(|v| v.to_vec()).collect::<Vec<_>>());
+        assert_eq!(p.get(4).unwrap().value, &long[..]);
+        assert!(p.get(5).is_none());
+    }
+
+    #[test]
+    fn read_key_returns_that_keys_records_from_an_offset() {
+        let p = Partition::new();
+        let a = Key::str("a");
+        let b = Key::str("b");
+        // Same bytes, other kind: a distinct key.
+        let a_json = Key {
+            kind: KeyKind::Json,
+            bytes: b"a",
+        };
+        let mut expected_a = vec![];
+        for i in 0..100u64 {
+            let key = match i % 3 {
+                0 => a,
+                1 => b,
+                _ => a_json,
+            };
+            let offset = p.append(Some(key), i.to_string().as_bytes());
+            assert_eq!(offset, i);
+            if i % 3 == 0 {
+                expected_a.push((i, i.to_string().into_bytes()));
+            }
+        }
+        assert_eq!(collect(&p, a, 0, usize::MAX), expected_a);
+        // From an offset that is not one of a's: starts at the next one.
+        let from_31: Vec<_> = expected_a
+            .iter()
+            .filter(|(o, _)| *o >= 31)
+            .cloned()
+            .collect();
+        assert_eq!(collect(&p, a, 31, usize::MAX), from_31);
+        assert_eq!(collect(&p, a, 31, 2), from_31[..2].to_vec());
+        assert_eq!(collect(&p, a, 1000, 10), vec![]);
+        assert_eq!(collect(&p, a, 0, 0), vec![]);
+        assert_eq!(collect(&p, Key::str("nope"), 0, 10), vec![]);
+        assert!(collect(&p, a_json, 0, 100).iter().all(|(o, _)| o % 3 == 2));
+        assert_eq!(p.key_count(a), 34);
+        assert_eq!(p.key_count(b), 33);
+        assert_eq!(p.key_count(Key::str("nope")), 0);
+        // A full read sees each key as it came.
+        p.read(0, 3, |r| {
+            let want = [a, b, a_json][r.offset as usize];
+            assert_eq!(r.key, Some(want));
+        });
+    }
+
+    #[test]
+    fn stress_per_key_order_and_prefix() {
+        const THREADS: u64 = 4;
+        const PER: u64 = 100_000;
+        const KEYS: u64 = 7;
+        let p = Partition::new();
+        let done = AtomicBool::new(false);
+        let key_names: Vec<String> = (0..KEYS).map(|k| format!("k{k}")).collect();
+        std::thread::scope(|s| {
+            let writers: Vec<_> = (0..THREADS)
+                .map(|t| {
+                    let (p, names) = (&p, &key_names);
+                    s.spawn(move || {
+                        let mut last = vec![None; KEYS as usize];
+                        for i in 0..PER {
+                            let k = ((t + i) % KEYS) as usize;
+                            let value = format!("{t}:{i}");
+                            let offset = p.append(Some(Key::str(&names[k])), value.as_bytes());
+                            // Published before append returns, and readable by key.
+                            let mut found = false;
+                            p.read_key(Key::str(&names[k]), offset, 1, |r| {
+                                found = r.offset == offset && r.value == value.as_bytes();
+                            });
+                            assert!(found, "own record {offset} not readable by key");
+                            assert!(last[k].map_or(true, |l| l < offset));
+                            last[k] = Some(offset);
+                        }
+                    })
+                })
+                .collect();
+            // Per-key readers: offsets ascending, only below the watermark, and per (key, writer)
+            // sequence numbers in order.
+            for k in 0..2usize {
+                let (p, names, done) = (&p, &key_names, &done);
+                s.spawn(move || {
+                    let key = Key::str(&names[k]);
+                    let mut from = 0;
+                    let mut seen = 0u64;
+                    let mut next_i = vec![None::<u64>; THREADS as usize];
+                    loop {
+                        let finished = done.load(Ordering::SeqCst);
+                        let n = p.read_key(key, from, 1000, |r| {
+                            assert!(r.offset >= from);
+                            assert!(r.offset < p.end(), "returned above the watermark");
+                            let text = std::str::from_utf8(r.value).unwrap();
+                            let (t, i) = text.split_once(':').unwrap();
+                            let (t, i): (usize, u64) = (t.parse().unwrap(), i.parse().unwrap());
+                            assert!(next_i[t].map_or(true, |n| n < i), "per-writer order");
+                            next_i[t] = Some(i);
+                            from = r.offset + 1;
+                            seen += 1;
+                        });
+                        assert!(p.key_count(key) >= seen);
+                        if finished && n == 0 {
+                            assert_eq!(seen, p.key_count(key), "a record of the key was skipped");
+                            break;
+                        }
+                        if n == 0 {
+                            std::thread::yield_now();
+                        }
+                    }
+                });
+            }
+            for w in writers {
+                w.join().unwrap();
+            }
+            done.store(true, Ordering::SeqCst);
+        });
+        assert_eq!(p.end(), THREADS * PER);
+        let mut total = 0;
+        for name in &key_names {
+            let records = collect(&p, Key::str(name), 0, usize::MAX);
+            assert!(records.windows(2).all(|w| w[0].0 < w[1].0));
+            total += records.len() as u64;
+        }
+        assert_eq!(total, THREADS * PER);
     }
 }

@@ -1,24 +1,52 @@
-//! Topics and the registry of topics. (Skeleton.)
+//! Topics and the registry of topics.
+//!
+//! A [`Topic`] has a fixed number of [`Partition`]s. A keyed record goes to Kafka's partition for
+//! its key bytes ([`partition_for`]); a record without a key goes round-robin, from one atomic
+//! counter per topic.
+//!
+//! [`Topics`] is the registry. Topics are created rarely and looked up on every request, so the
+//! registry is an immutable map behind an `ArcSwap`: a lookup is one lock-free load and a hash
+//! probe; a creation copies the map under a mutex (creations are serialized, lookups never wait)
+//! and swaps the copy in.
+//!
+//! # Orderings
+//!
+//! - The round-robin counter is `fetch_add(1, Relaxed)`: it only spreads records, publishes nothing,
+//!   and the RMW alone makes each value handed out once.
+//! - The map is published by `ArcSwap::store` and read by `ArcSwap::load`, which order the map's
+//!   construction before any reader's use of it (arc-swap's own guarantee). Creators re-check the
+//!   current map under the mutex, so two creations of one name cannot both insert.
 
 use crate::error::Error;
+use crate::loom::{Arc, ArcSwap, AtomicU64, Mutex, Ordering};
 use crate::partition::{Key, Partition};
-use std::sync::Arc;
+use crate::partitioner::partition_for;
+use crossbeam_utils::CachePadded;
+use std::collections::HashMap;
 
 /// The default partition count of a topic created on first use.
 pub const DEFAULT_PARTITIONS: u32 = 8;
 
 /// A topic: a name and a fixed number of partitions.
 pub struct Topic {
-    name: Arc<str>,
+    name: Box<str>,
     partitions: Box<[Partition]>,
+    /// The next round-robin choice for a record without a key.
+    next: CachePadded<AtomicU64>,
 }
 
 impl Topic {
     /// A topic named `name` with `partitions` empty partitions.
+    ///
+    /// # Panics
+    ///
+    /// If `partitions` is 0 ([`Topics::create`] refuses that with an error instead).
     pub fn new(name: &str, partitions: u32) -> Self {
+        assert!(partitions > 0, "a topic has at least one partition");
         Topic {
             name: name.into(),
             partitions: (0..partitions).map(|_| Partition::new()).collect(),
+            next: CachePadded::new(AtomicU64::new(0)),
         }
     }
 
@@ -42,44 +70,234 @@ impl Topic {
             })
     }
 
+    /// All partitions, indexed by partition number.
+    pub fn partitions(&self) -> &[Partition] {
+        &self.partitions
+    }
+
     /// The partition a record goes to: murmur2 for a keyed record, round-robin for one without a key.
-    pub fn partition_of(&self, _key: Option<Key<'_>>) -> u32 {
-        todo!()
+    pub fn partition_of(&self, key: Option<Key<'_>>) -> u32 {
+        let n = self.partition_count();
+        match key {
+            Some(key) => partition_for(key.bytes, n),
+            None => {
+                // Relaxed: see "Orderings".
+                let i = self.next.fetch_add(1, Ordering::Relaxed);
+                (i % u64::from(n)) as u32
+            }
+        }
     }
 
     /// Appends to the partition chosen by [`Topic::partition_of`]; returns (partition, offset).
-    pub fn append(&self, _key: Option<Key<'_>>, _value: &[u8]) -> (u32, u64) {
-        todo!()
+    pub fn append(&self, key: Option<Key<'_>>, value: &[u8]) -> (u32, u64) {
+        let p = self.partition_of(key);
+        (p, self.partitions[p as usize].append(key, value))
+    }
+
+    /// The sum of the partitions' log end offsets: how many records the topic holds.
+    pub fn record_count(&self) -> u64 {
+        self.partitions.iter().map(Partition::end).sum()
     }
 }
 
+impl std::fmt::Debug for Topic {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Topic")
+            .field("name", &self.name)
+            .field("partitions", &self.partitions.len())
+            .finish_non_exhaustive()
+    }
+}
+
+type TopicMap = HashMap<Box<str>, Arc<Topic>, ahash::RandomState>;
+
 /// The registry of topics.
-pub struct Topics {}
+pub struct Topics {
+    default_partitions: u32,
+    map: ArcSwap<TopicMap>,
+    /// Serializes creations; lookups never take it.
+    create: Mutex<()>,
+}
 
 impl Topics {
-    /// An empty registry whose auto-created topics get `default_partitions` partitions.
-    pub fn new(_default_partitions: u32) -> Self {
-        todo!()
+    /// An empty registry whose auto-created topics get `default_partitions` partitions (0 is taken
+    /// as 1).
+    pub fn new(default_partitions: u32) -> Self {
+        Topics {
+            default_partitions: default_partitions.max(1),
+            map: ArcSwap::from_pointee(TopicMap::default()),
+            create: Mutex::new(()),
+        }
+    }
+
+    /// The partition count of topics created on first use.
+    pub fn default_partitions(&self) -> u32 {
+        self.default_partitions
     }
 
     /// The topic, if it exists.
-    pub fn get(&self, _name: &str) -> Option<Arc<Topic>> {
-        todo!()
+    pub fn get(&self, name: &str) -> Option<Arc<Topic>> {
+        self.map.load().get(name).cloned()
+    }
+
+    /// Calls `f` with the topic, if it exists, without touching its reference count (the hot path).
+    pub fn with<R>(&self, name: &str, f: impl FnOnce(&Topic) -> R) -> Option<R> {
+        self.map.load().get(name).map(|t| f(t))
+    }
+
+    /// Calls `f` with the topic, created with the default partition count on first use, without
+    /// touching its reference count when it exists (the hot path).
+    pub fn with_or_create<R>(&self, name: &str, f: impl FnOnce(&Topic) -> R) -> R {
+        if let Some(topic) = self.map.load().get(name) {
+            return f(topic);
+        }
+        f(&self.get_or_create(name))
     }
 
     /// The topic, created with the default partition count on first use.
-    pub fn get_or_create(&self, _name: &str) -> Arc<Topic> {
-        todo!()
+    pub fn get_or_create(&self, name: &str) -> Arc<Topic> {
+        if let Some(topic) = self.get(name) {
+            return topic;
+        }
+        self.insert(name, self.default_partitions, false)
+            .expect("an insert without `exact` cannot fail")
     }
 
     /// Creates a topic explicitly. Creating an existing topic with the same count is a no-op; with a
-    /// different count it is [`Error::TopicExists`].
-    pub fn create(&self, _name: &str, _partitions: u32) -> Result<Arc<Topic>, Error> {
-        todo!()
+    /// different count it is [`Error::TopicExists`]. Zero partitions is [`Error::Invalid`].
+    pub fn create(&self, name: &str, partitions: u32) -> Result<Arc<Topic>, Error> {
+        if partitions == 0 {
+            return Err(Error::Invalid(format!(
+                "topic {name:?} needs at least one partition"
+            )));
+        }
+        self.insert(name, partitions, true)
+    }
+
+    /// Inserts `name` unless present. With `exact`, an existing topic must have `partitions`.
+    #[cold]
+    fn insert(&self, name: &str, partitions: u32, exact: bool) -> Result<Arc<Topic>, Error> {
+        let _serial = self.create.lock().unwrap_or_else(|e| e.into_inner());
+        let current = self.map.load_full();
+        if let Some(topic) = current.get(name) {
+            if exact && topic.partition_count() != partitions {
+                return Err(Error::TopicExists {
+                    topic: name.to_string(),
+                    partitions: topic.partition_count(),
+                });
+            }
+            return Ok(topic.clone());
+        }
+        let topic = Arc::new(Topic::new(name, partitions));
+        let mut next = TopicMap::clone(&current);
+        next.insert(name.into(), topic.clone());
+        self.map.store(Arc::new(next));
+        Ok(topic)
     }
 
     /// All topics, sorted by name.
     pub fn list(&self) -> Vec<Arc<Topic>> {
-        todo!()
+        let mut topics: Vec<Arc<Topic>> = self.map.load().values().cloned().collect();
+        topics.sort_by(|a, b| a.name().cmp(b.name()));
+        topics
+    }
+}
+
+impl Default for Topics {
+    fn default() -> Self {
+        Topics::new(DEFAULT_PARTITIONS)
+    }
+}
+
+impl std::fmt::Debug for Topics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Topics")
+            .field("default_partitions", &self.default_partitions)
+            .field("topics", &self.map.load().len())
+            .finish()
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keyed_records_follow_kafkas_partitioner() {
+        let t = Topic::new("t", 10);
+        let key = Key::str("foobar");
+        assert_eq!(t.partition_of(Some(key)), 6);
+        let (p, offset) = t.append(Some(key), b"1");
+        assert_eq!((p, offset), (6, 0));
+        assert_eq!(t.append(Some(key), b"2"), (6, 1));
+        assert_eq!(t.partition(6).unwrap().end(), 2);
+        assert_eq!(t.record_count(), 2);
+        // A JSON key partitions by its text, like a string key with the same bytes.
+        let json = Key {
+            kind: crate::partition::KeyKind::Json,
+            bytes: b"21",
+        };
+        assert_eq!(
+            t.partition_of(Some(json)),
+            crate::partitioner::partition_for(b"21", 10)
+        );
+    }
+
+    #[test]
+    fn keyless_records_go_round_robin() {
+        let t = Topic::new("t", 3);
+        let chosen: Vec<u32> = (0..7).map(|_| t.append(None, b"x").0).collect();
+        assert_eq!(chosen, [0, 1, 2, 0, 1, 2, 0]);
+        assert_eq!(t.partition(0).unwrap().end(), 3);
+        assert_eq!(
+            t.partition(3).unwrap_err(),
+            Error::UnknownPartition {
+                topic: "t".into(),
+                partition: 3
+            }
+        );
+    }
+
+    #[test]
+    fn registry_creates_on_first_use_and_checks_counts() {
+        let topics = Topics::new(4);
+        assert!(topics.get("a").is_none());
+        assert_eq!(topics.with("a", |t| t.partition_count()), None);
+        let a = topics.get_or_create("a");
+        assert_eq!(a.partition_count(), 4);
+        assert!(Arc::ptr_eq(&a, &topics.get_or_create("a")));
+        assert_eq!(topics.with_or_create("b", |t| t.partition_count()), 4);
+        assert_eq!(topics.create("c", 2).unwrap().partition_count(), 2);
+        assert!(Arc::ptr_eq(
+            &topics.create("c", 2).unwrap(),
+            &topics.get("c").unwrap()
+        ));
+        assert_eq!(
+            topics.create("c", 3).unwrap_err(),
+            Error::TopicExists {
+                topic: "c".into(),
+                partitions: 2
+            }
+        );
+        assert!(matches!(topics.create("d", 0), Err(Error::Invalid(_))));
+        assert!(topics.get("d").is_none());
+        // Creating an auto-created topic with its count is a no-op; data survives.
+        a.append(None, b"kept");
+        assert_eq!(topics.create("a", 4).unwrap().record_count(), 1);
+        let names: Vec<String> = topics.list().iter().map(|t| t.name().to_string()).collect();
+        assert_eq!(names, ["a", "b", "c"]);
+    }
+
+    #[test]
+    fn concurrent_creation_yields_one_topic() {
+        let topics = Topics::new(8);
+        let got: Vec<Arc<Topic>> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..4)
+                .map(|_| s.spawn(|| topics.get_or_create("x")))
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert!(got.windows(2).all(|w| Arc::ptr_eq(&w[0], &w[1])));
+        assert_eq!(topics.list().len(), 1);
     }
 }
