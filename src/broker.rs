@@ -1,8 +1,16 @@
-//! The engine's facade: topics, the group coordinator and Maelstrom's per-key committed offsets. (Skeleton.)
+//! The engine's facade: topics, the group coordinator and Maelstrom's per-key committed offsets.
+//!
+//! Maelstrom's `kafka` workload has no groups: a client commits "processed up to and including
+//! offset" per key, and the broker keeps the maximum ever committed for each key in a `DashMap`
+//! ([`Broker::commit_key`]). Those per-key offsets are independent of the groups' per-partition
+//! offsets ([`crate::group`]).
 
-use crate::group::{Coordinator, GroupConfig};
+use crate::clock::Millis;
+use crate::error::Error;
+use crate::group::{Coordinator, GroupConfig, GroupDescription};
+use crate::loom::{Arc, DashMap, MapExt};
 use crate::partition::{Key, RecordRef};
-use crate::topic::Topics;
+use crate::topic::{Topic, Topics};
 
 /// Engine-wide settings.
 #[derive(Debug, Clone)]
@@ -11,6 +19,7 @@ pub struct Config {
     pub default_partitions: u32,
     /// The topic that Maelstrom's kafka workload (and requests that name no topic) use.
     pub default_topic: String,
+    /// Defaults of every group and member.
     pub groups: GroupConfig,
 }
 
@@ -29,36 +38,181 @@ pub struct Broker {
     pub topics: Topics,
     pub groups: Coordinator,
     pub config: Config,
+    /// The default topic, resolved once.
+    default: Arc<Topic>,
+    /// Maelstrom's per-key committed offsets: the maximum committed per key.
+    keys: DashMap<Box<str>, u64>,
+}
+
+impl std::fmt::Debug for Broker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Broker")
+            .field("topics", &self.topics)
+            .field("groups", &self.groups)
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Broker {
-    pub fn new(_config: Config) -> Self {
-        todo!()
+    /// A broker with only the (empty) default topic.
+    pub fn new(config: Config) -> Self {
+        let topics = Topics::new(config.default_partitions);
+        let default = topics.get_or_create(&config.default_topic);
+        Broker {
+            topics,
+            groups: Coordinator::new(config.groups.clone()),
+            config,
+            default,
+            keys: DashMap::with_hasher(ahash::RandomState::new()),
+        }
     }
 
-    /// Appends to `topic` (default topic when `None`); returns (partition, offset).
-    pub fn send(&self, _topic: Option<&str>, _key: Option<Key<'_>>, _value: &[u8]) -> (u32, u64) {
-        todo!()
+    /// The default topic.
+    pub fn default_topic(&self) -> &Arc<Topic> {
+        &self.default
     }
 
-    /// Maelstrom `poll` for one key of the default topic: that key's records at offset ≥ `from`.
+    /// The topic named `name` (the default topic when `None`), created on first use.
+    pub fn topic(&self, name: Option<&str>) -> Arc<Topic> {
+        match name {
+            None => Arc::clone(&self.default),
+            Some(n) if n == &*self.config.default_topic => Arc::clone(&self.default),
+            Some(n) => self.topics.get_or_create(n),
+        }
+    }
+
+    /// Appends to `topic` (default topic when `None`, created on first use); returns (partition,
+    /// offset).
+    pub fn send(&self, topic: Option<&str>, key: Option<Key<'_>>, value: &[u8]) -> (u32, u64) {
+        match topic {
+            None => self.default.append(key, value),
+            Some(name) => self.topics.with_or_create(name, |t| t.append(key, value)),
+        }
+    }
+
+    /// Maelstrom `poll` for one key of the default topic: that key's records at offset ≥ `from`, in
+    /// offset order, up to `max`; returns how many.
     pub fn poll_key(
         &self,
-        _key: Key<'_>,
-        _from: u64,
-        _max: usize,
-        _f: impl FnMut(RecordRef<'_>),
+        key: Key<'_>,
+        from: u64,
+        max: usize,
+        f: impl FnMut(RecordRef<'_>),
     ) -> usize {
-        todo!()
+        let p = self.default.partition_of(Some(key));
+        self.default.partitions()[p as usize].read_key(key, from, max, f)
     }
 
     /// Maelstrom `commit_offsets` for one key: keeps the maximum seen.
-    pub fn commit_key(&self, _key: &str, _offset: u64) {
-        todo!()
+    pub fn commit_key(&self, key: &str, offset: u64) {
+        if self.keys.get_with(key, |&v| v >= offset) == Some(true) {
+            return;
+        }
+        self.keys.update(key.into(), |current| match current {
+            Some(&c) if c >= offset => (None, ()),
+            _ => (Some(offset), ()),
+        });
     }
 
     /// Maelstrom `list_committed_offsets` for one key.
-    pub fn committed_key(&self, _key: &str) -> Option<u64> {
-        todo!()
+    pub fn committed_key(&self, key: &str) -> Option<u64> {
+        self.keys.get_with(key, |&v| v)
+    }
+
+    /// A group commit naming its topic (the default topic when `None`): the topic must exist and
+    /// have the partition. See [`Coordinator::commit_topic`] (an admin commit makes the group know
+    /// the topic, so `describe` shows it).
+    pub fn commit(
+        &self,
+        group: &str,
+        member: Option<&str>,
+        topic: Option<&str>,
+        partition: u32,
+        offset: u64,
+        now: Millis,
+    ) -> Result<(), Error> {
+        let topic = match topic {
+            None => Arc::clone(&self.default),
+            Some(name) => self
+                .topics
+                .get(name)
+                .ok_or_else(|| Error::UnknownTopic(name.to_string()))?,
+        };
+        self.groups
+            .commit_topic(group, member, &topic, partition, offset, now)
+    }
+
+    /// [`Coordinator::describe`], after expiring dead members at `now`.
+    pub fn describe(&self, group: &str, now: Millis) -> Result<GroupDescription, Error> {
+        self.groups.describe(group, now)
+    }
+}
+
+impl Default for Broker {
+    fn default() -> Self {
+        Broker::new(Config::default())
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn send_uses_the_default_topic_and_poll_key_reads_its_partition() {
+        let b = Broker::new(Config {
+            default_partitions: 4,
+            ..Config::default()
+        });
+        let k1 = Key::str("k1");
+        let (p1, o1) = b.send(None, Some(k1), b"1");
+        let (p1b, o2) = b.send(Some("default"), Some(k1), b"2");
+        assert_eq!(p1, p1b);
+        assert!(o2 > o1);
+        assert_eq!(p1, crate::partitioner::partition_for(b"k1", 4));
+        b.send(None, Some(Key::str("other")), b"x");
+        let mut got = Vec::new();
+        let n = b.poll_key(k1, 0, 10, |r| got.push((r.offset, r.value.to_vec())));
+        assert_eq!(n, 2);
+        assert_eq!(got, vec![(o1, b"1".to_vec()), (o2, b"2".to_vec())]);
+        let mut later = Vec::new();
+        b.poll_key(k1, o1 + 1, 10, |r| later.push(r.offset));
+        assert_eq!(later, vec![o2]);
+        // A named topic is created on first use and does not mix with the default one.
+        let (_, o) = b.send(Some("other-topic"), Some(k1), b"3");
+        assert_eq!(o, 0);
+        assert_eq!(b.topics.get("other-topic").unwrap().record_count(), 1);
+    }
+
+    #[test]
+    fn commit_key_keeps_the_maximum() {
+        let b = Broker::default();
+        assert_eq!(b.committed_key("k"), None);
+        b.commit_key("k", 5);
+        b.commit_key("k", 3);
+        assert_eq!(b.committed_key("k"), Some(5));
+        b.commit_key("k", 9);
+        assert_eq!(b.committed_key("k"), Some(9));
+        assert_eq!(b.committed_key("other"), None);
+    }
+
+    #[test]
+    fn broker_commit_checks_the_topic_and_registers_it_for_describe() {
+        let b = Broker::default();
+        assert_eq!(
+            b.commit("g", None, Some("nope"), 0, 1, 0),
+            Err(Error::UnknownTopic("nope".into()))
+        );
+        b.topics.create("t", 2).unwrap();
+        assert!(matches!(
+            b.commit("g", None, Some("t"), 2, 1, 0),
+            Err(Error::UnknownPartition { .. })
+        ));
+        b.commit("g", None, Some("t"), 1, 7, 0).unwrap();
+        let d = b.describe("g", 0).unwrap();
+        let row = d.partitions.iter().find(|r| r.partition == 1).unwrap();
+        assert_eq!((row.topic.as_str(), row.committed, row.lag), ("t", Some(7), Some(0)));
+        assert_eq!(d.partitions.len(), 2);
     }
 }

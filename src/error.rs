@@ -25,6 +25,12 @@ pub enum Error {
     TopicExists { topic: String, partitions: u32 },
     /// The group still has live members, and the operation needs an empty group.
     GroupNotEmpty(String),
+    /// A member asked for an assignor other than the one the group's live members use.
+    InconsistentAssignor {
+        group: String,
+        assignor: String,
+        current: String,
+    },
     /// An argument is out of its allowed range.
     Invalid(String),
 }
@@ -48,6 +54,10 @@ impl fmt::Display for Error {
                 write!(f, "topic {topic:?} already exists with {partitions} partitions")
             }
             Error::GroupNotEmpty(g) => write!(f, "group {g:?} has live members"),
+            Error::InconsistentAssignor { group, assignor, current } => write!(
+                f,
+                "group {group:?} uses assignor {current}, not {assignor}"
+            ),
             Error::Invalid(why) => write!(f, "invalid argument: {why}"),
         }
     }

@@ -22,6 +22,10 @@ pub(crate) use loom::sync::{
 /// loom checks uses it, so it is std's in both builds.
 pub(crate) use std::sync::OnceLock;
 
+/// The plain `std` `Arc`, also under loom: for shared data that no protocol of ours depends on
+/// (names, topics), so that loom need not model its reference count.
+pub(crate) use std::sync::Arc as StdArc;
+
 /// A busy-wait hint. Under loom this yields to the model's scheduler, as a raw
 /// `core::hint::spin_loop` would spin forever inside a model.
 #[inline]
@@ -110,13 +114,75 @@ pub(crate) type DashMap<K, V> = dashmap::DashMap<K, V, ahash::RandomState>;
 #[cfg(loom)]
 pub(crate) use self::loom_map::DashMap;
 
+/// The part of `DashMap`'s API the crate uses, with closures instead of guards, so that the loom
+/// stand-in can offer exactly the same calls.
+pub(crate) trait MapExt<K, V> {
+    /// Calls `f` with the value of `key`, if any, while holding its shard's lock.
+    fn get_with<Q, R>(&self, key: &Q, f: impl FnOnce(&V) -> R) -> Option<R>
+    where
+        K: core::borrow::Borrow<Q>,
+        Q: core::hash::Hash + Eq + ?Sized;
+
+    /// Calls `f` with the current value of `key` (`None` if absent) while holding the entry's lock,
+    /// so that no other access to `key` interleaves. When `f` returns `(Some(v), r)`, `v` is stored.
+    fn update<R>(&self, key: K, f: impl FnOnce(Option<&V>) -> (Option<V>, R)) -> R;
+
+    /// A copy of every entry, in no particular order (not a consistent snapshot of the whole map).
+    fn entries(&self) -> Vec<(K, V)>
+    where
+        K: Clone,
+        V: Clone;
+}
+
+#[cfg(not(loom))]
+impl<K: Eq + core::hash::Hash, V, S: core::hash::BuildHasher + Clone> MapExt<K, V>
+    for dashmap::DashMap<K, V, S>
+{
+    fn get_with<Q, R>(&self, key: &Q, f: impl FnOnce(&V) -> R) -> Option<R>
+    where
+        K: core::borrow::Borrow<Q>,
+        Q: core::hash::Hash + Eq + ?Sized,
+    {
+        self.get(key).map(|r| f(r.value()))
+    }
+
+    fn update<R>(&self, key: K, f: impl FnOnce(Option<&V>) -> (Option<V>, R)) -> R {
+        match self.entry(key) {
+            dashmap::Entry::Occupied(mut o) => {
+                let (new, r) = f(Some(o.get()));
+                if let Some(v) = new {
+                    o.insert(v);
+                }
+                r
+            }
+            dashmap::Entry::Vacant(v) => {
+                let (new, r) = f(None);
+                if let Some(x) = new {
+                    v.insert(x);
+                }
+                r
+            }
+        }
+    }
+
+    fn entries(&self) -> Vec<(K, V)>
+    where
+        K: Clone,
+        V: Clone,
+    {
+        self.iter()
+            .map(|r| (r.key().clone(), r.value().clone()))
+            .collect()
+    }
+}
+
 #[cfg(loom)]
 mod loom_map {
     use std::collections::HashMap;
     use std::hash::Hash;
 
     /// The loom stand-in for `DashMap`: one loom mutex around a std map. It offers the subset of
-    /// DashMap's API that the crate uses, with closures instead of guards.
+    /// DashMap's API that the crate uses, through [`MapExt`](super::MapExt).
     #[derive(Debug)]
     pub(crate) struct DashMap<K, V>(loom::sync::Mutex<HashMap<K, V>>);
 
@@ -129,6 +195,34 @@ mod loom_map {
     impl<K: Eq + Hash, V> DashMap<K, V> {
         pub(crate) fn with_hasher(_: ahash::RandomState) -> Self {
             Self::default()
+        }
+    }
+
+    impl<K: Eq + Hash, V> super::MapExt<K, V> for DashMap<K, V> {
+        fn get_with<Q, R>(&self, key: &Q, f: impl FnOnce(&V) -> R) -> Option<R>
+        where
+            K: core::borrow::Borrow<Q>,
+            Q: core::hash::Hash + Eq + ?Sized,
+        {
+            self.0.lock().unwrap().get(key).map(f)
+        }
+
+        fn update<R>(&self, key: K, f: impl FnOnce(Option<&V>) -> (Option<V>, R)) -> R {
+            let mut map = self.0.lock().unwrap();
+            let (new, r) = f(map.get(&key));
+            if let Some(v) = new {
+                map.insert(key, v);
+            }
+            r
+        }
+
+        fn entries(&self) -> Vec<(K, V)>
+        where
+            K: Clone,
+            V: Clone,
+        {
+            let map = self.0.lock().unwrap();
+            map.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
         }
     }
 }

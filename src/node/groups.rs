@@ -204,9 +204,6 @@ impl Node {
         let group = b.str(Field::Group)?.decode();
         let member = b.opt_str(Field::Consumer)?.map(|c| c.decode());
         let topic = opt_topic(b)?;
-        let topic = topic
-            .as_deref()
-            .unwrap_or(&self.broker.config.default_topic);
         let mut commits: Vec<(u32, u64)> = Vec::new();
         if let Some(s) = b.get(Field::Offsets) {
             let bad = || {
@@ -229,8 +226,7 @@ impl Node {
         for (i, &(p, o)) in commits.iter().enumerate() {
             if let Err(e) = self
                 .broker
-                .groups
-                .commit(&group, member.as_deref(), topic, p, o, now)
+                .commit(&group, member.as_deref(), topic.as_deref(), p, o, now)
             {
                 if i == 0 {
                     return Err(e.into());

@@ -88,7 +88,10 @@ impl From<Error> for WireError {
             Error::UnknownTopic(_) | Error::UnknownPartition { .. } | Error::UnknownGroup(_) => {
                 Code::KeyDoesNotExist
             }
-            Error::UnknownMember { .. } | Error::Fenced { .. } | Error::GroupNotEmpty(_) => {
+            Error::UnknownMember { .. }
+            | Error::Fenced { .. }
+            | Error::GroupNotEmpty(_)
+            | Error::InconsistentAssignor { .. } => {
                 Code::PreconditionFailed
             }
             Error::TopicExists { .. } => Code::KeyAlreadyExists,
