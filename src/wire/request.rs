@@ -97,7 +97,8 @@ macro_rules! fields {
 
             /// The accepted aliases, for error texts (e.g. "`group_id`").
             pub fn aliases(self) -> &'static str {
-                match self { $( Field::$v => concat!("" $(, "`", $alias, "` ")*), )* }.trim_end()
+                match self { $( Field::$v => concat!("" $(, "`", $alias, "`, ")*), )* }
+                    .trim_end_matches(", ")
             }
 
             /// The field a body key names, with that key as a static string.
@@ -394,7 +395,7 @@ mod tests {
         assert_eq!(e, FieldError::missing(Field::Offsets));
         assert_eq!(
             FieldError::missing(Field::Consumer).to_string(),
-            "missing field `consumer` (or `consumer_id` `member_id`)"
+            "missing field `consumer` (or `consumer_id`, `member_id`)"
         );
     }
 
