@@ -56,7 +56,10 @@ fn bad_flags_are_refused() {
 #[test]
 fn flags_set_the_engine() {
     let mut n = Node::started(&["--partitions", "3", "--workers", "1", "--assignor", "range"]);
-    let r = n.ok("a", json!({"type": "subscribe", "group": "g", "consumer": "a"}));
+    let r = n.ok(
+        "a",
+        json!({"type": "subscribe", "group": "g", "consumer": "a"}),
+    );
     assert_eq!(ints(&r["partitions"]), [0, 1, 2]);
     let d = n.ok("a", json!({"type": "describe_group", "group": "g"}));
     assert_eq!(d["assignor"], "range");
@@ -74,7 +77,10 @@ fn environment_variables_set_the_engine() {
             ("KGROUPS_LOG_LEVEL", "info"),
         ],
     );
-    let r = n.ok("a", json!({"type": "subscribe", "group": "g", "consumer": "a"}));
+    let r = n.ok(
+        "a",
+        json!({"type": "subscribe", "group": "g", "consumer": "a"}),
+    );
     assert_eq!(ints(&r["partitions"]), [0, 1, 2, 3, 4]);
     let d = n.ok("a", json!({"type": "describe_group", "group": "g"}));
     assert_eq!(d["assignor"], "roundrobin");
@@ -86,7 +92,10 @@ fn environment_variables_set_the_engine() {
     assert_eq!(r["offsets"], json!({}));
     let (status, log) = n.close();
     assert!(status.success());
-    assert!(log.contains("kgroups node starting"), "info logs on stderr: {log}");
+    assert!(
+        log.contains("kgroups node starting"),
+        "info logs on stderr: {log}"
+    );
 }
 
 #[test]

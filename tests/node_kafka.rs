@@ -14,24 +14,46 @@ fn send_and_poll_give_each_key_a_contiguous_ascending_prefix() {
     for i in 0..30u64 {
         for key in ["a", "b", "c"] {
             let r = n.ok("c1", json!({"type": "send", "key": key, "msg": i}));
-            offsets.entry(key).or_default().push(r["offset"].as_u64().unwrap());
+            offsets
+                .entry(key)
+                .or_default()
+                .push(r["offset"].as_u64().unwrap());
         }
     }
     for (key, offs) in &offsets {
         assert!(offs.windows(2).all(|w| w[0] < w[1]), "{key}: {offs:?}");
     }
     // From the start: all 30 values of a key, in order.
-    let r = n.ok("c2", json!({"type": "poll", "offsets": {"a": 0, "b": offsets["b"][10]}}));
+    let r = n.ok(
+        "c2",
+        json!({"type": "poll", "offsets": {"a": 0, "b": offsets["b"][10]}}),
+    );
     let a: Vec<(u64, u64)> = serde_json::from_value(r["msgs"]["a"].clone()).unwrap();
-    assert_eq!(a, offsets["a"].iter().copied().zip(0..30).collect::<Vec<_>>());
+    assert_eq!(
+        a,
+        offsets["a"].iter().copied().zip(0..30).collect::<Vec<_>>()
+    );
     let b: Vec<(u64, u64)> = serde_json::from_value(r["msgs"]["b"].clone()).unwrap();
-    assert_eq!(b, offsets["b"][10..].iter().copied().zip(10..30).collect::<Vec<_>>());
+    assert_eq!(
+        b,
+        offsets["b"][10..]
+            .iter()
+            .copied()
+            .zip(10..30)
+            .collect::<Vec<_>>()
+    );
     assert!(r["msgs"].get("c").is_none());
     // From a sparse offset between two records of a key: starts at the next one.
     let between = offsets["c"][3] + 1;
-    let r = n.ok("c2", json!({"type": "poll", "offsets": {"c": between, "nope": 0}}));
+    let r = n.ok(
+        "c2",
+        json!({"type": "poll", "offsets": {"c": between, "nope": 0}}),
+    );
     assert_eq!(r["msgs"]["c"][0], json!([offsets["c"][4], 4]));
-    assert!(r["msgs"].get("nope").is_none(), "keys without records are left out");
+    assert!(
+        r["msgs"].get("nope").is_none(),
+        "keys without records are left out"
+    );
     // Nothing asked, nothing given.
     let r = n.ok("c2", json!({"type": "poll", "offsets": {}}));
     assert_eq!(r["msgs"], json!({}));
@@ -66,15 +88,27 @@ fn messages_are_stored_compact_and_returned_as_sent() {
 #[test]
 fn commit_offsets_keeps_the_maximum_and_list_leaves_unknown_keys_out() {
     let mut n = Node::started(&[]);
-    n.ok("c1", json!({"type": "commit_offsets", "offsets": {"a": 5, "b": 2}}));
+    n.ok(
+        "c1",
+        json!({"type": "commit_offsets", "offsets": {"a": 5, "b": 2}}),
+    );
     n.ok("c2", json!({"type": "commit_offsets", "offsets": {"a": 3}}));
     n.ok("c2", json!({"type": "commit_offsets", "offsets": {}}));
-    let r = n.ok("c3", json!({"type": "list_committed_offsets", "keys": ["a", "b", "zz"]}));
+    let r = n.ok(
+        "c3",
+        json!({"type": "list_committed_offsets", "keys": ["a", "b", "zz"]}),
+    );
     assert_eq!(r["offsets"], json!({"a": 5, "b": 2}));
     // A commit with one bad entry changes nothing.
-    let e = n.rpc("c1", json!({"type": "commit_offsets", "offsets": {"a": 9, "b": -1}}));
+    let e = n.rpc(
+        "c1",
+        json!({"type": "commit_offsets", "offsets": {"a": 9, "b": -1}}),
+    );
     assert_eq!(e["code"], 12);
-    let r = n.ok("c3", json!({"type": "list_committed_offsets", "keys": ["a", "b"]}));
+    let r = n.ok(
+        "c3",
+        json!({"type": "list_committed_offsets", "keys": ["a", "b"]}),
+    );
     assert_eq!(r["offsets"], json!({"a": 5, "b": 2}));
     let r = n.ok("c3", json!({"type": "list_committed_offsets", "keys": []}));
     assert_eq!(r["offsets"], json!({}));
@@ -83,7 +117,10 @@ fn commit_offsets_keeps_the_maximum_and_list_leaves_unknown_keys_out() {
 #[test]
 fn send_batch_list_offsets_and_named_topics() {
     let mut n = Node::started(&[]);
-    n.ok("c1", json!({"type": "create_topic", "topic": "t", "partitions": 2}));
+    n.ok(
+        "c1",
+        json!({"type": "create_topic", "topic": "t", "partitions": 2}),
+    );
     let r = n.ok(
         "c1",
         json!({"type": "send_batch", "topic": "t", "msgs": [
@@ -99,15 +136,28 @@ fn send_batch_list_offsets_and_named_topics() {
     assert_eq!(ends.len(), 2);
     assert_eq!(ends.values().sum::<u64>(), 4);
     // A send naming a topic answers exactly {offset}.
-    let r = n.ok("c1", json!({"type": "send", "topic": "t", "key": "a", "msg": 4}));
-    assert_eq!(node_util::keys(&r), ["in_reply_to", "msg_id", "offset", "type"]);
-    assert_eq!(r["offset"], ends[&pairs[0].0.to_string()], "the next offset of a's partition");
+    let r = n.ok(
+        "c1",
+        json!({"type": "send", "topic": "t", "key": "a", "msg": 4}),
+    );
+    assert_eq!(
+        node_util::keys(&r),
+        ["in_reply_to", "msg_id", "offset", "type"]
+    );
+    assert_eq!(
+        r["offset"],
+        ends[&pairs[0].0.to_string()],
+        "the next offset of a's partition"
+    );
     // The default topic saw none of it.
     let r = n.ok("c1", json!({"type": "list_offsets"}));
     let ends: HashMap<String, u64> = serde_json::from_value(r["offsets"].clone()).unwrap();
     assert_eq!(ends.values().sum::<u64>(), 0);
     // A malformed record fails the whole batch.
-    let e = n.rpc("c1", json!({"type": "send_batch", "topic": "t", "msgs": [{"key": "a", "msg": 1}, {"key": "b"}]}));
+    let e = n.rpc(
+        "c1",
+        json!({"type": "send_batch", "topic": "t", "msgs": [{"key": "a", "msg": 1}, {"key": "b"}]}),
+    );
     assert_eq!(e["code"], 12);
     let r = n.ok("c1", json!({"type": "list_offsets", "topic": "t"}));
     let ends: HashMap<String, u64> = serde_json::from_value(r["offsets"].clone()).unwrap();
@@ -141,15 +191,26 @@ fn pipelined(workers: &str) {
         let dest = v["dest"].as_str().unwrap().to_string();
         let irt = v["body"]["in_reply_to"].as_u64().unwrap();
         let off = v["body"]["offset"].as_u64().unwrap();
-        assert!(seen_ids.insert(v["body"]["msg_id"].as_u64().unwrap()), "msg_ids are unique");
+        assert!(
+            seen_ids.insert(v["body"]["msg_id"].as_u64().unwrap()),
+            "msg_ids are unique"
+        );
         let (prev_irt, prev_off) = last.get(&dest).copied().unwrap_or((0, 0));
         assert_eq!(irt, prev_irt + 1, "{dest}: replies in request order");
-        assert!(irt == 1 || off > prev_off, "{dest}: offsets of one key increase");
+        assert!(
+            irt == 1 || off > prev_off,
+            "{dest}: offsets of one key increase"
+        );
         last.insert(dest, (irt, off));
     }
     // Every record is readable afterwards.
     let r = n.ok("c99", json!({"type": "list_offsets"}));
-    let total: u64 = r["offsets"].as_object().unwrap().values().map(|v| v.as_u64().unwrap()).sum();
+    let total: u64 = r["offsets"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_u64().unwrap())
+        .sum();
     assert_eq!(total, CLIENTS as u64 * PER);
 }
 

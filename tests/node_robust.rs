@@ -9,7 +9,12 @@ use std::time::Duration;
 /// The node still works, and the default topic holds exactly `records` records.
 fn still_serving(n: &mut Node, records: u64) {
     let r = n.ok("check", json!({"type": "list_offsets"}));
-    let total: u64 = r["offsets"].as_object().unwrap().values().map(|v| v.as_u64().unwrap()).sum();
+    let total: u64 = r["offsets"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_u64().unwrap())
+        .sum();
     assert_eq!(total, records, "no state changed");
 }
 
@@ -48,7 +53,9 @@ fn lines_that_are_not_messages_are_logged_and_skipped() {
 #[test]
 fn binary_garbage_and_invalid_utf8_are_skipped() {
     let mut n = Node::started(&[]);
-    let mut junk: Vec<u8> = (0..4096u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
+    let mut junk: Vec<u8> = (0..4096u32)
+        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+        .collect();
     junk.retain(|&b| b != b'\n');
     junk.push(b'\n');
     n.write(&junk);
@@ -63,14 +70,18 @@ fn binary_garbage_and_invalid_utf8_are_skipped() {
 fn deep_nesting_is_refused_and_shallow_nesting_kept() {
     let mut n = Node::started(&[]);
     let deep = "[".repeat(100_000) + &"]".repeat(100_000);
-    n.send_line(&format!(r#"{{"src":"c1","dest":"n1","body":{{"type":"send","msg_id":1,"key":"k","msg":{deep}}}}}"#));
+    n.send_line(&format!(
+        r#"{{"src":"c1","dest":"n1","body":{{"type":"send","msg_id":1,"key":"k","msg":{deep}}}}}"#
+    ));
     no_reply(&mut n);
     // Unbalanced, endless nesting.
     n.send_line(&"{\"a\":".repeat(50_000));
     no_reply(&mut n);
     still_serving(&mut n, 0);
     let nested = "[".repeat(60) + "1" + &"]".repeat(60);
-    n.send_line(&format!(r#"{{"src":"c1","dest":"n1","body":{{"type":"send","msg_id":2,"key":"k","msg":{nested}}}}}"#));
+    n.send_line(&format!(
+        r#"{{"src":"c1","dest":"n1","body":{{"type":"send","msg_id":2,"key":"k","msg":{nested}}}}}"#
+    ));
     let v: Value = serde_json::from_str(&n.recv_line()).unwrap();
     assert_eq!(v["body"]["type"], "send_ok");
     let r = n.ok("c1", json!({"type": "poll", "offsets": {"k": 0}}));
@@ -82,7 +93,12 @@ fn huge_lines_are_dropped_without_stalling() {
     let mut n = Node::started(&[]);
     // 3 MiB without a newline, then its newline: one over-long line.
     let blob = "x".repeat(3 << 20);
-    n.write(format!(r#"{{"src":"c1","dest":"n1","body":{{"type":"send","msg_id":1,"key":"k","msg":"{blob}"#).as_bytes());
+    n.write(
+        format!(
+            r#"{{"src":"c1","dest":"n1","body":{{"type":"send","msg_id":1,"key":"k","msg":"{blob}"#
+        )
+        .as_bytes(),
+    );
     n.write(b"\"}}\n");
     no_reply(&mut n);
     still_serving(&mut n, 0);
@@ -95,11 +111,16 @@ fn huge_lines_are_dropped_without_stalling() {
     chunk.push('\n');
     chunk.push_str(&"w".repeat((1 << 20) + 10));
     chunk.push('\n');
-    chunk.push_str(r#"{"src":"c2","dest":"n1","body":{"type":"send","msg_id":1,"key":"k","msg":1}}"#);
+    chunk.push_str(
+        r#"{"src":"c2","dest":"n1","body":{"type":"send","msg_id":1,"key":"k","msg":1}}"#,
+    );
     chunk.push('\n');
     n.write(chunk.as_bytes());
     let v: Value = serde_json::from_str(&n.recv_line()).unwrap();
-    assert_eq!((v["dest"].as_str(), v["body"]["type"].as_str()), (Some("c2"), Some("send_ok")));
+    assert_eq!(
+        (v["dest"].as_str(), v["body"]["type"].as_str()),
+        (Some("c2"), Some("send_ok"))
+    );
     still_serving(&mut n, 2);
     let (_, log) = n.close();
     assert!(log.contains("longer than"), "{log}");
@@ -127,17 +148,37 @@ fn wrong_types_get_error_12_and_change_nothing() {
         json!({"type": "init", "node_id": 1}),
     ] {
         let e = n.rpc("c1", body.clone());
-        assert_eq!((e["type"].as_str(), e["code"].as_u64()), (Some("error"), Some(12)), "{body} -> {e}");
-        assert!(e["text"].as_str().is_some_and(|t| t.contains('`')), "the text names the field: {e}");
+        assert_eq!(
+            (e["type"].as_str(), e["code"].as_u64()),
+            (Some("error"), Some(12)),
+            "{body} -> {e}"
+        );
+        assert!(
+            e["text"].as_str().is_some_and(|t| t.contains('`')),
+            "the text names the field: {e}"
+        );
     }
     // An integer beyond u64.
     n.send_line(r#"{"src":"c1","dest":"n1","body":{"type":"commit","msg_id":99,"group":"g","partition":0,"offset":18446744073709551616}}"#);
     let v: Value = serde_json::from_str(&n.recv_line()).unwrap();
-    assert_eq!((v["body"]["code"].as_u64(), v["body"]["in_reply_to"].as_u64()), (Some(12), Some(99)));
+    assert_eq!(
+        (
+            v["body"]["code"].as_u64(),
+            v["body"]["in_reply_to"].as_u64()
+        ),
+        (Some(12), Some(99))
+    );
     still_serving(&mut n, 0);
     let r = n.ok("c1", json!({"type": "list_groups"}));
-    assert_eq!(r["groups"], json!([]), "no malformed request created a group");
-    let r = n.ok("c1", json!({"type": "list_committed_offsets", "keys": ["k"]}));
+    assert_eq!(
+        r["groups"],
+        json!([]),
+        "no malformed request created a group"
+    );
+    let r = n.ok(
+        "c1",
+        json!({"type": "list_committed_offsets", "keys": ["k"]}),
+    );
     assert_eq!(r["offsets"], json!({}));
 }
 

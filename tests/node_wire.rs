@@ -25,7 +25,9 @@ fn replies_keep_key_order_and_count_msg_ids_from_zero() {
     let mut n = Node::spawn(&[]);
     n.send_line(INIT);
     n.recv_line();
-    n.send_line(r#"{"id":9,"src":"c1","dest":"n1","body":{"type":"send","msg_id":1,"key":"k","msg":7}}"#);
+    n.send_line(
+        r#"{"id":9,"src":"c1","dest":"n1","body":{"type":"send","msg_id":1,"key":"k","msg":7}}"#,
+    );
     assert_eq!(
         n.recv_line(),
         r#"{"src":"n1","dest":"c1","body":{"type":"send_ok","offset":0,"in_reply_to":1,"msg_id":1}}"#
@@ -71,7 +73,10 @@ fn kafka_replies_carry_exactly_their_documented_fields() {
     assert_eq!(r["msgs"], json!({"1": [[0, 10]]}));
     let r = n.ok("c1", json!({"type": "commit_offsets", "offsets": {"1": 0}}));
     assert_eq!(keys(&r), ["in_reply_to", "msg_id", "type"]);
-    let r = n.ok("c1", json!({"type": "list_committed_offsets", "keys": ["1"]}));
+    let r = n.ok(
+        "c1",
+        json!({"type": "list_committed_offsets", "keys": ["1"]}),
+    );
     assert_eq!(keys(&r), ["in_reply_to", "msg_id", "offsets", "type"]);
     assert_eq!(r["offsets"], json!({"1": 0}));
 }
@@ -80,12 +85,18 @@ fn kafka_replies_carry_exactly_their_documented_fields() {
 fn error_codes_and_texts_name_the_field() {
     let mut n = Node::started(&[]);
     let e = n.rpc("c1", json!({"type": "send", "key": "k"}));
-    assert_eq!((e["type"].as_str(), e["code"].as_u64()), (Some("error"), Some(12)));
+    assert_eq!(
+        (e["type"].as_str(), e["code"].as_u64()),
+        (Some("error"), Some(12))
+    );
     assert!(e["text"].as_str().unwrap().contains("`msg`"), "{e}");
     let e = n.rpc("c1", json!({"type": "poll", "offsets": {"k": "zero"}}));
     assert_eq!(e["code"], 12);
     assert!(e["text"].as_str().unwrap().contains("offsets"), "{e}");
-    let e = n.rpc("c1", json!({"type": "commit", "group": "g", "partition": -1, "offset": 0}));
+    let e = n.rpc(
+        "c1",
+        json!({"type": "commit", "group": "g", "partition": -1, "offset": 0}),
+    );
     assert_eq!(e["code"], 12);
     assert!(e["text"].as_str().unwrap().contains("partition"), "{e}");
     let e = n.rpc("c1", json!({"type": "subscribe", "group_id": 5}));
@@ -96,9 +107,17 @@ fn error_codes_and_texts_name_the_field() {
     // A type that is not a string is a malformed request.
     n.send_line(r#"{"src":"c1","dest":"n1","body":{"type":3,"msg_id":77}}"#);
     let v: Value = serde_json::from_str(&n.recv_line()).unwrap();
-    assert_eq!((v["body"]["code"].as_u64(), v["body"]["in_reply_to"].as_u64()), (Some(12), Some(77)));
+    assert_eq!(
+        (
+            v["body"]["code"].as_u64(),
+            v["body"]["in_reply_to"].as_u64()
+        ),
+        (Some(12), Some(77))
+    );
     // An ill-typed msg_id cannot be replied to by id, but still gets its error.
-    n.send_line(r#"{"src":"c1","dest":"n1","body":{"type":"send","msg_id":"x","key":"k","msg":1}}"#);
+    n.send_line(
+        r#"{"src":"c1","dest":"n1","body":{"type":"send","msg_id":"x","key":"k","msg":1}}"#,
+    );
     let v: Value = serde_json::from_str(&n.recv_line()).unwrap();
     assert_eq!(v["body"]["code"], 12);
     assert!(v["body"].get("in_reply_to").is_none());

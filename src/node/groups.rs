@@ -2,13 +2,15 @@
 //! `heartbeat`, `describe_group`, `list_groups`, `create_topic`, `list_topics`, `reset_offsets` and
 //! the group form of `list_committed_offsets`.
 
-use super::service::{opt_topic, Node, ReplyTo, GROUP_POLL_DEFAULT, GROUP_POLL_MAX, MAX_PARTITIONS};
+use super::service::{
+    opt_topic, Node, ReplyTo, GROUP_POLL_DEFAULT, GROUP_POLL_MAX, MAX_PARTITIONS,
+};
 use crate::error::Error;
 use crate::group::{JoinOptions, MemberView, ResetTo};
+use crate::loom::Arc;
 use crate::topic::Topic;
 use crate::wire::{Body, Field, FieldError, JsonOut, Message, WireError};
 use std::borrow::Cow;
-use crate::loom::Arc;
 
 /// The consumer a request speaks for: its `consumer` field, else its `src`.
 fn consumer<'a>(msg: &Message<'a>) -> Result<Cow<'a, str>, WireError> {
@@ -56,9 +58,7 @@ impl Node {
     /// The named topic or the default one, created on first use.
     fn topic_for_join(&self, b: &Body<'_>) -> Result<Arc<Topic>, WireError> {
         let name = opt_topic(b)?;
-        let name = name
-            .as_deref()
-            .unwrap_or(&self.broker.config.default_topic);
+        let name = name.as_deref().unwrap_or(&self.broker.config.default_topic);
         Ok(self.broker.topics.get_or_create(name))
     }
 
@@ -66,7 +66,10 @@ impl Node {
         let assignor = match b.opt_str(Field::Assignor)? {
             None => None,
             Some(s) => Some(s.decode().parse().map_err(|e: String| {
-                WireError::new(crate::wire::Code::MalformedRequest, format!("field `assignor`: {e}"))
+                WireError::new(
+                    crate::wire::Code::MalformedRequest,
+                    format!("field `assignor`: {e}"),
+                )
             })?),
         };
         Ok(JoinOptions {
@@ -147,9 +150,9 @@ impl Node {
         let b = &msg.body;
         let group = b.str(Field::Group)?.decode();
         let member = consumer(msg)?;
-        let max = b
-            .opt_u64(Field::Max)?
-            .map_or(GROUP_POLL_DEFAULT, |m| m.min(GROUP_POLL_MAX as u64) as usize);
+        let max = b.opt_u64(Field::Max)?.map_or(GROUP_POLL_DEFAULT, |m| {
+            m.min(GROUP_POLL_MAX as u64) as usize
+        });
         let topic = opt_topic(b)?;
         let opts = Self::join_options(b)?;
         let mark = out.len();
@@ -159,18 +162,21 @@ impl Node {
             out.key("msgs").push(b'[');
             let mut first = true;
             let now = self.now();
-            let r = self.broker.groups.poll(&group, &member, max, now, |t, p, r| {
-                if !first {
-                    out.push(b',');
-                }
-                first = false;
-                out.raw(b"{\"topic\":").string(t.name());
-                out.key("partition").uint(u64::from(p));
-                out.key("offset").uint(r.offset);
-                out.key("key");
-                super::service::write_key(out, r.key);
-                out.key("msg").raw(r.value).push(b'}');
-            });
+            let r = self
+                .broker
+                .groups
+                .poll(&group, &member, max, now, |t, p, r| {
+                    if !first {
+                        out.push(b',');
+                    }
+                    first = false;
+                    out.raw(b"{\"topic\":").string(t.name());
+                    out.key("partition").uint(u64::from(p));
+                    out.key("offset").uint(r.offset);
+                    out.key("key");
+                    super::service::write_key(out, r.key);
+                    out.key("msg").raw(r.value).push(b'}');
+                });
             match r {
                 Ok(view) => {
                     out.push(b']');
@@ -224,9 +230,9 @@ impl Node {
         }
         let now = self.now();
         for (i, &(p, o)) in commits.iter().enumerate() {
-            if let Err(e) = self
-                .broker
-                .commit(&group, member.as_deref(), topic.as_deref(), p, o, now)
+            if let Err(e) =
+                self.broker
+                    .commit(&group, member.as_deref(), topic.as_deref(), p, o, now)
             {
                 if i == 0 {
                     return Err(e.into());
@@ -402,7 +408,8 @@ impl Node {
     ) -> Result<(), WireError> {
         let group = b.str(Field::Group)?.decode();
         let target = b.raw(Field::To)?;
-        let bad = || FieldError::invalid("to", "\"earliest\", \"latest\" or a non-negative integer");
+        let bad =
+            || FieldError::invalid("to", "\"earliest\", \"latest\" or a non-negative integer");
         let target = match (target.as_str(), target.as_u64()) {
             (Some(s), _) => match &*s.decode() {
                 "earliest" => ResetTo::Earliest,

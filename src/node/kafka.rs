@@ -18,10 +18,7 @@ impl Node {
         let value = b.raw(Field::Msg)?.compact();
         let topic = opt_topic(b)?;
         let key = b.get(Field::Key).map(|s| key_bytes(s.value));
-        let key = key.as_ref().map(|(kind, bytes)| Key {
-            kind: *kind,
-            bytes,
-        });
+        let key = key.as_ref().map(|(kind, bytes)| Key { kind: *kind, bytes });
         let (_, offset) = self.broker.send(topic.as_deref(), key, &value);
         self.ok(to, out);
         out.key("offset").uint(offset);
@@ -168,10 +165,7 @@ impl Node {
         self.ok(to, out);
         out.key("offsets").push(b'[');
         for (i, (key, value)) in records.iter().enumerate() {
-            let key = key.as_ref().map(|(kind, bytes)| Key {
-                kind: *kind,
-                bytes,
-            });
+            let key = key.as_ref().map(|(kind, bytes)| Key { kind: *kind, bytes });
             let (p, o) = self.broker.send(topic.as_deref(), key, value);
             if i > 0 {
                 out.push(b',');

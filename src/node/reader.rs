@@ -108,7 +108,10 @@ impl Reader {
             if self.discarding {
                 self.discarding = false;
             } else if end - self.start > MAX_LINE {
-                tracing::warn!(len = end - self.start, "skipped an input line longer than {MAX_LINE} bytes");
+                tracing::warn!(
+                    len = end - self.start,
+                    "skipped an input line longer than {MAX_LINE} bytes"
+                );
             } else if end > self.start {
                 self.lines.push((self.start as u32, end as u32));
             }
@@ -212,7 +215,10 @@ impl Reader {
         }
         if len - self.filled < MIN_READ {
             // One line fills the chunk: grow it (the line is at most MAX_LINE, see `split`).
-            data.resize((len * 2).min(MAX_LINE + CHUNK).max(self.filled + MIN_READ), 0);
+            data.resize(
+                (len * 2).min(MAX_LINE + CHUNK).max(self.filled + MIN_READ),
+                0,
+            );
         }
     }
 

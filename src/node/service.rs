@@ -146,7 +146,13 @@ impl Node {
     /// Writes a whole error reply.
     #[cold]
     pub fn error(&self, to: &ReplyTo<'_>, e: &WireError, out: &mut Vec<u8>) {
-        tracing::debug!(dest = to.to, ty = to.ty, code = e.code.code(), "error reply: {}", e.text);
+        tracing::debug!(
+            dest = to.to,
+            ty = to.ty,
+            code = e.code.code(),
+            "error reply: {}",
+            e.text
+        );
         reply::error(
             out,
             to.me,
@@ -164,10 +170,11 @@ impl Node {
     /// request gets an error reply and changes nothing.
     pub fn handle(&self, line: &[u8], out: &mut Vec<u8>) {
         let mark = out.len();
-        let served = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match decode(line) {
-            Ok(msg) => self.handle_message(&msg, out),
-            Err(e) => skipped(line, &e),
-        }));
+        let served =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match decode(line) {
+                Ok(msg) => self.handle_message(&msg, out),
+                Err(e) => skipped(line, &e),
+            }));
         if served.is_err() {
             // A bug, not bad input: keep serving the next line rather than lose the process.
             out.truncate(mark);
@@ -187,7 +194,10 @@ impl Node {
             (Some(me), _) => &**me,
             (None, Some(dest)) => dest.raw(),
             (None, None) => {
-                tracing::warn!(src = msg.src.raw(), "skipped a message with no dest before init");
+                tracing::warn!(
+                    src = msg.src.raw(),
+                    "skipped a message with no dest before init"
+                );
                 return;
             }
         };
@@ -262,7 +272,11 @@ impl Node {
         let _serial = self.init.lock().unwrap_or_else(|e| e.into_inner());
         let me = &**self.me.get_or_init(|| id.raw().into());
         if me != id.raw() {
-            tracing::warn!(kept = me, asked = id.raw(), "a second init names another node id; keeping the first");
+            tracing::warn!(
+                kept = me,
+                asked = id.raw(),
+                "a second init names another node id; keeping the first"
+            );
         }
         let _ = self.node_ids.set(ids.into());
         let to = ReplyTo { me, ..*to };
@@ -349,5 +363,116 @@ impl WireError {
     #[cold]
     pub(crate) fn partial(text: String) -> Self {
         WireError::new(Code::Crash, text)
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::loom::Arc;
+
+    fn line(out: &[u8]) -> &str {
+        std::str::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn a_reply_can_be_written_later_from_another_thread() {
+        let node = Arc::new(Node::new(Config::default()));
+        let msg = decode(br#"{"src":"c1","dest":"n1","body":{"type":"slow","msg_id":4}}"#).unwrap();
+        let later = ReplyTo {
+            me: "n1",
+            to: msg.src.raw(),
+            ty: "slow",
+            msg_id: Some(4),
+        }
+        .detach();
+        let n = node.clone();
+        let out = std::thread::spawn(move || {
+            let mut out = Vec::new();
+            let to = later.borrow();
+            n.ok(&to, &mut out);
+            out.key("answer").uint(42);
+            n.done(&to, &mut out);
+            out
+        })
+        .join()
+        .unwrap();
+        assert_eq!(
+            line(&out),
+            "{\"src\":\"n1\",\"dest\":\"c1\",\"body\":{\"type\":\"slow_ok\",\"answer\":42,\"in_reply_to\":4,\"msg_id\":0}}\n"
+        );
+    }
+
+    #[test]
+    fn replies_to_the_nodes_own_requests_are_routed_by_in_reply_to() {
+        let node = Node::new(Config::default());
+        let mut out = Vec::new();
+        node.handle(
+            br#"{"src":"c0","dest":"n1","body":{"type":"init","msg_id":1,"node_id":"n1","node_ids":["n1","n2"]}}"#,
+            &mut out,
+        );
+        assert_eq!(node.node_ids(), [Box::from("n1"), Box::from("n2")]);
+        out.clear();
+        // A client request the node answers only when n2 has answered the node's own request.
+        let client = ReplyTo {
+            me: "n1",
+            to: "c9",
+            ty: "send",
+            msg_id: Some(7),
+        }
+        .detach();
+        let id = node.request(
+            "n2",
+            "forward",
+            |out| {
+                out.key("key").string("k");
+            },
+            Box::new(move |reply, out| {
+                let offset = reply.body.u64(Field::Offset).unwrap();
+                let to = client.borrow();
+                reply::begin(out, to.me, to.to, to.ty, "_ok");
+                out.key("offset").uint(offset);
+                reply::end(out, to.msg_id, 100);
+            }),
+            &mut out,
+        );
+        assert_eq!(
+            line(&out),
+            format!("{{\"src\":\"n1\",\"dest\":\"n2\",\"body\":{{\"type\":\"forward\",\"key\":\"k\",\"msg_id\":{id}}}}}\n")
+        );
+        assert_eq!(node.pending.count(), 1);
+        out.clear();
+        // A reply that matches nothing is dropped; the matching one completes the client's request.
+        node.handle(br#"{"src":"n2","dest":"n1","body":{"type":"forward_ok","in_reply_to":999,"offset":1}}"#, &mut out);
+        assert!(out.is_empty());
+        let reply = format!(
+            r#"{{"src":"n2","dest":"n1","body":{{"type":"forward_ok","in_reply_to":{id},"offset":5}}}}"#
+        );
+        node.handle(reply.as_bytes(), &mut out);
+        assert_eq!(
+            line(&out),
+            "{\"src\":\"n1\",\"dest\":\"c9\",\"body\":{\"type\":\"send_ok\",\"offset\":5,\"in_reply_to\":7,\"msg_id\":100}}\n"
+        );
+        assert_eq!(node.pending.count(), 0);
+        // A duplicate of it finds nothing.
+        out.clear();
+        node.handle(reply.as_bytes(), &mut out);
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn non_string_keys_are_kept_as_compact_json() {
+        let node = Node::new(Config::default());
+        let mut out = Vec::new();
+        node.handle(
+            br#"{"src":"c1","dest":"n1","body":{"type":"send","msg_id":1,"key":[1, 2],"msg":0}}"#,
+            &mut out,
+        );
+        node.handle(
+            br#"{"src":"c1","dest":"n1","body":{"type":"poll","msg_id":2,"group":"g","max":5}}"#,
+            &mut out,
+        );
+        let text = line(&out);
+        assert!(text.contains(r#""key":[1,2],"msg":0"#), "{text}");
     }
 }

@@ -91,9 +91,7 @@ impl From<Error> for WireError {
             Error::UnknownMember { .. }
             | Error::Fenced { .. }
             | Error::GroupNotEmpty(_)
-            | Error::InconsistentAssignor { .. } => {
-                Code::PreconditionFailed
-            }
+            | Error::InconsistentAssignor { .. } => Code::PreconditionFailed,
             Error::TopicExists { .. } => Code::KeyAlreadyExists,
             Error::Invalid(_) => Code::MalformedRequest,
         };

@@ -60,7 +60,9 @@ impl Node {
                 if n == 0 {
                     break;
                 }
-                sink.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
+                sink.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
             }
         });
         Node {
@@ -81,7 +83,10 @@ impl Node {
     /// Starts the node and sends `init` for `n1`.
     pub fn started(args: &[&str]) -> Node {
         let mut n = Node::spawn(args);
-        let r = n.rpc("c0", json!({"type": "init", "node_id": "n1", "node_ids": ["n1"]}));
+        let r = n.rpc(
+            "c0",
+            json!({"type": "init", "node_id": "n1", "node_ids": ["n1"]}),
+        );
         assert_eq!(r["type"], "init_ok");
         n
     }
