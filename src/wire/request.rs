@@ -101,6 +101,11 @@ macro_rules! fields {
                     .trim_end_matches(", ")
             }
 
+            /// Every spelling of the field: the canonical name first, then the aliases.
+            pub fn spellings(self) -> &'static [&'static str] {
+                match self { $( Field::$v => &[$name $(, $alias)*], )* }
+            }
+
             /// The field a body key names, with that key as a static string.
             #[inline]
             pub fn from_key(key: &str) -> Option<(Field, &'static str)> {
@@ -148,10 +153,23 @@ pub struct Slot<'a> {
     pub value: Raw<'a>,
 }
 
+/// Where a field's value lies in the line: 12 bytes, so a whole [`Body`] stays small to build
+/// and to move.
+#[derive(Debug, Clone, Copy, Default)]
+struct Span {
+    start: u32,
+    len: u32,
+    /// The [`Raw`] kind and flag, packed by [`Raw::pack`].
+    kind: u8,
+    /// 0: absent; else 1 + the index of the key's spelling in [`Field::spellings`].
+    spelling: u8,
+}
+
 /// A request or reply body: its known fields, each borrowed from the line.
 #[derive(Debug, Clone)]
 pub struct Body<'a> {
-    slots: [Option<Slot<'a>>; FIELD_COUNT],
+    text: &'a str,
+    slots: [Span; FIELD_COUNT],
 }
 
 /// A decoded line.
@@ -183,39 +201,41 @@ pub fn decode_str(text: &str) -> Result<Message<'_>, LineError> {
         sc.finish().map_err(LineError::Syntax)?;
         return Err(LineError::NoSrc);
     }
-    sc.object(0, |sc, key| {
+    let scanned = sc.object(0, |sc, key| {
         match key.raw() {
-            "src" => src = sc.value(1)?.as_str(),
-            "dest" => dest = sc.value(1)?.as_str(),
+            "src" => src = sc.value_opt(1)?.as_str(),
+            "dest" => dest = sc.value_opt(1)?.as_str(),
             "body" => {
                 sc.skip_ws();
                 if sc.peek() == Some(b'{') {
-                    let mut b = Body::empty();
+                    let mut b = Body::empty(text);
                     sc.object(1, |sc, key| {
-                        let v = sc.value(2)?;
+                        let v = sc.value_opt(2)?;
                         let found = if key.is_escaped() {
                             Field::from_key(&key.decode())
                         } else {
                             Field::from_key(key.raw())
                         };
                         if let Some((f, name)) = found {
-                            b.slots[f as usize] = Some(Slot { name, value: v });
+                            b.put(f, name, v);
                         }
-                        Ok(())
+                        Some(())
                     })?;
                     body = Some(b);
                 } else {
-                    sc.value(1)?;
+                    sc.value_opt(1)?;
                     body = None;
                 }
             }
             _ => {
-                sc.value(1)?;
+                sc.value_opt(1)?;
             }
         }
-        Ok(())
-    })
-    .map_err(LineError::Syntax)?;
+        Some(())
+    });
+    if scanned.is_none() {
+        return Err(LineError::Syntax(sc.error()));
+    }
     sc.finish().map_err(LineError::Syntax)?;
     let src = src.ok_or(LineError::NoSrc)?;
     let body = body.ok_or(LineError::NoBody)?;
@@ -243,16 +263,44 @@ pub fn peek_src(line: &[u8]) -> Option<&[u8]> {
 }
 
 impl<'a> Body<'a> {
-    fn empty() -> Self {
+    fn empty(text: &'a str) -> Self {
         Body {
-            slots: [None; FIELD_COUNT],
+            text,
+            slots: [Span::default(); FIELD_COUNT],
         }
+    }
+
+    /// Files `v` (a slice of `self.text`) under `f`, spelled `name`.
+    #[inline]
+    fn put(&mut self, f: Field, name: &'static str, v: Raw<'a>) {
+        let spelling = f.spellings().iter().position(|s| *s == name).unwrap_or(0);
+        self.slots[f as usize] = Span {
+            start: (v.text().as_ptr() as usize - self.text.as_ptr() as usize) as u32,
+            len: v.text().len() as u32,
+            kind: v.pack(),
+            spelling: spelling as u8 + 1,
+        };
+    }
+
+    /// The field as it came, `null` included.
+    #[inline]
+    fn slot(&self, f: Field) -> Option<Slot<'a>> {
+        let s = self.slots[f as usize];
+        if s.spelling == 0 {
+            return None;
+        }
+        let start = s.start as usize;
+        let text = self.text.get(start..start + s.len as usize)?;
+        Some(Slot {
+            name: f.spellings()[usize::from(s.spelling - 1)],
+            value: Raw::unpack(text, s.kind),
+        })
     }
 
     /// The field as it came, unless absent or `null`.
     #[inline]
     pub fn get(&self, f: Field) -> Option<Slot<'a>> {
-        self.slots[f as usize].filter(|s| !s.value.is_null())
+        self.slot(f).filter(|s| !s.value.is_null())
     }
 
     /// A required field of any JSON type.
@@ -353,7 +401,7 @@ impl<'a> Body<'a> {
 
     /// The name the request used for `f` (its canonical name when absent).
     pub fn name_of(&self, f: Field) -> &'static str {
-        self.slots[f as usize].map_or(f.name(), |s| s.name)
+        self.slot(f).map_or(f.name(), |s| s.name)
     }
 }
 

@@ -37,6 +37,7 @@ impl std::error::Error for SyntaxError {}
 
 /// The kind of a JSON value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
 pub enum Kind {
     Null,
     Bool,
@@ -105,6 +106,31 @@ impl<'a> Raw<'a> {
     #[inline]
     pub fn is_null(&self) -> bool {
         self.kind == Kind::Null
+    }
+
+    /// The kind and flag in one byte (for compact storage); see [`Raw::unpack`].
+    #[inline]
+    pub(crate) fn pack(&self) -> u8 {
+        (self.kind as u8) << 1 | u8::from(self.flag)
+    }
+
+    /// A value of `text` with the kind and flag [`Raw::pack`] gave. `text` must be the same slice.
+    #[inline]
+    pub(crate) fn unpack(text: &'a str, packed: u8) -> Self {
+        let kind = match packed >> 1 {
+            0 => Kind::Null,
+            1 => Kind::Bool,
+            2 => Kind::Int,
+            3 => Kind::Float,
+            4 => Kind::Str,
+            5 => Kind::Array,
+            _ => Kind::Object,
+        };
+        Raw {
+            text,
+            kind,
+            flag: packed & 1 == 1,
+        }
     }
 
     /// The string, if this is one.
@@ -186,48 +212,25 @@ impl<'a> Iterator for Entries<'a> {
     type Item = (Str<'a>, Raw<'a>);
 
     fn next(&mut self) -> Option<Self::Item> {
-        let sc = &mut self.sc;
-        let step = |sc: &mut Scanner<'a>,
-                    first: bool|
-         -> Result<Option<(Str<'a>, Raw<'a>)>, SyntaxError> {
-            sc.skip_ws();
-            if first {
-                sc.expect(b'{')?;
-                sc.skip_ws();
-            }
-            match sc.peek() {
-                Some(b'}') => return Ok(None),
-                Some(b',') if !first => {
-                    sc.pos += 1;
-                    sc.skip_ws();
-                }
-                _ if first => {}
-                _ => return Err(sc.err("expected , or }")),
-            }
-            sc.expect(b'"')?;
-            let key = sc.string_rest()?;
-            sc.skip_ws();
-            sc.expect(b':')?;
-            let v = sc.value(1)?;
-            Ok(Some((key, v)))
-        };
         let first = match self.state {
             0 => true,
             1 => false,
             _ => return None,
         };
-        match step(sc, first) {
-            Ok(Some(kv)) => {
-                self.state = 1;
-                Some(kv)
-            }
-            // The text was validated when it was first scanned, so an error cannot happen here;
-            // stop quietly rather than panic if it ever did.
-            Ok(None) | Err(_) => {
-                self.state = 2;
-                None
-            }
-        }
+        // The text was validated when it was first scanned, so `None` only means the end here
+        // (and if it ever meant an error, stopping quietly beats a panic).
+        let kv = self.sc.next_entry(first, b'{', b'}').and_then(|more| {
+            more?;
+            let sc = &mut self.sc;
+            sc.eat(b'"')?;
+            let key = sc.string_rest()?;
+            sc.skip_ws();
+            sc.eat(b':')?;
+            let v = sc.value_opt(1)?;
+            Some((key, v))
+        });
+        self.state = if kv.is_some() { 1 } else { 2 };
+        kv
     }
 }
 
@@ -243,51 +246,40 @@ impl<'a> Iterator for Items<'a> {
     type Item = Raw<'a>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        let sc = &mut self.sc;
-        let step = |sc: &mut Scanner<'a>, first: bool| -> Result<Option<Raw<'a>>, SyntaxError> {
-            sc.skip_ws();
-            if first {
-                sc.expect(b'[')?;
-                sc.skip_ws();
-            }
-            match sc.peek() {
-                Some(b']') => return Ok(None),
-                Some(b',') if !first => sc.pos += 1,
-                _ if first => {}
-                _ => return Err(sc.err("expected , or ]")),
-            }
-            sc.value(1).map(Some)
-        };
         let first = match self.state {
             0 => true,
             1 => false,
             _ => return None,
         };
-        match step(sc, first) {
-            Ok(Some(v)) => {
-                self.state = 1;
-                Some(v)
-            }
-            Ok(None) | Err(_) => {
-                self.state = 2;
-                None
-            }
-        }
+        let v = self.sc.next_entry(first, b'[', b']').and_then(|more| {
+            more?;
+            self.sc.value_opt(1)
+        });
+        self.state = if v.is_some() { 1 } else { 2 };
+        v
     }
 }
 
 /// A cursor over JSON text.
+///
+/// The scanning functions return `Option`s, so that the hot path passes no error payload around;
+/// a failure records its [`SyntaxError`] in the scanner (see [`Scanner::error`]).
 #[derive(Debug, Clone)]
 pub struct Scanner<'a> {
     text: &'a str,
     pos: usize,
+    error: Option<SyntaxError>,
 }
 
 impl<'a> Scanner<'a> {
     /// A scanner at the start of `text`.
     #[inline]
     pub fn new(text: &'a str) -> Self {
-        Scanner { text, pos: 0 }
+        Scanner {
+            text,
+            pos: 0,
+            error: None,
+        }
     }
 
     /// The current byte offset.
@@ -296,50 +288,88 @@ impl<'a> Scanner<'a> {
         self.pos
     }
 
-    #[inline]
+    /// Why the last scan returned `None`.
+    pub fn error(&self) -> SyntaxError {
+        self.error.unwrap_or(SyntaxError {
+            at: self.pos,
+            what: "invalid json",
+        })
+    }
+
+    #[inline(always)]
     fn bytes(&self) -> &'a [u8] {
         self.text.as_bytes()
     }
 
-    #[inline]
+    #[inline(always)]
     pub(crate) fn peek(&self) -> Option<u8> {
         self.bytes().get(self.pos).copied()
     }
 
+    /// Records a syntax error at the cursor; returns `None` for `?`.
     #[cold]
     #[inline(never)]
-    pub(crate) fn err(&self, what: &'static str) -> SyntaxError {
-        SyntaxError { at: self.pos, what }
+    fn fail<T>(&mut self, what: &'static str) -> Option<T> {
+        if self.error.is_none() {
+            self.error = Some(SyntaxError { at: self.pos, what });
+        }
+        None
     }
 
     /// Skips whitespace; returns whether there was any.
-    #[inline]
+    #[inline(always)]
     pub fn skip_ws(&mut self) -> bool {
-        let b = self.bytes();
-        let start = self.pos;
-        while let Some(&c) = b.get(self.pos) {
-            if matches!(c, b' ' | b'\n' | b'\r' | b'\t') {
-                self.pos += 1;
-            } else {
-                break;
-            }
+        let rest = &self.bytes()[self.pos..];
+        // Compact JSON has none: one compare settles the common case.
+        if rest.first().map_or(true, |&c| c > b' ') {
+            return false;
         }
-        self.pos != start
+        let n = rest
+            .iter()
+            .position(|&c| !matches!(c, b' ' | b'\n' | b'\r' | b'\t'))
+            .unwrap_or(rest.len());
+        self.pos += n;
+        n != 0
     }
 
-    #[inline]
-    pub(crate) fn expect(&mut self, c: u8) -> Result<(), SyntaxError> {
+    /// Consumes `c`, or fails.
+    #[inline(always)]
+    fn eat(&mut self, c: u8) -> Option<()> {
         if self.peek() == Some(c) {
             self.pos += 1;
-            Ok(())
+            Some(())
         } else {
-            Err(self.err(match c {
+            self.fail(match c {
                 b'{' => "expected {",
                 b'[' => "expected [",
                 b':' => "expected :",
                 b'"' => "expected a string",
                 _ => "unexpected character",
-            }))
+            })
+        }
+    }
+
+    /// Steps to the next entry of a compound value: consumes `open` (when `first`) or a comma.
+    /// Returns `Some(None)` at the closing byte (consumed), `Some(Some(()))` before an entry.
+    #[inline(always)]
+    fn next_entry(&mut self, first: bool, open: u8, close: u8) -> Option<Option<()>> {
+        self.skip_ws();
+        if first {
+            self.eat(open)?;
+            self.skip_ws();
+        }
+        match self.peek() {
+            Some(c) if c == close => {
+                self.pos += 1;
+                Some(None)
+            }
+            Some(b',') if !first => {
+                self.pos += 1;
+                self.skip_ws();
+                Some(Some(()))
+            }
+            _ if first => Some(Some(())),
+            _ => self.fail("expected , or a closing bracket"),
         }
     }
 
@@ -349,19 +379,30 @@ impl<'a> Scanner<'a> {
         if self.pos == self.text.len() {
             Ok(())
         } else {
-            Err(self.err("trailing characters"))
+            self.fail::<()>("trailing characters");
+            Err(self.error())
         }
     }
 
     /// Scans one value after optional whitespace. `depth` is the nesting depth of the value.
     #[inline]
     pub fn value(&mut self, depth: u32) -> Result<Raw<'a>, SyntaxError> {
+        match self.value_opt(depth) {
+            Some(v) => Ok(v),
+            None => Err(self.error()),
+        }
+    }
+
+    /// [`Scanner::value`] without the error payload (see [`Scanner::error`]).
+    #[inline]
+    pub fn value_opt(&mut self, depth: u32) -> Option<Raw<'a>> {
         self.skip_ws();
         self.value_here(depth)
     }
 
     /// Scans one value that starts exactly at the cursor.
-    fn value_here(&mut self, depth: u32) -> Result<Raw<'a>, SyntaxError> {
+    #[inline]
+    fn value_here(&mut self, depth: u32) -> Option<Raw<'a>> {
         let start = self.pos;
         let (kind, flag) = match self.peek() {
             Some(b'"') => {
@@ -369,98 +410,130 @@ impl<'a> Scanner<'a> {
                 let s = self.string_rest()?;
                 (Kind::Str, s.escaped)
             }
-            Some(b'{') => (Kind::Object, self.skip_object(depth)?),
-            Some(b'[') => (Kind::Array, self.skip_array(depth)?),
-            Some(b't') => (Kind::Bool, self.literal("true")?),
-            Some(b'f') => (Kind::Bool, self.literal("false")?),
-            Some(b'n') => (Kind::Null, self.literal("null")?),
-            Some(b'-' | b'0'..=b'9') => {
+            Some(b'0'..=b'9' | b'-') => {
                 if self.number()? {
                     (Kind::Int, false)
                 } else {
                     (Kind::Float, false)
                 }
             }
-            None => return Err(self.err("unexpected end of input")),
-            Some(_) => return Err(self.err("expected a value")),
+            Some(b'{') => (Kind::Object, self.skip_object(depth)?),
+            Some(b'[') => (Kind::Array, self.skip_array(depth)?),
+            Some(b't') => (Kind::Bool, self.literal("true")?),
+            Some(b'f') => (Kind::Bool, self.literal("false")?),
+            Some(b'n') => (Kind::Null, self.literal("null")?),
+            None => return self.fail("unexpected end of input"),
+            Some(_) => return self.fail("expected a value"),
         };
-        Ok(Raw {
-            text: &self.text[start..self.pos],
+        Some(Raw {
+            text: self.text.get(start..self.pos)?,
             kind,
             flag,
         })
     }
 
-    fn literal(&mut self, word: &'static str) -> Result<bool, SyntaxError> {
+    fn literal(&mut self, word: &'static str) -> Option<bool> {
         if self.bytes()[self.pos..].starts_with(word.as_bytes()) {
             self.pos += word.len();
-            Ok(false)
+            Some(false)
         } else {
-            Err(self.err("invalid literal"))
+            self.fail("invalid literal")
         }
     }
 
     /// Scans a number; returns whether it is an integer (no fraction, no exponent).
-    fn number(&mut self) -> Result<bool, SyntaxError> {
+    #[inline]
+    fn number(&mut self) -> Option<bool> {
         let b = self.bytes();
-        if b.get(self.pos) == Some(&b'-') {
-            self.pos += 1;
+        let mut i = self.pos;
+        if b.get(i) == Some(&b'-') {
+            i += 1;
         }
-        match b.get(self.pos) {
-            Some(b'0') => self.pos += 1,
-            Some(b'1'..=b'9') => {
-                while matches!(b.get(self.pos), Some(b'0'..=b'9')) {
-                    self.pos += 1;
-                }
+        match b.get(i) {
+            Some(b'0') => i += 1,
+            Some(b'1'..=b'9') => i += count_digits(&b[i..]),
+            _ => {
+                self.pos = i;
+                return self.fail("invalid number");
             }
-            _ => return Err(self.err("invalid number")),
         }
-        let mut int = true;
+        self.pos = i;
+        match b.get(i) {
+            Some(b'.' | b'e' | b'E') => self.number_tail(),
+            _ => Some(true),
+        }
+    }
+
+    /// The fraction and exponent of a number; the cursor is after its integer part.
+    #[cold]
+    fn number_tail(&mut self) -> Option<bool> {
+        let b = self.bytes();
         if b.get(self.pos) == Some(&b'.') {
             self.pos += 1;
-            int = false;
             self.digits()?;
         }
         if matches!(b.get(self.pos), Some(b'e' | b'E')) {
             self.pos += 1;
-            int = false;
             if matches!(b.get(self.pos), Some(b'+' | b'-')) {
                 self.pos += 1;
             }
             self.digits()?;
         }
-        Ok(int)
+        Some(false)
     }
 
-    fn digits(&mut self) -> Result<(), SyntaxError> {
-        let b = self.bytes();
-        let start = self.pos;
-        while matches!(b.get(self.pos), Some(b'0'..=b'9')) {
-            self.pos += 1;
-        }
-        if self.pos == start {
-            Err(self.err("invalid number"))
+    fn digits(&mut self) -> Option<()> {
+        let n = count_digits(&self.bytes()[self.pos..]);
+        self.pos += n;
+        if n == 0 {
+            self.fail("invalid number")
         } else {
-            Ok(())
+            Some(())
         }
     }
 
     /// Scans the rest of a string whose opening quote was consumed; leaves the cursor after the
     /// closing quote.
-    #[inline]
-    pub(crate) fn string_rest(&mut self) -> Result<Str<'a>, SyntaxError> {
+    #[inline(always)]
+    pub(crate) fn string_rest(&mut self) -> Option<Str<'a>> {
         let b = self.bytes();
         let start = self.pos;
-        let mut escaped = false;
+        // Skip the plain bytes in one tight loop; stop at a quote, a backslash or a control byte.
+        let rest = &b[start..];
+        let n = rest
+            .iter()
+            .position(|&c| STRING_STOP[usize::from(c)])
+            .unwrap_or(rest.len());
+        self.pos = start + n;
+        if rest.get(n) == Some(&b'"') {
+            self.pos += 1;
+            return Some(Str {
+                raw: self.text.get(start..start + n)?,
+                escaped: false,
+            });
+        }
+        self.string_escaped(start)
+    }
+
+    /// The rest of a string with escapes (or an error), from the first byte that stopped
+    /// [`Scanner::string_rest`].
+    #[cold]
+    #[inline(never)]
+    fn string_escaped(&mut self, start: usize) -> Option<Str<'a>> {
+        let b = self.bytes();
         loop {
+            let rest = &b[self.pos..];
+            self.pos += rest
+                .iter()
+                .position(|&c| STRING_STOP[usize::from(c)])
+                .unwrap_or(rest.len());
             match b.get(self.pos) {
                 Some(b'"') => {
-                    let raw = &self.text[start..self.pos];
+                    let raw = self.text.get(start..self.pos)?;
                     self.pos += 1;
-                    return Ok(Str { raw, escaped });
+                    return Some(Str { raw, escaped: true });
                 }
                 Some(b'\\') => {
-                    escaped = true;
                     self.pos += 1;
                     match b.get(self.pos) {
                         Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => {
@@ -469,36 +542,35 @@ impl<'a> Scanner<'a> {
                         Some(b'u') => {
                             let hex = b.get(self.pos + 1..self.pos + 5);
                             if !hex.is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit)) {
-                                return Err(self.err("invalid \\u escape"));
+                                return self.fail("invalid \\u escape");
                             }
                             self.pos += 5;
                         }
-                        _ => return Err(self.err("invalid escape")),
+                        _ => return self.fail("invalid escape"),
                     }
                 }
-                Some(&c) if c < 0x20 => return Err(self.err("control character in string")),
-                Some(_) => self.pos += 1,
-                None => return Err(self.err("unterminated string")),
+                Some(_) => return self.fail("control character in string"),
+                None => return self.fail("unterminated string"),
             }
         }
     }
 
     /// Scans an object at the cursor; returns whether it had whitespace inside.
-    fn skip_object(&mut self, depth: u32) -> Result<bool, SyntaxError> {
+    fn skip_object(&mut self, depth: u32) -> Option<bool> {
         if depth >= MAX_DEPTH {
-            return Err(self.err("nesting too deep"));
+            return self.fail("nesting too deep");
         }
         self.pos += 1;
         let mut spaced = self.skip_ws();
         if self.peek() == Some(b'}') {
             self.pos += 1;
-            return Ok(spaced);
+            return Some(spaced);
         }
         loop {
-            self.expect(b'"')?;
+            self.eat(b'"')?;
             self.string_rest()?;
             spaced |= self.skip_ws();
-            self.expect(b':')?;
+            self.eat(b':')?;
             spaced |= self.skip_ws();
             let v = self.value_here(depth + 1)?;
             spaced |= v.flag && matches!(v.kind, Kind::Array | Kind::Object);
@@ -510,23 +582,23 @@ impl<'a> Scanner<'a> {
                 }
                 Some(b'}') => {
                     self.pos += 1;
-                    return Ok(spaced);
+                    return Some(spaced);
                 }
-                _ => return Err(self.err("expected , or }")),
+                _ => return self.fail("expected , or }"),
             }
         }
     }
 
     /// Scans an array at the cursor; returns whether it had whitespace inside.
-    fn skip_array(&mut self, depth: u32) -> Result<bool, SyntaxError> {
+    fn skip_array(&mut self, depth: u32) -> Option<bool> {
         if depth >= MAX_DEPTH {
-            return Err(self.err("nesting too deep"));
+            return self.fail("nesting too deep");
         }
         self.pos += 1;
         let mut spaced = self.skip_ws();
         if self.peek() == Some(b']') {
             self.pos += 1;
-            return Ok(spaced);
+            return Some(spaced);
         }
         loop {
             let v = self.value_here(depth + 1)?;
@@ -539,35 +611,37 @@ impl<'a> Scanner<'a> {
                 }
                 Some(b']') => {
                     self.pos += 1;
-                    return Ok(spaced);
+                    return Some(spaced);
                 }
-                _ => return Err(self.err("expected , or ]")),
+                _ => return self.fail("expected , or ]"),
             }
         }
     }
 
     /// Scans an object at the cursor (after optional whitespace), calling `f` with each key; `f` must
-    /// consume exactly the entry's value with [`Scanner::value`] (at depth `depth + 1`).
+    /// consume exactly the entry's value with [`Scanner::value_opt`] (at depth `depth + 1`). On
+    /// `None`, [`Scanner::error`] says why.
+    #[inline]
     pub fn object(
         &mut self,
         depth: u32,
-        mut f: impl FnMut(&mut Self, Str<'a>) -> Result<(), SyntaxError>,
-    ) -> Result<(), SyntaxError> {
+        mut f: impl FnMut(&mut Self, Str<'a>) -> Option<()>,
+    ) -> Option<()> {
         if depth >= MAX_DEPTH {
-            return Err(self.err("nesting too deep"));
+            return self.fail("nesting too deep");
         }
         self.skip_ws();
-        self.expect(b'{')?;
+        self.eat(b'{')?;
         self.skip_ws();
         if self.peek() == Some(b'}') {
             self.pos += 1;
-            return Ok(());
+            return Some(());
         }
         loop {
-            self.expect(b'"')?;
+            self.eat(b'"')?;
             let key = self.string_rest()?;
             self.skip_ws();
-            self.expect(b':')?;
+            self.eat(b':')?;
             f(self, key)?;
             self.skip_ws();
             match self.peek() {
@@ -577,13 +651,32 @@ impl<'a> Scanner<'a> {
                 }
                 Some(b'}') => {
                     self.pos += 1;
-                    return Ok(());
+                    return Some(());
                 }
-                _ => return Err(self.err("expected , or }")),
+                _ => return self.fail("expected , or }"),
             }
         }
     }
 }
+
+/// How many ASCII digits `b` starts with.
+#[inline]
+fn count_digits(b: &[u8]) -> usize {
+    b.iter().position(|c| !c.is_ascii_digit()).unwrap_or(b.len())
+}
+
+/// The bytes that end a run of plain string bytes: `"`, `\\` and the control bytes.
+static STRING_STOP: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 0x20 {
+        t[i] = true;
+        i += 1;
+    }
+    t[b'"' as usize] = true;
+    t[b'\\' as usize] = true;
+    t
+};
 
 /// Removes the whitespace between the tokens of valid JSON text.
 pub fn compact(text: &str) -> Vec<u8> {
@@ -787,9 +880,9 @@ mod tests {
         let mut sc = Scanner::new(r#"{"a":1,"b":{"c":2}}"#);
         let mut seen = Vec::new();
         sc.object(0, |sc, k| {
-            let v = sc.value(1)?;
+            let v = sc.value_opt(1)?;
             seen.push((k.raw(), v.text()));
-            Ok(())
+            Some(())
         })
         .unwrap();
         assert_eq!(seen, vec![("a", "1"), ("b", r#"{"c":2}"#)]);
