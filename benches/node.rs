@@ -68,7 +68,14 @@ fn decode(c: &mut Criterion) {
         b.iter(|| {
             let e: SerdeEnvelope = serde_json::from_str(black_box(SEND)).unwrap();
             let s: SerdeSend = serde_json::from_str(e.body.get()).unwrap();
-            black_box((e.src, e.dest, s.ty, s.msg_id, s.key, s.msg.map(RawValue::get)));
+            black_box((
+                e.src,
+                e.dest,
+                s.ty,
+                s.msg_id,
+                s.key,
+                s.msg.map(RawValue::get),
+            ));
         })
     });
     g.finish();
@@ -148,7 +155,8 @@ fn handle(c: &mut Criterion) {
             black_box(&out);
         })
     });
-    let echo = r#"{"id":41,"src":"c12","dest":"n1","body":{"type":"echo","msg_id":731,"echo":1234}}"#;
+    let echo =
+        r#"{"id":41,"src":"c12","dest":"n1","body":{"type":"echo","msg_id":731,"echo":1234}}"#;
     g.bench_function("echo (baseline)", |b| {
         b.iter(|| {
             out.clear();
@@ -225,12 +233,16 @@ criterion_group!(benches, decode, encode, handle, pipeline, round_trip);
 /// 1,000,000 times (or `KGROUPS_PROBE_N`) and exits, without criterion: a fixed workload for `perf stat -e instructions`
 /// or callgrind, whose counts do not depend on the machine's load.
 fn probe(which: &str) {
-    let n: usize = std::env::var("KGROUPS_PROBE_N").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
+    let n: usize = std::env::var("KGROUPS_PROBE_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
     let node = Node::new(Config::default());
     let lines = send_lines(8, 100, 1024);
     let mut out = Vec::with_capacity(4096);
     let poll = r#"{"src":"c3","dest":"n1","body":{"type":"poll","msg_id":9,"offsets":{"5":0}}}"#;
-    let echo = r#"{"id":41,"src":"c12","dest":"n1","body":{"type":"echo","msg_id":731,"echo":1234}}"#;
+    let echo =
+        r#"{"id":41,"src":"c12","dest":"n1","body":{"type":"echo","msg_id":731,"echo":1234}}"#;
     if which == "poll" {
         for l in &lines[..400] {
             node.handle(l.as_bytes(), &mut out);
@@ -241,13 +253,26 @@ fn probe(which: &str) {
         match which {
             "decode" => {
                 let m = wire::decode(black_box(SEND.as_bytes())).unwrap();
-                black_box((m.body.str(Field::Type).unwrap(), m.body.opt_u64(Field::MsgId).unwrap()));
-                black_box((m.body.str(Field::Key).unwrap(), m.body.raw(Field::Msg).unwrap()));
+                black_box((
+                    m.body.str(Field::Type).unwrap(),
+                    m.body.opt_u64(Field::MsgId).unwrap(),
+                ));
+                black_box((
+                    m.body.str(Field::Key).unwrap(),
+                    m.body.raw(Field::Msg).unwrap(),
+                ));
             }
             "serde" => {
                 let e: SerdeEnvelope = serde_json::from_str(black_box(SEND)).unwrap();
                 let s: SerdeSend = serde_json::from_str(e.body.get()).unwrap();
-                black_box((e.src, e.dest, s.ty, s.msg_id, s.key, s.msg.map(RawValue::get)));
+                black_box((
+                    e.src,
+                    e.dest,
+                    s.ty,
+                    s.msg_id,
+                    s.key,
+                    s.msg.map(RawValue::get),
+                ));
             }
             "encode" => {
                 reply::begin(&mut out, "n1", black_box("c12"), "send", "_ok");

@@ -211,6 +211,16 @@ impl Node {
             Ok(id) => to.msg_id = id,
             Err(e) => return self.error(&to, &e.into(), out),
         }
+        if body.overflowed() {
+            let e = WireError::new(
+                Code::MalformedRequest,
+                format!(
+                    "a body may carry at most {} known fields",
+                    crate::wire::request::MAX_FIELDS
+                ),
+            );
+            return self.error(&to, &e, out);
+        }
         let ty = match body.str(Field::Type) {
             Ok(t) => t,
             Err(e) => return self.error(&to, &e.into(), out),

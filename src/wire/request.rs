@@ -6,7 +6,7 @@
 //! [`Body`] then read single tokens, and a missing or ill-typed field becomes a [`FieldError`] that
 //! names the field (Maelstrom error 12).
 
-use super::scan::{Raw, Scanner, Str, SyntaxError};
+use super::scan::{word, word_const, Raw, Scanner, Str, SyntaxError};
 use std::fmt;
 
 /// Why a line cannot be served at all. Such a line is logged and skipped; it gets no reply.
@@ -102,20 +102,89 @@ macro_rules! fields {
             }
 
             /// Every spelling of the field: the canonical name first, then the aliases.
-            pub fn spellings(self) -> &'static [&'static str] {
+            pub const fn spellings(self) -> &'static [&'static str] {
                 match self { $( Field::$v => &[$name $(, $alias)*], )* }
             }
 
             /// The field a body key names, with that key as a static string.
             #[inline]
             pub fn from_key(key: &str) -> Option<(Field, &'static str)> {
-                match key {
-                    $( $name => Some((Field::$v, $name)), $( $alias => Some((Field::$v, $alias)), )* )*
-                    _ => None,
+                Field::lookup(key).map(|(f, i)| (f, f.spellings()[usize::from(i)]))
+            }
+
+            /// The field a body key names, with the index of the key in [`Field::spellings`].
+            #[inline]
+            fn lookup(key: &str) -> Option<(Field, u8)> {
+                // Keys of up to 8 bytes (nearly all): one hash probe and one word compare.
+                if let Some(w) = word(key.as_bytes()) {
+                    let e = SHORT_KEYS[short_slot(w)];
+                    return (e.0 == w && e.2 != u8::MAX).then_some((e.1, e.2));
                 }
+                let f = match key {
+                    $( $name => Field::$v, $( $alias => Field::$v, )* )*
+                    _ => return None,
+                };
+                let i = f.spellings().iter().position(|s| *s == key)?;
+                Some((f, i as u8))
             }
         }
+
+        /// Every spelling of every field, with its index in [`Field::spellings`].
+        const SPELLINGS: &[(Field, &str, u8)] = &[ $( (Field::$v, $name, 0), $( (Field::$v, $alias, alias_index(Field::$v.spellings(), $alias)), )* )* ];
     };
+}
+
+/// The index of `name` in `spellings`, at compile time.
+const fn alias_index(spellings: &[&str], name: &str) -> u8 {
+    let mut i = 0;
+    while i < spellings.len() {
+        let s = spellings[i].as_bytes();
+        let n = name.as_bytes();
+        if s.len() == n.len() {
+            let mut j = 0;
+            while j < s.len() && s[j] == n[j] {
+                j += 1;
+            }
+            if j == s.len() {
+                return i as u8;
+            }
+        }
+        i += 1;
+    }
+    panic!("not a spelling of the field")
+}
+
+/// Slots of [`SHORT_KEYS`]: a power of two.
+const SHORT_SLOTS: usize = 128;
+
+/// The slot of a short key's [`word`]: multiplicative hashing, checked collision-free at compile
+/// time by [`short_keys`].
+#[inline(always)]
+const fn short_slot(w: u64) -> usize {
+    (w.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 57) as usize
+}
+
+/// Spellings of at most 8 bytes by the slot of their word: `(word, field, index in
+/// Field::spellings)`; index `u8::MAX` marks a free slot.
+static SHORT_KEYS: [(u64, Field, u8); SHORT_SLOTS] = short_keys();
+
+const fn short_keys() -> [(u64, Field, u8); SHORT_SLOTS] {
+    let mut t = [(0u64, Field::Type, u8::MAX); SHORT_SLOTS];
+    let mut i = 0;
+    while i < SPELLINGS.len() {
+        let (f, name, index) = SPELLINGS[i];
+        if name.len() <= 8 {
+            let w = word_const(name);
+            let slot = short_slot(w);
+            assert!(
+                t[slot].2 == u8::MAX,
+                "two short keys share a slot: change the multiplier"
+            );
+            t[slot] = (w, f, index);
+        }
+        i += 1;
+    }
+    t
 }
 
 fields! {
@@ -153,23 +222,21 @@ pub struct Slot<'a> {
     pub value: Raw<'a>,
 }
 
-/// Where a field's value lies in the line: 12 bytes, so a whole [`Body`] stays small to build
-/// and to move.
-#[derive(Debug, Clone, Copy, Default)]
-struct Span {
-    start: u32,
-    len: u32,
-    /// The [`Raw`] kind and flag, packed by [`Raw::pack`].
-    kind: u8,
-    /// 0: absent; else 1 + the index of the key's spelling in [`Field::spellings`].
-    spelling: u8,
-}
+/// How many distinct known fields a body may carry; a body with more is refused as malformed
+/// (error 12). The largest request (`subscribe`) has 8.
+pub const MAX_FIELDS: usize = 12;
 
 /// A request or reply body: its known fields, each borrowed from the line.
+///
+/// The fields are kept as packed spans of the line (8 bytes each), so a body is small to build
+/// and to move; a lookup scans at most [`MAX_FIELDS`] words.
 #[derive(Debug, Clone)]
 pub struct Body<'a> {
     text: &'a str,
-    slots: [Span; FIELD_COUNT],
+    /// Packed entries, see [`Body::pack`].
+    entries: [u64; MAX_FIELDS],
+    count: u8,
+    overflow: bool,
 }
 
 /// A decoded line.
@@ -201,23 +268,32 @@ pub fn decode_str(text: &str) -> Result<Message<'_>, LineError> {
         sc.finish().map_err(LineError::Syntax)?;
         return Err(LineError::NoSrc);
     }
+    const SRC: u64 = word_const("src");
+    const DEST: u64 = word_const("dest");
+    const BODY: u64 = word_const("body");
     let scanned = sc.object(0, |sc, key| {
-        match key.raw() {
-            "src" => src = sc.value_opt(1)?.as_str(),
-            "dest" => dest = sc.value_opt(1)?.as_str(),
-            "body" => {
+        // An escaped envelope key is not one of ours (Maelstrom never escapes them).
+        let w = if key.is_escaped() {
+            None
+        } else {
+            word(key.raw().as_bytes())
+        };
+        match w {
+            Some(SRC) => src = sc.value_opt(1)?.as_str(),
+            Some(DEST) => dest = sc.value_opt(1)?.as_str(),
+            Some(BODY) => {
                 sc.skip_ws();
                 if sc.peek() == Some(b'{') {
                     let mut b = Body::empty(text);
                     sc.object(1, |sc, key| {
                         let v = sc.value_opt(2)?;
                         let found = if key.is_escaped() {
-                            Field::from_key(&key.decode())
+                            Field::lookup(&key.decode())
                         } else {
-                            Field::from_key(key.raw())
+                            Field::lookup(key.raw())
                         };
-                        if let Some((f, name)) = found {
-                            b.put(f, name, v);
+                        if let Some((f, spelling)) = found {
+                            b.put(f, spelling, v);
                         }
                         Some(())
                     })?;
@@ -266,34 +342,59 @@ impl<'a> Body<'a> {
     fn empty(text: &'a str) -> Self {
         Body {
             text,
-            slots: [Span::default(); FIELD_COUNT],
+            entries: [0; MAX_FIELDS],
+            count: 0,
+            overflow: false,
         }
     }
 
-    /// Files `v` (a slice of `self.text`) under `f`, spelled `name`.
+    /// An entry: field (bits 0..8), spelling index (8..12), packed kind (12..16), start (16..40),
+    /// length (40..64). Spans beyond 16 MiB do not fit (the reader's lines are at most 1 MiB).
+    #[inline(always)]
+    fn pack(f: Field, spelling: usize, kind: u8, start: usize, len: usize) -> Option<u64> {
+        const SPAN: usize = 1 << 24;
+        (start < SPAN && len < SPAN && spelling < 16).then(|| {
+            u64::from(f as u8)
+                | (spelling as u64) << 8
+                | u64::from(kind & 15) << 12
+                | (start as u64) << 16
+                | (len as u64) << 40
+        })
+    }
+
+    /// Files `v` (a slice of `self.text`) under `f`, spelled as `f.spellings()[spelling]`. A
+    /// repeated field is filed again; lookups take the last one.
     #[inline]
-    fn put(&mut self, f: Field, name: &'static str, v: Raw<'a>) {
-        let spelling = f.spellings().iter().position(|s| *s == name).unwrap_or(0);
-        self.slots[f as usize] = Span {
-            start: (v.text().as_ptr() as usize - self.text.as_ptr() as usize) as u32,
-            len: v.text().len() as u32,
-            kind: v.pack(),
-            spelling: spelling as u8 + 1,
-        };
+    fn put(&mut self, f: Field, spelling: u8, v: Raw<'a>) {
+        let start = v.text().as_ptr() as usize - self.text.as_ptr() as usize;
+        let n = usize::from(self.count);
+        match Self::pack(f, usize::from(spelling), v.pack(), start, v.text().len()) {
+            Some(e) if n < MAX_FIELDS => {
+                self.entries[n] = e;
+                self.count += 1;
+            }
+            _ => self.overflow = true,
+        }
+    }
+
+    /// Whether the body had more known fields than [`MAX_FIELDS`] (or a span too long to keep).
+    pub fn overflowed(&self) -> bool {
+        self.overflow
     }
 
     /// The field as it came, `null` included.
     #[inline]
     fn slot(&self, f: Field) -> Option<Slot<'a>> {
-        let s = self.slots[f as usize];
-        if s.spelling == 0 {
-            return None;
-        }
-        let start = s.start as usize;
-        let text = self.text.get(start..start + s.len as usize)?;
+        let e = *self.entries[..usize::from(self.count)]
+            .iter()
+            .rev()
+            .find(|e| **e as u8 == f as u8)?;
+        let start = (e >> 16) as usize & 0xff_ffff;
+        let len = (e >> 40) as usize;
+        let text = self.text.get(start..start + len)?;
         Some(Slot {
-            name: f.spellings()[usize::from(s.spelling - 1)],
-            value: Raw::unpack(text, s.kind),
+            name: f.spellings()[(e >> 8) as usize & 15],
+            value: Raw::unpack(text, (e >> 12) as u8 & 15),
         })
     }
 
@@ -444,6 +545,41 @@ mod tests {
         assert_eq!(
             FieldError::missing(Field::Consumer).to_string(),
             "missing field `consumer` (or `consumer_id`, `member_id`)"
+        );
+    }
+
+    #[test]
+    fn every_spelling_finds_its_field() {
+        for &(f, name, _) in SPELLINGS {
+            assert_eq!(Field::from_key(name), Some((f, name)));
+            assert!(f.spellings().contains(&name));
+        }
+        for other in [
+            "",
+            "x",
+            "typ",
+            "types",
+            "msg_ids",
+            "groupid",
+            "partitionz",
+            "session_timeout",
+        ] {
+            assert_eq!(Field::from_key(other), None, "{other}");
+        }
+    }
+
+    #[test]
+    fn too_many_fields_overflow() {
+        let many = r#"{"src":"c","body":{"type":"t","msg_id":1,"node_id":"a","node_ids":[],"key":1,
+            "msg":1,"offsets":{},"keys":[],"topic":"t","group":"g","consumer":"c","partition":1,"offset":2}}"#;
+        let m = decode(many.as_bytes()).unwrap();
+        assert!(m.body.overflowed());
+        let m = decode(br#"{"src":"c","body":{"type":"t","type":"u","x":1}}"#).unwrap();
+        assert!(!m.body.overflowed());
+        assert_eq!(
+            m.body.str(Field::Type).unwrap().raw(),
+            "u",
+            "the last of a repeated field wins"
         );
     }
 

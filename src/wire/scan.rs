@@ -54,7 +54,9 @@ pub enum Kind {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Str<'a> {
     raw: &'a str,
-    escaped: bool,
+    /// 1 when the wire form has escapes. A whole word, not a `bool`: a byte-sized field that is
+    /// written and then copied with the struct stalls store-to-load forwarding on the hot path.
+    escaped: usize,
 }
 
 impl<'a> Str<'a> {
@@ -67,13 +69,13 @@ impl<'a> Str<'a> {
     /// Whether the wire form contains escapes (so [`Str::raw`] differs from the value).
     #[inline]
     pub fn is_escaped(&self) -> bool {
-        self.escaped
+        self.escaped != 0
     }
 
     /// The string's value. Borrowed unless it has escapes.
     #[inline]
     pub fn decode(&self) -> Cow<'a, str> {
-        if self.escaped {
+        if self.escaped != 0 {
             Cow::Owned(unescape(self.raw))
         } else {
             Cow::Borrowed(self.raw)
@@ -85,10 +87,10 @@ impl<'a> Str<'a> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Raw<'a> {
     text: &'a str,
-    kind: Kind,
-    /// For a string: it contains escapes. For an array or object: it contains whitespace between
-    /// tokens (so its text is not compact). Otherwise false.
-    flag: bool,
+    /// The [`Kind`] (low byte) and a flag (bit 8): for a string, it contains escapes; for an
+    /// array or object, it contains whitespace between tokens (so its text is not compact). One
+    /// word, for the same reason as [`Str`]'s flag.
+    meta: usize,
 }
 
 impl<'a> Raw<'a> {
@@ -100,52 +102,52 @@ impl<'a> Raw<'a> {
 
     #[inline]
     pub fn kind(&self) -> Kind {
-        self.kind
+        kind_of(self.meta as u8)
+    }
+
+    #[inline(always)]
+    fn flag(&self) -> bool {
+        self.meta >> 8 != 0
+    }
+
+    #[inline(always)]
+    fn new(text: &'a str, kind: Kind, flag: bool) -> Self {
+        Raw {
+            text,
+            meta: kind as usize | usize::from(flag) << 8,
+        }
     }
 
     #[inline]
     pub fn is_null(&self) -> bool {
-        self.kind == Kind::Null
+        self.kind() == Kind::Null
     }
 
     /// The kind and flag in one byte (for compact storage); see [`Raw::unpack`].
     #[inline]
     pub(crate) fn pack(&self) -> u8 {
-        (self.kind as u8) << 1 | u8::from(self.flag)
+        (self.kind() as u8) << 1 | u8::from(self.flag())
     }
 
     /// A value of `text` with the kind and flag [`Raw::pack`] gave. `text` must be the same slice.
     #[inline]
     pub(crate) fn unpack(text: &'a str, packed: u8) -> Self {
-        let kind = match packed >> 1 {
-            0 => Kind::Null,
-            1 => Kind::Bool,
-            2 => Kind::Int,
-            3 => Kind::Float,
-            4 => Kind::Str,
-            5 => Kind::Array,
-            _ => Kind::Object,
-        };
-        Raw {
-            text,
-            kind,
-            flag: packed & 1 == 1,
-        }
+        Raw::new(text, kind_of(packed >> 1), packed & 1 == 1)
     }
 
     /// The string, if this is one.
     #[inline]
     pub fn as_str(&self) -> Option<Str<'a>> {
-        (self.kind == Kind::Str).then(|| Str {
+        (self.kind() == Kind::Str).then(|| Str {
             raw: &self.text[1..self.text.len() - 1],
-            escaped: self.flag,
+            escaped: usize::from(self.flag()),
         })
     }
 
     /// The value as a non-negative integer that fits a `u64`.
     #[inline]
     pub fn as_u64(&self) -> Option<u64> {
-        if self.kind != Kind::Int {
+        if self.kind() != Kind::Int {
             return None;
         }
         parse_u64(self.text.as_bytes())
@@ -154,13 +156,13 @@ impl<'a> Raw<'a> {
     /// The boolean, if this is one.
     #[inline]
     pub fn as_bool(&self) -> Option<bool> {
-        (self.kind == Kind::Bool).then(|| self.text == "true")
+        (self.kind() == Kind::Bool).then(|| self.text == "true")
     }
 
     /// The value's compact JSON text: borrowed unless the input had whitespace inside it.
     #[inline]
     pub fn compact(&self) -> Cow<'a, [u8]> {
-        if self.flag && matches!(self.kind, Kind::Array | Kind::Object) {
+        if self.flag() && matches!(self.kind(), Kind::Array | Kind::Object) {
             Cow::Owned(compact(self.text))
         } else {
             Cow::Borrowed(self.text.as_bytes())
@@ -171,7 +173,7 @@ impl<'a> Raw<'a> {
     pub fn entries(&self) -> Entries<'a> {
         Entries {
             sc: Scanner::new(self.text),
-            state: if self.kind == Kind::Object { 0 } else { 2 },
+            state: if self.kind() == Kind::Object { 0 } else { 2 },
         }
     }
 
@@ -179,8 +181,22 @@ impl<'a> Raw<'a> {
     pub fn items(&self) -> Items<'a> {
         Items {
             sc: Scanner::new(self.text),
-            state: if self.kind == Kind::Array { 0 } else { 2 },
+            state: if self.kind() == Kind::Array { 0 } else { 2 },
         }
+    }
+}
+
+/// The kind with this discriminant.
+#[inline(always)]
+fn kind_of(d: u8) -> Kind {
+    match d {
+        0 => Kind::Null,
+        1 => Kind::Bool,
+        2 => Kind::Int,
+        3 => Kind::Float,
+        4 => Kind::Str,
+        5 => Kind::Array,
+        _ => Kind::Object,
     }
 }
 
@@ -408,7 +424,7 @@ impl<'a> Scanner<'a> {
             Some(b'"') => {
                 self.pos += 1;
                 let s = self.string_rest()?;
-                (Kind::Str, s.escaped)
+                (Kind::Str, s.escaped != 0)
             }
             Some(b'0'..=b'9' | b'-') => {
                 if self.number()? {
@@ -425,11 +441,7 @@ impl<'a> Scanner<'a> {
             None => return self.fail("unexpected end of input"),
             Some(_) => return self.fail("expected a value"),
         };
-        Some(Raw {
-            text: self.text.get(start..self.pos)?,
-            kind,
-            flag,
-        })
+        Some(Raw::new(self.text.get(start..self.pos)?, kind, flag))
     }
 
     fn literal(&mut self, word: &'static str) -> Option<bool> {
@@ -509,7 +521,7 @@ impl<'a> Scanner<'a> {
             self.pos += 1;
             return Some(Str {
                 raw: self.text.get(start..start + n)?,
-                escaped: false,
+                escaped: 0,
             });
         }
         self.string_escaped(start)
@@ -531,7 +543,7 @@ impl<'a> Scanner<'a> {
                 Some(b'"') => {
                     let raw = self.text.get(start..self.pos)?;
                     self.pos += 1;
-                    return Some(Str { raw, escaped: true });
+                    return Some(Str { raw, escaped: 1 });
                 }
                 Some(b'\\') => {
                     self.pos += 1;
@@ -573,7 +585,7 @@ impl<'a> Scanner<'a> {
             self.eat(b':')?;
             spaced |= self.skip_ws();
             let v = self.value_here(depth + 1)?;
-            spaced |= v.flag && matches!(v.kind, Kind::Array | Kind::Object);
+            spaced |= v.flag() && matches!(v.kind(), Kind::Array | Kind::Object);
             spaced |= self.skip_ws();
             match self.peek() {
                 Some(b',') => {
@@ -602,7 +614,7 @@ impl<'a> Scanner<'a> {
         }
         loop {
             let v = self.value_here(depth + 1)?;
-            spaced |= v.flag && matches!(v.kind, Kind::Array | Kind::Object);
+            spaced |= v.flag() && matches!(v.kind(), Kind::Array | Kind::Object);
             spaced |= self.skip_ws();
             match self.peek() {
                 Some(b',') => {
@@ -659,10 +671,48 @@ impl<'a> Scanner<'a> {
     }
 }
 
+/// Up to 8 bytes as a little-endian word, zero-padded (`None` for longer input): a key's identity
+/// in one register. Two inputs of different lengths give different words unless one ends in NUL
+/// bytes, which a raw JSON string cannot contain (control bytes are escaped).
+#[inline(always)]
+pub(crate) fn word(b: &[u8]) -> Option<u64> {
+    let n = b.len();
+    Some(match n {
+        0 => 0,
+        // Overlapping loads: the bytes they share are equal, so OR-ing them is exact.
+        1..=3 => {
+            u64::from(b[0])
+                | u64::from(b[n / 2]) << (8 * (n / 2))
+                | u64::from(b[n - 1]) << (8 * (n - 1))
+        }
+        4..=8 => {
+            let lo = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+            let hi = u32::from_le_bytes([b[n - 4], b[n - 3], b[n - 2], b[n - 1]]);
+            u64::from(lo) | u64::from(hi) << (8 * (n - 4))
+        }
+        _ => return None,
+    })
+}
+
+/// [`word`] at compile time (`s` must be at most 8 bytes).
+pub(crate) const fn word_const(s: &str) -> u64 {
+    let b = s.as_bytes();
+    assert!(b.len() <= 8, "a word holds at most 8 bytes");
+    let mut v = 0u64;
+    let mut i = 0;
+    while i < b.len() {
+        v |= (b[i] as u64) << (8 * i);
+        i += 1;
+    }
+    v
+}
+
 /// How many ASCII digits `b` starts with.
 #[inline]
 fn count_digits(b: &[u8]) -> usize {
-    b.iter().position(|c| !c.is_ascii_digit()).unwrap_or(b.len())
+    b.iter()
+        .position(|c| !c.is_ascii_digit())
+        .unwrap_or(b.len())
 }
 
 /// The bytes that end a run of plain string bytes: `"`, `\\` and the control bytes.
@@ -864,6 +914,18 @@ mod tests {
         assert_eq!(scan("{}").unwrap().entries().count(), 0);
         assert_eq!(scan("[]").unwrap().items().count(), 0);
         assert_eq!(scan("3").unwrap().items().count(), 0);
+    }
+
+    #[test]
+    fn word_matches_its_const_form() {
+        for k in [
+            "", "a", "to", "key", "type", "group", "msg_id", "offsets", "consumer",
+        ] {
+            assert_eq!(word(k.as_bytes()), Some(word_const(k)), "{k}");
+        }
+        assert_eq!(word(b"partition"), None);
+        assert_ne!(word(b"ab"), word(b"abc"));
+        assert_ne!(word(b"type"), word(b"typo"));
     }
 
     #[test]
