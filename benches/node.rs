@@ -196,12 +196,45 @@ fn pipeline(c: &mut Criterion) {
 fn round_trip(c: &mut Criterion) {
     let mut g = c.benchmark_group("round_trip/one_at_a_time");
     g.throughput(Throughput::Elements(1));
+    g.bench_function("echo thread (floor)", |b| b.iter_custom(echo_floor));
     for workers in [0usize, 2] {
         g.bench_function(format!("workers={workers}"), |b| {
             b.iter_custom(|iters| one_at_a_time(workers, iters))
         });
     }
     g.finish();
+}
+
+/// The floor: a thread that answers every line at once with a fixed reply, over the same pipes.
+fn echo_floor(iters: u64) -> Duration {
+    use std::io::{BufRead, BufReader, Write};
+    use std::os::unix::net::UnixStream;
+    let (mut to_node, node_in) = UnixStream::pair().unwrap();
+    let (mut node_out, from_node) = UnixStream::pair().unwrap();
+    let t = std::thread::spawn(move || {
+        let mut lines = BufReader::new(node_in);
+        let mut line = String::new();
+        while lines.read_line(&mut line).unwrap() > 0 {
+            node_out
+                .write_all(b"{\"src\":\"n1\",\"dest\":\"c0\",\"body\":{\"type\":\"send_ok\",\"offset\":0,\"in_reply_to\":1,\"msg_id\":0}}\n")
+                .unwrap();
+            line.clear();
+        }
+    });
+    let mut replies = BufReader::new(from_node);
+    let mut line = String::new();
+    let lines = send_lines(1, 100, 1000);
+    let start = Instant::now();
+    for i in 0..iters as usize {
+        to_node.write_all(lines[i % 1000].as_bytes()).unwrap();
+        to_node.write_all(b"\n").unwrap();
+        line.clear();
+        replies.read_line(&mut line).unwrap();
+    }
+    let elapsed = start.elapsed();
+    drop(to_node);
+    t.join().unwrap();
+    elapsed
 }
 
 fn one_at_a_time(workers: usize, iters: u64) -> Duration {
@@ -288,8 +321,50 @@ fn probe(which: &str) {
     }
 }
 
+/// This process's CPU time (user + system, all threads).
+fn cpu_time() -> Duration {
+    let mut ru = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: 1. `ru` points to writable memory of the size of `rusage`; 2. getrusage only writes
+    // it; 3. a zeroed `rusage` is a valid value, so `assume_init` is sound even if it wrote nothing.
+    let ru = unsafe {
+        libc::getrusage(libc::RUSAGE_SELF, ru.as_mut_ptr());
+        ru.assume_init()
+    };
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    tv(ru.ru_utime) + tv(ru.ru_stime)
+}
+
 fn main() {
     if let Ok(which) = std::env::var("KGROUPS_PROBE") {
+        if let Some(workers) = which.strip_prefix("pipeline") {
+            // `KGROUPS_PROBE=pipeline2`: 1,000,000 pipelined sends (8 clients, 100 keys) through
+            // reader, 2 workers and output into io::sink; `perf stat` gives CPU per operation.
+            let n: usize = std::env::var("KGROUPS_PROBE_N")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(1_000_000);
+            let mut input = Vec::new();
+            for l in send_lines(8, 100, n) {
+                input.extend_from_slice(l.as_bytes());
+                input.push(b'\n');
+            }
+            let node = Arc::new(Node::new(Config::default()));
+            let (t, cpu) = (Instant::now(), cpu_time());
+            node::run(
+                node,
+                &input[..],
+                std::io::sink(),
+                workers.parse().unwrap_or(2),
+            )
+            .unwrap();
+            let (wall, cpu) = (t.elapsed(), cpu_time() - cpu);
+            eprintln!(
+                "{n} sends: {:.0} ns wall and {:.0} ns CPU per send",
+                wall.as_nanos() as f64 / n as f64,
+                cpu.as_nanos() as f64 / n as f64
+            );
+            return;
+        }
         probe(&which);
         return;
     }

@@ -29,8 +29,9 @@ use std::thread::JoinHandle;
 /// A worker submits its replies once they exceed this many bytes, even if more work is queued.
 const FLUSH_AT: usize = 64 * 1024;
 
-/// Jobs a worker's channel holds before the reader waits (backpressure on stdin).
-const QUEUE: usize = 256;
+/// Jobs a worker's channel holds before the reader waits (backpressure on stdin). Small, so the
+/// reader stays at most a few chunks ahead and the workers read lines that are still in cache.
+const QUEUE: usize = 4;
 
 /// Lines of one input chunk for one worker.
 pub(crate) struct Job {
