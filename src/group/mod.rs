@@ -220,8 +220,7 @@ impl Group {
 
     /// The committed offset of (`name`, `p`).
     fn committed(&self, name: &StdArc<str>, p: u32) -> Option<u64> {
-        self.committed
-            .get_with(&(StdArc::clone(name), p), |&v| v)
+        self.committed.get_with(&(StdArc::clone(name), p), |&v| v)
     }
 
     /// Commits `offset` for (`name`, `p`) on behalf of the member incarnation `slot`, if it owns the
@@ -261,7 +260,9 @@ impl Group {
         let member = &snap.members[m];
         for &(t, p) in member.owned.iter() {
             let ts = &snap.topics[t as usize];
-            let cursor = ts.cursors[p as usize].as_deref().expect("owned has a cursor");
+            let cursor = ts.cursors[p as usize]
+                .as_deref()
+                .expect("owned has a cursor");
             if let Some(offset) = cursor.pending() {
                 // Fenced: the partition moved since `snap`; its new owner resumes from the last
                 // commit that did land.
@@ -295,7 +296,9 @@ impl Group {
                 }
                 let (t, p) = member.owned[(start + i) % n];
                 let ts = &snap.topics[t as usize];
-                let cursor = ts.cursors[p as usize].as_deref().expect("owned has a cursor");
+                let cursor = ts.cursors[p as usize]
+                    .as_deref()
+                    .expect("owned has a cursor");
                 let partition = &ts.topic.partitions()[p as usize];
                 let pos = cursor.position(|| {
                     self.committed(&ts.name, p).unwrap_or_else(|| match reset {
@@ -379,13 +382,7 @@ impl Coordinator {
     /// The index of `member` in `snap` if it is live at `now`, touching its session. A member whose
     /// session has run out is removed now (the group rebalances) and is unknown.
     #[inline]
-    fn live(
-        &self,
-        g: &Group,
-        snap: &Snapshot,
-        member: &str,
-        now: Millis,
-    ) -> Result<usize, Error> {
+    fn live(&self, g: &Group, snap: &Snapshot, member: &str, now: Millis) -> Result<usize, Error> {
         let unknown = || Error::UnknownMember {
             group: g.id.to_string(),
             member: member.to_string(),
@@ -603,8 +600,14 @@ impl Coordinator {
         };
         let t = snap.topic(topic).ok_or_else(|| fenced(snap.generation))?;
         check_partition(&snap.topics[t].topic, partition)?;
-        g.commit_as(&snap.members[m].slot, &snap.topics[t].name, partition, offset, None)
-            .map_err(|Refused::Fenced(generation)| fenced(generation))
+        g.commit_as(
+            &snap.members[m].slot,
+            &snap.topics[t].name,
+            partition,
+            offset,
+            None,
+        )
+        .map_err(|Refused::Fenced(generation)| fenced(generation))
     }
 
     /// Like [`Coordinator::commit`], for a topic given by reference: an admin commit also makes the
@@ -689,9 +692,7 @@ impl Coordinator {
                 partitions.push(PartitionRow {
                     topic: name.to_string(),
                     partition: p,
-                    owner: t
-                        .and_then(|t| snap.owner(t, p))
-                        .map(|m| m.id.to_string()),
+                    owner: t.and_then(|t| snap.owner(t, p)).map(|m| m.id.to_string()),
                     committed,
                     log_end,
                     lag: committed.map(|c| log_end.saturating_sub(c)),
@@ -765,3 +766,6 @@ impl Coordinator {
 fn check_partition(topic: &Topic, partition: u32) -> Result<(), Error> {
     topic.partition(partition).map(|_| ())
 }
+
+#[cfg(all(test, not(loom)))]
+mod tests;
