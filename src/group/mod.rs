@@ -754,6 +754,14 @@ impl Coordinator {
         Ok(())
     }
 
+    /// The group's current generation (one lock-free snapshot load).
+    pub fn generation(&self, group: &str) -> Option<u64> {
+        let table = self.groups.load();
+        let g = table.get(group)?;
+        let generation = g.snapshot.load().generation;
+        Some(generation)
+    }
+
     /// Checks the invariants of `group`'s current snapshot (ownership, member lists, cursors);
     /// returns the generation. For tests and debugging.
     pub fn check_snapshot(&self, group: &str) -> Result<u64, String> {
