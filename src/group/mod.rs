@@ -7,12 +7,12 @@
 //!   hash probe; creating a group copies the map under a mutex (rare).
 //! - **Membership** (join, leave, session expiry, subscription change) is the cold path: it takes the
 //!   group's mutex, bumps the generation, runs the assignor ([`crate::assignor`]) and publishes a new
-//!   immutable [`Snapshot`](snapshot::Snapshot) with `ArcSwap::store`. Generations strictly increase
+//!   immutable `Snapshot` (`group/snapshot.rs`) with `ArcSwap::store`. Generations strictly increase
 //!   and every snapshot carries its own.
 //! - **Polls, heartbeats and commits** load the current snapshot without a lock. A rebalance never
 //!   blocks them: a poll holding the previous snapshot keeps reading the partitions it had.
-//! - **Positions.** The snapshot holds, per owned partition, an `Arc`'d [`Cursor`](cursor::Cursor)
-//!   (see its module). A partition that keeps its owner keeps its cursor across snapshots; a moved
+//! - **Positions.** The snapshot holds, per owned partition, an `Arc`'d `Cursor`
+//!   (`group/cursor.rs`). A partition that keeps its owner keeps its cursor across snapshots; a moved
 //!   partition gets a fresh one, initialized lazily from the committed offset, or with no commit from
 //!   the reset policy. So a member that loses a partition drops its position, and an old owner still
 //!   holding an old snapshot can never advance the new owner's position. Concurrent polls of one
@@ -28,7 +28,7 @@
 //! # Fencing
 //!
 //! A commit on behalf of a member checks ownership against the *current* snapshot **while holding the
-//! map entry's lock** ([`MapExt::update`](crate::loom::MapExt::update)), and refuses with
+//! map entry's lock** (`MapExt::update` in `crate::loom`), and refuses with
 //! [`Error::Fenced`] when the member does not own the partition there. Take an old owner `A`'s commit
 //! `c` racing the rebalance `S` that moves the partition to `B`:
 //! - if `c` takes the entry lock before `B` reads the committed offset to initialize its cursor (or
@@ -46,7 +46,7 @@
 //! This module's own synchronization is the group mutex (membership), `ArcSwap` store/load
 //! (snapshots, the group table: arc-swap orders a snapshot's construction before any use by a
 //! thread that loads it) and the committed map's per-entry lock (fencing, as above). The atomics
-//! inside snapshots are documented where they live: [`cursor`] and [`snapshot`].
+//! inside snapshots are documented where they live: `group/cursor.rs` and `group/snapshot.rs`.
 
 mod cursor;
 mod snapshot;
