@@ -46,8 +46,9 @@
 //!     successful exchange that writes 0. Between those two, `pending > 0`, so no other increment
 //!     reads 0. Role hand-offs are ordered: the next holder's increment reads the 0 written by the
 //!     previous holder's successful exchange (Release), or a later value in the chain, and so
-//!     synchronizes with it. So `publish` calls never overlap, and the publisher may read `end`
-//!     with `Relaxed` (it is the only writer, and the previous writer's store happens-before).
+//!     synchronizes with it. So `publish` calls never overlap, and the publisher keeps its position
+//!     in a plain cell, `cursor`, that only the role holder touches (loom checks this exclusivity).
+//!     The publisher never loads `end`, it only stores it.
 //!   * *No lost publication*: let appender A increment `pending` after setting its `ready` flag. If
 //!     A's increment reads 0, A publishes. Otherwise some publisher P holds the role and has not yet
 //!     written 0. P can only leave by an exchange that expects exactly the value it last read; A's
@@ -123,8 +124,11 @@ pub struct Log<T> {
     reserved: CachePadded<AtomicU64>,
     /// Notifications not yet consumed by the publisher; see the module docs.
     pending: CachePadded<AtomicU64>,
-    /// The high watermark: every offset below it is published.
+    /// The high watermark: every offset below it is published. Written only by the publisher.
     end: CachePadded<AtomicU64>,
+    /// The publisher's own copy of `end`, read and written only by the holder of the publisher role.
+    /// Keeping it apart from `end` means the publisher never loads `end`; readers alone do.
+    cursor: UnsafeCell<u64>,
     slots: Buckets<Slot<T>, LOG_SHIFT, LOG_BUCKETS>,
 }
 
@@ -146,6 +150,7 @@ impl<T: Publish> Log<T> {
             reserved: CachePadded::new(AtomicU64::new(0)),
             pending: CachePadded::new(AtomicU64::new(0)),
             end: CachePadded::new(AtomicU64::new(0)),
+            cursor: UnsafeCell::new(0),
             slots: Buckets::new(),
         }
     }
@@ -172,9 +177,10 @@ impl<T: Publish> Log<T> {
 
     /// Runs the publisher role, entered by the increment that made `pending` equal `seen`.
     fn publish_from(&self, mut seen: u64) {
-        // Relaxed: only the role holder writes `end`, and the previous holder's store happens-before
-        // this load through the `pending` chain.
-        let mut end = self.end.load(Ordering::Relaxed);
+        // SAFETY:
+        // 1. Only the holder of the publisher role touches `cursor`, and we hold it.
+        // 2. The previous holder's write happens-before this read through the `pending` chain.
+        let mut end = self.cursor.with(|p| unsafe { *p });
         loop {
             while let Some(slot) = self.slots.get(end) {
                 // Acquire: pairs with the Release store of `ready` in `append`.
@@ -190,6 +196,8 @@ impl<T: Publish> Log<T> {
                     .publish(end);
                 end += 1;
             }
+            // SAFETY: as for the read of `cursor` above.
+            self.cursor.with_mut(|p| unsafe { *p = end });
             // Release: pairs with the Acquire loads of `end` in readers and waiting appenders.
             self.end.store(end, Ordering::Release);
             // AcqRel/Acquire: see "Orderings" (the `pending` chain).
