@@ -123,6 +123,15 @@ unsafe impl<T> Zeroable for Cell<T> {
     }
 }
 
+/// The publisher's output, on one cache line: both fields are written only by the publisher.
+struct Watermark {
+    /// The high watermark: every offset below it is published.
+    end: AtomicU64,
+    /// The publisher's own copy of `end`, read and written only by the holder of the publisher role.
+    /// Keeping it apart from `end` means the publisher never loads `end`; readers alone do.
+    cursor: UnsafeCell<u64>,
+}
+
 /// A lock-free, append-only log of `T`.
 pub struct Log<T> {
     /// The next offset to hand out.
@@ -130,10 +139,7 @@ pub struct Log<T> {
     /// Notifications not yet consumed by the publisher; see the module docs.
     pending: CachePadded<AtomicU64>,
     /// The high watermark: every offset below it is published. Written only by the publisher.
-    end: CachePadded<AtomicU64>,
-    /// The publisher's own copy of `end`, read and written only by the holder of the publisher role.
-    /// Keeping it apart from `end` means the publisher never loads `end`; readers alone do.
-    cursor: UnsafeCell<u64>,
+    end: CachePadded<Watermark>,
     ready: Buckets<Ready, LOG_SHIFT, LOG_BUCKETS>,
     values: Buckets<Cell<T>, LOG_SHIFT, LOG_BUCKETS>,
 }
@@ -159,8 +165,10 @@ impl<T: Publish> Log<T> {
         Log {
             reserved: CachePadded::new(AtomicU64::new(0)),
             pending: CachePadded::new(AtomicU64::new(0)),
-            end: CachePadded::new(AtomicU64::new(0)),
-            cursor: UnsafeCell::new(0),
+            end: CachePadded::new(Watermark {
+                end: AtomicU64::new(0),
+                cursor: UnsafeCell::new(0),
+            }),
             ready: Buckets::new(),
             values: Buckets::new(),
         }
@@ -194,7 +202,7 @@ impl<T: Publish> Log<T> {
         // SAFETY:
         // 1. Only the holder of the publisher role touches `cursor`, and we hold it.
         // 2. The previous holder's write happens-before this read through the `pending` chain.
-        let mut end = self.cursor.with(|p| unsafe { *p });
+        let mut end = self.end.cursor.with(|p| unsafe { *p });
         loop {
             // Relaxed: an upper bound only, so that the walk does not touch (and fault in) the
             // slot past the last reserved one. Every appender we synchronized with through
@@ -216,9 +224,9 @@ impl<T: Publish> Log<T> {
                 end += 1;
             }
             // SAFETY: as for the read of `cursor` above.
-            self.cursor.with_mut(|p| unsafe { *p = end });
+            self.end.cursor.with_mut(|p| unsafe { *p = end });
             // Release: pairs with the Acquire loads of `end` in readers and waiting appenders.
-            self.end.store(end, Ordering::Release);
+            self.end.end.store(end, Ordering::Release);
             // AcqRel/Acquire: see "Orderings" (the `pending` chain).
             match self
                 .pending
@@ -234,7 +242,7 @@ impl<T: Publish> Log<T> {
     fn wait_published(&self, offset: u64) {
         let mut spins = 0;
         // Acquire: pairs with the Release store in `publish_from`.
-        while self.end.load(Ordering::Acquire) <= offset {
+        while self.end.end.load(Ordering::Acquire) <= offset {
             if spins < SPINS {
                 spins += 1;
                 spin_loop();
@@ -247,7 +255,7 @@ impl<T: Publish> Log<T> {
     /// The high watermark: every offset below it is published.
     pub fn end(&self) -> u64 {
         // Acquire: pairs with the Release store in `publish_from`.
-        self.end.load(Ordering::Acquire)
+        self.end.end.load(Ordering::Acquire)
     }
 
     /// The record at `offset`, if it is published.
@@ -346,7 +354,7 @@ impl<T> Drop for Log<T> {
 impl<T> std::fmt::Debug for Log<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Log")
-            .field("end", &self.end.load(Ordering::Relaxed))
+            .field("end", &self.end.end.load(Ordering::Relaxed))
             .finish_non_exhaustive()
     }
 }

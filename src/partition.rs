@@ -53,6 +53,7 @@
 
 use crate::log::{Buckets, Log, Publish, Zeroable};
 use crate::loom::{AtomicPtr, AtomicU64, Mutex, Ordering, UnsafeCell};
+use crossbeam_utils::CachePadded;
 use std::ptr::NonNull;
 
 /// How the wire layer wants a key's bytes read back.
@@ -202,7 +203,9 @@ struct KeyEntry {
     hash: u64,
     kind: KeyKind,
     bytes: Box<[u8]>,
-    offsets: OffsetList,
+    /// On its own cache lines: the publisher writes its length on every record of the key, while
+    /// every append of any key may read `hash` above while probing.
+    offsets: CachePadded<OffsetList>,
 }
 
 impl KeyEntry {
@@ -354,7 +357,7 @@ impl KeyTable {
             hash,
             kind: key.kind,
             bytes: key.bytes.into(),
-            offsets: OffsetList::new(),
+            offsets: CachePadded::new(OffsetList::new()),
         }));
         if entries * 2 > table.slots.len() {
             let bigger = Table::new(table.slots.len() * 2);
