@@ -12,6 +12,10 @@
 //!   group in a loop (the same group whose snapshot is loaded). The second reads as snapshot loads
 //!   per second while rebalances run.
 //!
+//! - `poll/one-member/100`: one member of a group polls 100-record batches (auto-commit on) from an
+//!   8-partition topic of 8 × 100,000 records; elements are records handed out. When the member has
+//!   read everything, a fresh group starts over (untimed).
+//!
 //! Run briefly: `cargo bench --bench groups -- --warm-up-time 1 --measurement-time 2`.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
@@ -134,5 +138,59 @@ fn snapshot_loads(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, assignors, coordinator, snapshot_loads);
+fn polls(c: &mut Criterion) {
+    const BATCH: usize = 100;
+    let mut group = c.benchmark_group("poll/one-member");
+    group.throughput(Throughput::Elements(BATCH as u64));
+    let topic = Arc::new(Topic::new("t", 8));
+    for p in topic.partitions() {
+        for i in 0..100_000u64 {
+            p.append(None, itoa::Buffer::new().format(i).as_bytes());
+        }
+    }
+    let coord = Coordinator::new(GroupConfig::default());
+    let mut round = 0u64;
+    let mut fresh = |round: &mut u64| {
+        *round += 1;
+        let g = format!("g{round}");
+        coord
+            .subscribe(&g, "m", &topic, &JoinOptions::default(), 0)
+            .unwrap();
+        g
+    };
+    let mut g = fresh(&mut round);
+    group.bench_function(BenchmarkId::from_parameter(BATCH), |b| {
+        b.iter_custom(|iters| {
+            let mut total = std::time::Duration::ZERO;
+            let mut done = 0;
+            while done < iters {
+                let start = std::time::Instant::now();
+                let mut got = 0;
+                while done < iters {
+                    let mut n = 0usize;
+                    coord
+                        .poll(&g, "m", BATCH, 0, |_, _, r| {
+                            n += 1;
+                            black_box(r.value);
+                        })
+                        .unwrap();
+                    got += n;
+                    done += 1;
+                    if n < BATCH {
+                        break;
+                    }
+                }
+                total += start.elapsed();
+                black_box(got);
+                if done < iters {
+                    g = fresh(&mut round);
+                }
+            }
+            total
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, assignors, coordinator, snapshot_loads, polls);
 criterion_main!(benches);
