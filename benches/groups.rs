@@ -150,7 +150,7 @@ fn polls(c: &mut Criterion) {
     }
     let coord = Coordinator::new(GroupConfig::default());
     let mut round = 0u64;
-    let mut fresh = |round: &mut u64| {
+    let fresh = |round: &mut u64| {
         *round += 1;
         let g = format!("g{round}");
         coord
