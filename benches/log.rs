@@ -1,2 +1,340 @@
-//! Criterion benches (log). Skeleton.
-fn main() {}
+//! Criterion benches of the append log and partitions, with `Mutex` baselines in the same groups.
+//!
+//! - `append/16-partitions/{kgroups,mutex-vec,mutex-indexed}/T`: T threads append keyed records
+//!   (100 keys, 5-byte values like a JSON number) to a 16-partition topic, each record going to
+//!   Kafka's partition for its key. `kgroups` is [`Topic::append`] (lock-free log + key index);
+//!   `mutex-vec` is 16 `Mutex<Vec<record>>` (no key index: less work than ours); `mutex-indexed`
+//!   is 16 `Mutex<(Vec<record>, HashMap<key, Vec<offset>>)>`, the same work as ours under a lock.
+//!   Elements are records appended, by all threads together.
+//! - `read/kgroups`: [`Partition::read`] of 1,000-record batches from a 1 M-record partition.
+//! - `read_key/kgroups`: [`Partition::read_key`] of up to 100 records of one of 100 keys from a
+//!   random offset, in a 1 M-record partition.
+//! - `memory` (not a criterion group; `cargo bench --bench log -- memory`): appends 10 M records
+//!   to an 8-partition topic (100 keys, values like JSON numbers) and reports the resident memory
+//!   per record beyond its key and value bytes.
+//!
+//! - `probe` (`cargo bench --bench log -- probe`): the append contenders in turns, best of 15
+//!   batches each, for a quick comparison on a busy machine.
+//!
+//! T is the thread count; N the records per timed batch (`BATCH`). Run briefly with
+//! `cargo bench --bench log -- --warm-up-time 1 --measurement-time 2`.
+
+use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
+use kgroups::partition::{Key, Partition};
+use kgroups::partitioner::partition_for;
+use kgroups::topic::Topic;
+use std::collections::HashMap;
+use std::hint::black_box;
+use std::sync::{Barrier, Mutex};
+use std::time::{Duration, Instant};
+
+const PARTITIONS: u32 = 16;
+const KEYS: usize = 100;
+/// Records appended per timed batch, all threads together: the structures are rebuilt (untimed)
+/// between batches, so memory stays bounded however many iterations criterion asks for.
+const BATCH: u64 = 1 << 20;
+
+fn keys() -> Vec<String> {
+    (0..KEYS).map(|k| format!("key-{k}")).collect()
+}
+
+/// A value shaped like Maelstrom's: a small JSON number.
+fn value(i: u64) -> [u8; 5] {
+    let v = 10_000 + (i % 90_000);
+    let mut buf = itoa::Buffer::new();
+    let s = buf.format(v).as_bytes();
+    [s[0], s[1], s[2], s[3], s[4]]
+}
+
+/// The baseline's record: the same 32 bytes as ours (interned key id + inline value).
+#[derive(Clone, Copy)]
+#[allow(dead_code)]
+struct PlainRecord {
+    key: usize,
+    len: u8,
+    value: [u8; 22],
+}
+
+impl PlainRecord {
+    fn new(key: usize, v: &[u8]) -> Self {
+        let mut value = [0; 22];
+        value[..v.len()].copy_from_slice(v);
+        PlainRecord {
+            key,
+            len: v.len() as u8,
+            value,
+        }
+    }
+}
+
+/// What the append workload needs from each contender.
+trait Appender: Sync {
+    fn new() -> Self;
+    fn append(&self, key_id: usize, key: &[u8], value: &[u8]) -> u64;
+}
+
+impl Appender for Topic {
+    fn new() -> Self {
+        Topic::new("bench", PARTITIONS)
+    }
+
+    #[inline]
+    fn append(&self, _key_id: usize, key: &[u8], value: &[u8]) -> u64 {
+        let key = Key {
+            kind: kgroups::partition::KeyKind::Str,
+            bytes: key,
+        };
+        Topic::append(self, Some(key), value).1
+    }
+}
+
+struct MutexVec(Vec<Mutex<Vec<PlainRecord>>>);
+
+impl Appender for MutexVec {
+    fn new() -> Self {
+        MutexVec((0..PARTITIONS).map(|_| Mutex::new(Vec::new())).collect())
+    }
+
+    #[inline]
+    fn append(&self, key_id: usize, key: &[u8], value: &[u8]) -> u64 {
+        let p = partition_for(key, PARTITIONS) as usize;
+        let mut log = self.0[p].lock().unwrap();
+        log.push(PlainRecord::new(key_id, value));
+        log.len() as u64 - 1
+    }
+}
+
+type Indexed = (
+    Vec<PlainRecord>,
+    HashMap<Box<[u8]>, Vec<u64>, ahash::RandomState>,
+);
+
+struct MutexIndexed(Vec<Mutex<Indexed>>);
+
+impl Appender for MutexIndexed {
+    fn new() -> Self {
+        MutexIndexed(
+            (0..PARTITIONS)
+                .map(|_| Mutex::new(Default::default()))
+                .collect(),
+        )
+    }
+
+    #[inline]
+    fn append(&self, key_id: usize, key: &[u8], value: &[u8]) -> u64 {
+        let p = partition_for(key, PARTITIONS) as usize;
+        let mut guard = self.0[p].lock().unwrap();
+        let (log, index) = &mut *guard;
+        let offset = log.len() as u64;
+        log.push(PlainRecord::new(key_id, value));
+        match index.get_mut(key) {
+            Some(list) => list.push(offset),
+            None => {
+                index.insert(key.into(), vec![offset]);
+            }
+        }
+        offset
+    }
+}
+
+/// Times `iters` appends spread over `threads` threads, in batches of at most `BATCH` records on
+/// fresh structures; only the appends are timed (barrier to barrier).
+fn run_appends<A: Appender>(threads: usize, iters: u64, keys: &[String]) -> Duration {
+    let mut total = Duration::ZERO;
+    let mut left = iters;
+    while left > 0 {
+        let batch = left.min(BATCH);
+        left -= batch;
+        let target = A::new();
+        let start = Barrier::new(threads + 1);
+        let end = Barrier::new(threads + 1);
+        std::thread::scope(|s| {
+            for t in 0..threads {
+                let (target, start, end) = (&target, &start, &end);
+                let per = batch / threads as u64 + u64::from((t as u64) < batch % threads as u64);
+                s.spawn(move || {
+                    start.wait();
+                    // Each thread walks the keys from its own place, so threads collide on
+                    // partitions only as often as hashing makes them.
+                    let mut k = t * 37 % KEYS;
+                    for i in 0..per {
+                        let key = &keys[k];
+                        black_box(target.append(k, key.as_bytes(), &value(i)));
+                        k += 1;
+                        if k == KEYS {
+                            k = 0;
+                        }
+                    }
+                    end.wait();
+                });
+            }
+            start.wait();
+            let t0 = Instant::now();
+            end.wait();
+            total += t0.elapsed();
+        });
+        // `target` drops here, outside the timed region.
+    }
+    total
+}
+
+fn append(c: &mut Criterion) {
+    let keys = keys();
+    let mut group = c.benchmark_group("append/16-partitions");
+    group.throughput(Throughput::Elements(1));
+    for threads in [1usize, 2, 4] {
+        group.bench_with_input(BenchmarkId::new("kgroups", threads), &threads, |b, &t| {
+            b.iter_custom(|iters| run_appends::<Topic>(t, iters, &keys))
+        });
+        group.bench_with_input(BenchmarkId::new("mutex-vec", threads), &threads, |b, &t| {
+            b.iter_custom(|iters| run_appends::<MutexVec>(t, iters, &keys))
+        });
+        group.bench_with_input(
+            BenchmarkId::new("mutex-indexed", threads),
+            &threads,
+            |b, &t| b.iter_custom(|iters| run_appends::<MutexIndexed>(t, iters, &keys)),
+        );
+    }
+    group.finish();
+}
+
+fn filled_partition(records: u64, keys: &[String]) -> Partition {
+    let p = Partition::new();
+    for i in 0..records {
+        p.append(Some(Key::str(&keys[(i % KEYS as u64) as usize])), &value(i));
+    }
+    p
+}
+
+fn read(c: &mut Criterion) {
+    let keys = keys();
+    let p = filled_partition(1 << 20, &keys);
+    let mut group = c.benchmark_group("read");
+    const MAX: usize = 1000;
+    group.throughput(Throughput::Elements(MAX as u64));
+    let mut from = 0;
+    group.bench_function("kgroups", |b| {
+        b.iter(|| {
+            let mut sum = 0usize;
+            p.read(from, MAX, |r| sum += r.value.len());
+            from = (from + MAX as u64) % (p.end() - MAX as u64);
+            black_box(sum)
+        })
+    });
+    group.finish();
+
+    let mut group = c.benchmark_group("read_key");
+    const KEY_MAX: usize = 100;
+    group.throughput(Throughput::Elements(KEY_MAX as u64));
+    let mut rng = 0x2545_f491_4f6c_dd1d_u64;
+    group.bench_function("kgroups", |b| {
+        b.iter(|| {
+            // xorshift: a cheap random key and starting offset.
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            let key = Key::str(&keys[(rng % KEYS as u64) as usize]);
+            let from = (rng >> 8) % (p.end() - (KEY_MAX * KEYS) as u64);
+            let mut n = 0;
+            p.read_key(key, from, KEY_MAX, |r| n += r.value.len());
+            black_box(n)
+        })
+    });
+    group.finish();
+}
+
+/// The resident set size now, from `/proc/self/statm`.
+fn rss_bytes() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    // SAFETY: 1. `sysconf` has no preconditions.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as u64;
+    pages * page
+}
+
+/// The peak resident set size, from `getrusage`.
+fn max_rss_bytes() -> u64 {
+    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY:
+    // 1. `usage` points to writable memory for one `rusage`.
+    // 2. On success the kernel fills it in; zeroed is also a valid `rusage`.
+    unsafe {
+        libc::getrusage(libc::RUSAGE_SELF, usage.as_mut_ptr());
+        usage.assume_init().ru_maxrss as u64 * 1024
+    }
+}
+
+/// Appends 10 M records and reports resident memory per record beyond the key and value bytes.
+fn memory() {
+    const RECORDS: u64 = 10_000_000;
+    let keys = keys();
+    let before = rss_bytes();
+    let topic = Topic::new("memory", 8);
+    let mut payload = 0u64;
+    for i in 0..RECORDS {
+        let key = &keys[(i % KEYS as u64) as usize];
+        let v = value(i);
+        topic.append(Some(Key::str(key)), &v);
+        payload += (key.len() + v.len()) as u64;
+    }
+    let after = rss_bytes();
+    assert_eq!(topic.record_count(), RECORDS);
+    let grown = after.saturating_sub(before);
+    println!(
+        "memory: {RECORDS} records, {KEYS} keys, 5-byte values, 8 partitions: RSS grew {:.1} MiB \
+         ({:.1} bytes/record); key+value bytes {:.1} bytes/record; overhead {:.1} bytes/record; \
+         peak RSS {:.1} MiB",
+        grown as f64 / (1 << 20) as f64,
+        grown as f64 / RECORDS as f64,
+        payload as f64 / RECORDS as f64,
+        (grown as f64 - payload as f64) / RECORDS as f64,
+        max_rss_bytes() as f64 / (1 << 20) as f64,
+    );
+    black_box(&topic);
+}
+
+/// A quick, noise-resistant comparison for a shared machine: the contenders take turns, 15 rounds
+/// of `BATCH` records each, and the best round of each is reported.
+fn probe() {
+    let keys = keys();
+    for threads in [1usize, 2, 4] {
+        let mut best = [f64::MAX; 3];
+        for _ in 0..15 {
+            let runs = [
+                run_appends::<Topic>(threads, BATCH, &keys),
+                run_appends::<MutexVec>(threads, BATCH, &keys),
+                run_appends::<MutexIndexed>(threads, BATCH, &keys),
+            ];
+            for (b, r) in best.iter_mut().zip(runs) {
+                *b = b.min(r.as_secs_f64());
+            }
+        }
+        let rate = |secs: f64| BATCH as f64 / secs / 1e6;
+        println!(
+            "probe append/16-partitions T={threads}: kgroups {:.1} M/s, mutex-vec {:.1} M/s, \
+             mutex-indexed {:.1} M/s (best of 15 batches of {BATCH})",
+            rate(best[0]),
+            rate(best[1]),
+            rate(best[2]),
+        );
+    }
+}
+
+criterion_group!(benches, append, read);
+
+fn main() {
+    if std::env::args().skip(1).any(|a| a == "memory") {
+        memory();
+        return;
+    }
+    if std::env::args().skip(1).any(|a| a == "probe") {
+        probe();
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

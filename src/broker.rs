@@ -212,7 +212,10 @@ mod tests {
         b.commit("g", None, Some("t"), 1, 7, 0).unwrap();
         let d = b.describe("g", 0).unwrap();
         let row = d.partitions.iter().find(|r| r.partition == 1).unwrap();
-        assert_eq!((row.topic.as_str(), row.committed, row.lag), ("t", Some(7), Some(0)));
+        assert_eq!(
+            (row.topic.as_str(), row.committed, row.lag),
+            ("t", Some(7), Some(0))
+        );
         assert_eq!(d.partitions.len(), 2);
     }
 }

@@ -11,12 +11,11 @@
 //!
 //! # Layout
 //!
-//! Records live in lazily allocated *buckets* ([`Buckets`]): bucket `b` holds `FIRST << b` slots, so
-//! offset `i` lives in bucket `⌊log2(i + FIRST)⌋ - log2(FIRST)`; buckets are never moved or freed
-//! before the log is dropped, which is what keeps addresses stable. A bucket is allocated zeroed, so
-//! the pages of a large bucket cost memory (RSS) only once records are written into them. A slot is
-//! a `ready` flag and the record: `size_of::<T>() + align_of::<T>()` bytes for a `T` aligned to 8
-//! (40 bytes for a partition's 32-byte record).
+//! Records live in lazily allocated buckets ([`buckets`]) of 32, 64, 128, … slots that never move
+//! before the log is dropped, which is what keeps addresses stable. Buckets are zeroed allocations,
+//! so the pages of a large bucket cost memory (RSS) only once records are written into them. The
+//! `ready` flags live in a parallel array of one-byte flags, so a record costs `size_of::<T>() + 1`
+//! bytes (33 for a partition's 32-byte record) and records pack densely into cache lines.
 //!
 //! # Appending and publishing
 //!
@@ -46,8 +45,9 @@
 //!     successful exchange that writes 0. Between those two, `pending > 0`, so no other increment
 //!     reads 0. Role hand-offs are ordered: the next holder's increment reads the 0 written by the
 //!     previous holder's successful exchange (Release), or a later value in the chain, and so
-//!     synchronizes with it. So `publish` calls never overlap, and the publisher may read `end`
-//!     with `Relaxed` (it is the only writer, and the previous writer's store happens-before).
+//!     synchronizes with it. So `publish` calls never overlap, and the publisher keeps its position
+//!     in a plain cell, `cursor`, that only the role holder touches (loom checks this exclusivity).
+//!     The publisher never loads `end`, it only stores it.
 //!   * *No lost publication*: let appender A increment `pending` after setting its `ready` flag. If
 //!     A's increment reads 0, A publishes. Otherwise some publisher P holds the role and has not yet
 //!     written 0. P can only leave by an exchange that expects exactly the value it last read; A's
@@ -61,14 +61,16 @@
 //!   `end.load(Acquire)` in readers ([`Log::end`], [`Log::get`], [`Log::read`]) and in waiting
 //!   appenders: a reader that sees `end = e` sees every record below `e` and every effect of `publish`
 //!   for them (the partition's key index relies on this).
-//! - Bucket pointers are installed with `compare_exchange(null, new, AcqRel, Acquire)` and loaded
-//!   with `Acquire`, so whoever finds a bucket also sees its zeroed (or, under loom, constructed)
-//!   slots. A loser of the race frees its own allocation, which nobody else has seen.
+//! - Buckets: see [`buckets`]'s Orderings. A bucket is installed before the slot in it is written,
+//!   so anyone who synchronized with that write finds the bucket.
 
-use crate::loom::{spin_loop, yield_now, AtomicBool, AtomicPtr, AtomicU64, Ordering, UnsafeCell};
+mod buckets;
+
+pub(crate) use buckets::{Buckets, Zeroable};
+
+use crate::loom::{spin_loop, yield_now, AtomicBool, AtomicU64, Ordering, UnsafeCell};
 use crossbeam_utils::CachePadded;
 use std::mem::MaybeUninit;
-use std::ptr;
 
 /// A hook run exactly once per record, in offset order, by whichever thread publishes it, before the
 /// record becomes visible to readers. A partition uses it to index records by key.
@@ -96,25 +98,38 @@ const LOG_BUCKETS: usize = 8;
 /// How many times a waiting appender spins before it starts yielding its time slice.
 const SPINS: u32 = 64;
 
-/// One record's place in the log.
-struct Slot<T> {
-    /// Set (Release) once `value` is written; never cleared.
-    ready: AtomicBool,
-    value: UnsafeCell<MaybeUninit<T>>,
+/// A record's `ready` flag: set (Release) once the record is written; never cleared.
+struct Ready(AtomicBool);
+
+// SAFETY:
+// 1. Outside loom, a zeroed std `AtomicBool` is a valid `false`, which is what `fresh` returns; it
+//    has no drop glue and is one byte.
+unsafe impl Zeroable for Ready {
+    fn fresh() -> Self {
+        Ready(AtomicBool::new(false))
+    }
 }
 
-// SAFETY (for the impl below):
-// 1. Every field of `Slot<T>` is valid when all its bytes are zero outside loom: std's `AtomicBool`
-//    (false), our std `UnsafeCell` (a `core::cell::UnsafeCell` wrapper) around `MaybeUninit<T>`
-//    (no validity requirement).
-// 2. `fresh` returns the same state: not ready, value uninitialized.
-unsafe impl<T> Zeroable for Slot<T> {
+/// A record's storage: written once by its appender, then only read.
+struct Cell<T>(UnsafeCell<MaybeUninit<T>>);
+
+// SAFETY:
+// 1. Outside loom, our `UnsafeCell` is a `core::cell::UnsafeCell` wrapper and `MaybeUninit<T>` has
+//    no validity requirement, so zeroes are a valid (uninitialized) value, as `fresh` returns;
+//    `MaybeUninit` has no drop glue. `T` is not zero-sized (checked in `Log::new`).
+unsafe impl<T> Zeroable for Cell<T> {
     fn fresh() -> Self {
-        Slot {
-            ready: AtomicBool::new(false),
-            value: UnsafeCell::new(MaybeUninit::uninit()),
-        }
+        Cell(UnsafeCell::new(MaybeUninit::uninit()))
     }
+}
+
+/// The publisher's output, on one cache line: both fields are written only by the publisher.
+struct Watermark {
+    /// The high watermark: every offset below it is published.
+    end: AtomicU64,
+    /// The publisher's own copy of `end`, read and written only by the holder of the publisher role.
+    /// Keeping it apart from `end` means the publisher never loads `end`; readers alone do.
+    cursor: UnsafeCell<u64>,
 }
 
 /// A lock-free, append-only log of `T`.
@@ -123,9 +138,10 @@ pub struct Log<T> {
     reserved: CachePadded<AtomicU64>,
     /// Notifications not yet consumed by the publisher; see the module docs.
     pending: CachePadded<AtomicU64>,
-    /// The high watermark: every offset below it is published.
-    end: CachePadded<AtomicU64>,
-    slots: Buckets<Slot<T>, LOG_SHIFT, LOG_BUCKETS>,
+    /// The high watermark: every offset below it is published. Written only by the publisher.
+    end: CachePadded<Watermark>,
+    ready: Buckets<Ready, LOG_SHIFT, LOG_BUCKETS>,
+    values: Buckets<Cell<T>, LOG_SHIFT, LOG_BUCKETS>,
 }
 
 // SAFETY:
@@ -142,11 +158,19 @@ unsafe impl<T: Send + Sync> Sync for Log<T> {}
 impl<T: Publish> Log<T> {
     /// An empty log.
     pub fn new() -> Self {
+        assert!(
+            std::mem::size_of::<T>() > 0,
+            "a log of zero-sized records is not supported"
+        );
         Log {
             reserved: CachePadded::new(AtomicU64::new(0)),
             pending: CachePadded::new(AtomicU64::new(0)),
-            end: CachePadded::new(AtomicU64::new(0)),
-            slots: Buckets::new(),
+            end: CachePadded::new(Watermark {
+                end: AtomicU64::new(0),
+                cursor: UnsafeCell::new(0),
+            }),
+            ready: Buckets::new(),
+            values: Buckets::new(),
         }
     }
 
@@ -154,14 +178,17 @@ impl<T: Publish> Log<T> {
     pub fn append(&self, value: T) -> u64 {
         // Relaxed: only the RMW's atomicity matters, see "Orderings".
         let offset = self.reserved.fetch_add(1, Ordering::Relaxed);
-        let slot = self.slots.get_or_alloc(offset);
+        let cell = self.values.get_or_alloc(offset);
         // SAFETY:
-        // 1. `offset` was handed out once, to this call, so no other thread writes this slot.
+        // 1. `offset` was handed out once, to this call, so no other thread writes this cell.
         // 2. No thread reads the value before `ready` is set below (the publisher) or before `end`
         //    passes `offset` (readers), both of which happen after this write.
-        slot.value.with_mut(|p| unsafe { (*p).write(value) });
+        cell.0.with_mut(|p| unsafe { (*p).write(value) });
         // Release: pairs with the publisher's Acquire load of `ready` in `publish_from`.
-        slot.ready.store(true, Ordering::Release);
+        self.ready
+            .get_or_alloc(offset)
+            .0
+            .store(true, Ordering::Release);
         // AcqRel: see "Orderings" (the `pending` chain).
         if self.pending.fetch_add(1, Ordering::AcqRel) == 0 {
             self.publish_from(1);
@@ -172,26 +199,34 @@ impl<T: Publish> Log<T> {
 
     /// Runs the publisher role, entered by the increment that made `pending` equal `seen`.
     fn publish_from(&self, mut seen: u64) {
-        // Relaxed: only the role holder writes `end`, and the previous holder's store happens-before
-        // this load through the `pending` chain.
-        let mut end = self.end.load(Ordering::Relaxed);
+        // SAFETY:
+        // 1. Only the holder of the publisher role touches `cursor`, and we hold it.
+        // 2. The previous holder's write happens-before this read through the `pending` chain.
+        let mut end = self.end.cursor.with(|p| unsafe { *p });
         loop {
-            while let Some(slot) = self.slots.get(end) {
+            // Relaxed: an upper bound only, so that the walk does not touch (and fault in) the
+            // slot past the last reserved one. Every appender we synchronized with through
+            // `pending` reserved before notifying, so its offset is below this bound (coherence).
+            let reserved = self.reserved.load(Ordering::Relaxed);
+            while end < reserved {
+                let Some(ready) = self.ready.get(end) else {
+                    break;
+                };
                 // Acquire: pairs with the Release store of `ready` in `append`.
-                if !slot.ready.load(Ordering::Acquire) {
+                if !ready.0.load(Ordering::Acquire) {
                     break;
                 }
                 // SAFETY:
                 // 1. `ready` is set and we acquired it, so the value is initialized and its write
-                //    happens-before this read.
+                //    (and its cell's bucket) happens-before this read.
                 // 2. Nothing mutates a published value.
-                slot.value
-                    .with(|p| unsafe { (*p).assume_init_ref() })
-                    .publish(end);
+                unsafe { self.value(end) }.publish(end);
                 end += 1;
             }
+            // SAFETY: as for the read of `cursor` above.
+            self.end.cursor.with_mut(|p| unsafe { *p = end });
             // Release: pairs with the Acquire loads of `end` in readers and waiting appenders.
-            self.end.store(end, Ordering::Release);
+            self.end.end.store(end, Ordering::Release);
             // AcqRel/Acquire: see "Orderings" (the `pending` chain).
             match self
                 .pending
@@ -207,7 +242,7 @@ impl<T: Publish> Log<T> {
     fn wait_published(&self, offset: u64) {
         let mut spins = 0;
         // Acquire: pairs with the Release store in `publish_from`.
-        while self.end.load(Ordering::Acquire) <= offset {
+        while self.end.end.load(Ordering::Acquire) <= offset {
             if spins < SPINS {
                 spins += 1;
                 spin_loop();
@@ -220,7 +255,7 @@ impl<T: Publish> Log<T> {
     /// The high watermark: every offset below it is published.
     pub fn end(&self) -> u64 {
         // Acquire: pairs with the Release store in `publish_from`.
-        self.end.load(Ordering::Acquire)
+        self.end.end.load(Ordering::Acquire)
     }
 
     /// The record at `offset`, if it is published.
@@ -241,18 +276,30 @@ impl<T: Publish> Log<T> {
     /// `offset` must be below a value that [`Log::end`] returned on this log (the watermark never
     /// moves back, so any earlier value will do).
     pub unsafe fn get_unchecked(&self, offset: u64) -> &T {
-        // The bucket was installed before the record was written, which happens-before the `end`
-        // the caller observed.
-        let slot = self
-            .slots
-            .get(offset)
-            .expect("a published offset has a bucket");
         // SAFETY:
         // 1. The caller saw `end > offset` with Acquire, so the record is initialized and its write
         //    happens-before this read.
-        // 2. Published values are never mutated nor dropped before the log is dropped, which cannot
+        unsafe { self.value(offset) }
+    }
+
+    /// The record at `offset`.
+    ///
+    /// # Safety
+    ///
+    /// The record's write must happen-before this call (its `ready` flag or an `end` above it was
+    /// acquired).
+    #[inline]
+    unsafe fn value(&self, offset: u64) -> &T {
+        // The cell's bucket was installed before the record was written, which happens-before.
+        let cell = self
+            .values
+            .get(offset)
+            .expect("a written record has a bucket");
+        // SAFETY:
+        // 1. The record is initialized and its write happens-before (the caller's contract).
+        // 2. Written values are never mutated nor dropped before the log is dropped, which cannot
         //    happen while `&self` is borrowed.
-        slot.value.with(|p| unsafe { (*p).assume_init_ref() })
+        cell.0.with(|p| unsafe { (*p).assume_init_ref() })
     }
 
     /// Calls `f` for the published records at `from..`, in offset order, at most `max` of them; returns
@@ -281,17 +328,24 @@ impl<T> Drop for Log<T> {
     fn drop(&mut self) {
         // Relaxed: `&mut self` means every append has returned and its effects happen-before.
         let reserved = self.reserved.load(Ordering::Relaxed);
+        if !std::mem::needs_drop::<T>() {
+            return;
+        }
         for offset in 0..reserved {
-            let Some(slot) = self.slots.get(offset) else {
+            let Some(ready) = self.ready.get(offset) else {
                 continue;
             };
             // Relaxed: as above, we have exclusive access.
-            if slot.ready.load(Ordering::Relaxed) {
+            if ready.0.load(Ordering::Relaxed) {
+                let cell = self
+                    .values
+                    .get(offset)
+                    .expect("a written record has a bucket");
                 // SAFETY:
                 // 1. `ready` is set only after the value is written, so it is initialized.
-                // 2. Each slot is visited once and the log is being dropped, so the value is dropped
-                //    exactly once and never read again.
-                slot.value.with_mut(|p| unsafe { (*p).assume_init_drop() });
+                // 2. Each record is visited once and the log is being dropped, so the value is
+                //    dropped exactly once and never read again.
+                cell.0.with_mut(|p| unsafe { (*p).assume_init_drop() });
             }
         }
     }
@@ -300,147 +354,8 @@ impl<T> Drop for Log<T> {
 impl<T> std::fmt::Debug for Log<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Log")
-            .field("end", &self.end.load(Ordering::Relaxed))
+            .field("end", &self.end.end.load(Ordering::Relaxed))
             .finish_non_exhaustive()
-    }
-}
-
-/// A slot type that a [`Buckets`] can allocate.
-///
-/// # Safety
-///
-/// Outside loom, a value whose bytes are all zero must be a valid value equal (in meaning) to
-/// [`Zeroable::fresh`]. The type must not be zero-sized.
-pub(crate) unsafe trait Zeroable: Sized {
-    /// A fresh slot. Under loom, buckets are built from these (loom's atomics and cells cannot be
-    /// zero-initialized); otherwise buckets are zeroed allocations.
-    #[cfg_attr(not(loom), allow(dead_code))]
-    fn fresh() -> Self;
-}
-
-/// An unbounded array of `S` in lazily allocated buckets: bucket `b` holds `1 << (SHIFT + b)` slots.
-/// Slots never move; buckets are freed only on drop. Dropping a `Buckets` drops the slots themselves,
-/// not anything they may own: that is the owner's job.
-pub(crate) struct Buckets<S, const SHIFT: u32, const N: usize> {
-    buckets: [AtomicPtr<S>; N],
-}
-
-impl<S: Zeroable, const SHIFT: u32, const N: usize> Buckets<S, SHIFT, N> {
-    pub(crate) fn new() -> Self {
-        Buckets {
-            buckets: std::array::from_fn(|_| AtomicPtr::new(ptr::null_mut())),
-        }
-    }
-
-    /// (bucket, index in bucket) of slot `i`.
-    #[inline]
-    fn locate(i: u64) -> (usize, usize) {
-        let j = i
-            .checked_add(1 << SHIFT)
-            .expect("bucket array index overflow");
-        let bucket = (63 - j.leading_zeros() - SHIFT) as usize;
-        let index = (j - (1u64 << (bucket as u32 + SHIFT))) as usize;
-        (bucket, index)
-    }
-
-    #[inline]
-    fn bucket_len(bucket: usize) -> usize {
-        1usize << (bucket as u32 + SHIFT)
-    }
-
-    /// Slot `i`, if its bucket is allocated.
-    #[inline]
-    pub(crate) fn get(&self, i: u64) -> Option<&S> {
-        let (bucket, index) = Self::locate(i);
-        // Acquire: pairs with the AcqRel install in `alloc`, so the slots' initial state is visible.
-        let base = self.buckets.get(bucket)?.load(Ordering::Acquire);
-        if base.is_null() {
-            return None;
-        }
-        // SAFETY:
-        // 1. `base` points to a live bucket of `bucket_len(bucket)` slots (freed only on drop, which
-        //    `&self` excludes), and `index < bucket_len(bucket)` by `locate`.
-        Some(unsafe { &*base.add(index) })
-    }
-
-    /// Slot `i`, allocating its bucket if needed.
-    #[inline]
-    pub(crate) fn get_or_alloc(&self, i: u64) -> &S {
-        let (bucket, index) = Self::locate(i);
-        let entry = self
-            .buckets
-            .get(bucket)
-            .expect("bucket array capacity exceeded");
-        // Acquire: as in `get`.
-        let mut base = entry.load(Ordering::Acquire);
-        if base.is_null() {
-            base = Self::alloc(entry, bucket);
-        }
-        // SAFETY: as in `get`.
-        unsafe { &*base.add(index) }
-    }
-
-    #[cold]
-    #[inline(never)]
-    fn alloc(entry: &AtomicPtr<S>, bucket: usize) -> *mut S {
-        let len = Self::bucket_len(bucket);
-        let new = Self::alloc_bucket(len);
-        // AcqRel: Release publishes the bucket's initial slots to the Acquire loads in `get`;
-        // Acquire (also on failure) makes the winner's slots visible to us.
-        match entry.compare_exchange(ptr::null_mut(), new, Ordering::AcqRel, Ordering::Acquire) {
-            Ok(_) => new,
-            Err(winner) => {
-                // SAFETY:
-                // 1. `new` came from `alloc_bucket(len)` and was never shared (the exchange failed).
-                unsafe { Self::free_bucket(new, len) };
-                winner
-            }
-        }
-    }
-
-    #[cfg(not(loom))]
-    fn alloc_bucket(len: usize) -> *mut S {
-        let layout = std::alloc::Layout::array::<S>(len).expect("bucket layout");
-        // SAFETY:
-        // 1. `layout` has a non-zero size: `len >= 1` and `S` is not zero-sized (`Zeroable`).
-        let p = unsafe { std::alloc::alloc_zeroed(layout) } as *mut S;
-        if p.is_null() {
-            std::alloc::handle_alloc_error(layout);
-        }
-        // All-zero slots are valid fresh slots (`Zeroable`).
-        p
-    }
-
-    #[cfg(loom)]
-    fn alloc_bucket(len: usize) -> *mut S {
-        let slots: Box<[S]> = (0..len).map(|_| S::fresh()).collect();
-        Box::into_raw(slots) as *mut S
-    }
-
-    /// # Safety
-    ///
-    /// `p` must come from `alloc_bucket(len)` and must not be used afterwards.
-    unsafe fn free_bucket(p: *mut S, len: usize) {
-        // SAFETY:
-        // 1. `p` holds `len` initialized slots in an allocation of `Layout::array::<S>(len)`, which
-        //    is the layout `Box<[S]>` uses for `len` elements of a non-zero-sized `S`.
-        drop(unsafe { Box::from_raw(ptr::slice_from_raw_parts_mut(p, len)) });
-    }
-}
-
-impl<S, const SHIFT: u32, const N: usize> Drop for Buckets<S, SHIFT, N> {
-    fn drop(&mut self) {
-        for (bucket, entry) in self.buckets.iter().enumerate() {
-            // Relaxed: `&mut self`, so every install happens-before.
-            let p = entry.load(Ordering::Relaxed);
-            if !p.is_null() {
-                let len = 1usize << (bucket as u32 + SHIFT);
-                // SAFETY:
-                // 1. Non-null entries were installed by `alloc` from `alloc_bucket(len)` (the same
-                //    `len` formula), and nothing uses them after the drop.
-                drop(unsafe { Box::from_raw(ptr::slice_from_raw_parts_mut(p, len)) });
-            }
-        }
     }
 }
 
@@ -448,19 +363,6 @@ impl<S, const SHIFT: u32, const N: usize> Drop for Buckets<S, SHIFT, N> {
 mod tests {
     use super::*;
     use crate::loom::{Arc, AtomicUsize, Mutex};
-
-    #[test]
-    fn locate_is_dense_across_buckets() {
-        type B = Buckets<Slot<u64>, 2, 10>;
-        let mut expected = (0usize, 0usize);
-        for i in 0..1000u64 {
-            assert_eq!(B::locate(i), expected, "slot {i}");
-            expected.1 += 1;
-            if expected.1 == B::bucket_len(expected.0) {
-                expected = (expected.0 + 1, 0);
-            }
-        }
-    }
 
     #[test]
     fn append_then_read() {

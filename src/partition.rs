@@ -8,8 +8,9 @@
 //!
 //! Each distinct key of a partition has one [`KeyEntry`], allocated once and never freed before the
 //! partition: its kind and bytes, and the ascending list of the offsets of its records. The map from
-//! key to entry is an insert-only concurrent map read without locks (papaya; see `crate::loom`).
-//! A record points at its key's entry, so the key bytes are stored once per key, not per record.
+//! key to entry is a [`KeyTable`]: an insert-only open-addressing hash table that readers probe
+//! without locks, while inserts of new keys take a mutex. A record points at its key's entry, so the
+//! key bytes are stored once per key, not per record.
 //!
 //! The offset list is appended to only by the log's publisher, through [`Publish::publish`], which
 //! the log runs for one record at a time, in offset order, *before* the watermark passes the record.
@@ -38,12 +39,21 @@
 //! - [`Partition::read_key`] loads the log's `end` (Acquire) *before* the list's length (Acquire): the
 //!   publisher pushed every offset below `end` before its Release store of `end`, so those pushes
 //!   happen-before the length load.
-//! - The key map's own synchronization (papaya) publishes a new entry fully built to every thread
-//!   that finds it; appenders then pass the entry pointer inside the record, which the log publishes.
+//! - Key table: a new entry is stored into a table slot with Release, and a new table into
+//!   `current` with Release (after every slot of it is filled); lookups load `current` and slots
+//!   with Acquire, so a found entry is fully built. Slots go only from null to an entry, and a
+//!   table that has been replaced is never written again, so a lookup that raced a resize probes a
+//!   consistent (if older) table. It can miss only keys inserted after it loaded `current`:
+//!   * an appender that misses falls back to the insert path, which re-checks under the mutex;
+//!   * a reader of key K loads `end` first (Acquire). Every record of K below that `end` was
+//!     appended after K's entry was inserted (the appender found or inserted the entry first),
+//!     and that append happens-before the `end` store the reader saw, so the reader's later load
+//!     of `current` and of the slot see K's entry (coherence). A key inserted after that `end` has
+//!     no record the reader may return anyway.
 
 use crate::log::{Buckets, Log, Publish, Zeroable};
-use crate::loom::{AtomicU64, Equivalent, InsertMap, Ordering, UnsafeCell};
-use std::hash::{Hash, Hasher};
+use crate::loom::{AtomicPtr, AtomicU64, Mutex, Ordering, UnsafeCell};
+use crossbeam_utils::CachePadded;
 use std::ptr::NonNull;
 
 /// How the wire layer wants a key's bytes read back.
@@ -94,7 +104,7 @@ impl Value {
     fn new(value: &[u8]) -> Self {
         if value.len() <= INLINE {
             let mut bytes = [0; INLINE];
-            bytes[..value.len()].copy_from_slice(value);
+            copy_small(value, &mut bytes);
             Value::Inline {
                 len: value.len() as u8,
                 bytes,
@@ -110,6 +120,28 @@ impl Value {
             Value::Inline { len, bytes } => &bytes[..*len as usize],
             Value::Heap(b) => b,
         }
+    }
+}
+
+/// Copies `src` (at most `INLINE` bytes) to the front of `dst` with a few fixed-size moves (two
+/// overlapping ones per size class) instead of a variable-length `memcpy` call.
+#[inline(always)]
+fn copy_small(src: &[u8], dst: &mut [u8; INLINE]) {
+    let n = src.len();
+    debug_assert!(n <= INLINE);
+    if n >= 16 {
+        dst[..16].copy_from_slice(&src[..16]);
+        dst[n - 8..n].copy_from_slice(&src[n - 8..]);
+    } else if n >= 8 {
+        dst[..8].copy_from_slice(&src[..8]);
+        dst[n - 8..n].copy_from_slice(&src[n - 8..]);
+    } else if n >= 4 {
+        dst[..4].copy_from_slice(&src[..4]);
+        dst[n - 4..n].copy_from_slice(&src[n - 4..]);
+    } else if n > 0 {
+        dst[0] = src[0];
+        dst[n / 2] = src[n / 2];
+        dst[n - 1] = src[n - 1];
     }
 }
 
@@ -167,9 +199,13 @@ impl Publish for Record {
 
 /// One distinct key of a partition.
 struct KeyEntry {
+    /// The key's hash in its partition's [`KeyTable`], kept to skip byte comparisons on a probe.
+    hash: u64,
     kind: KeyKind,
     bytes: Box<[u8]>,
-    offsets: OffsetList,
+    /// On its own cache lines: the publisher writes its length on every record of the key, while
+    /// every append of any key may read `hash` above while probing.
+    offsets: CachePadded<OffsetList>,
 }
 
 impl KeyEntry {
@@ -179,63 +215,206 @@ impl KeyEntry {
             bytes: &self.bytes,
         }
     }
+
+    #[inline]
+    fn is(&self, hash: u64, key: Key<'_>) -> bool {
+        self.hash == hash && self.kind == key.kind && *self.bytes == *key.bytes
+    }
 }
 
-/// An owned key: the key map's key type.
-#[derive(PartialEq, Eq)]
-struct OwnedKey {
-    kind: KeyKind,
-    bytes: Box<[u8]>,
+/// The insert-only hash table from key to [`KeyEntry`]: lock-free lookups, inserts serialized by a
+/// mutex (a new key is rare next to appends of known keys).
+///
+/// A table is an open-addressing array of entry pointers with linear probing, at most half full.
+/// Readers load the current table (Acquire) and probe it. The inserter, under the mutex, either
+/// fills a null slot (Release) of the current table, or, when the table would pass half full, builds
+/// a table twice as large holding every entry plus the new one and publishes it (Release). Old
+/// tables are kept, unchanged, until the partition drops, so a reader that loaded one may finish
+/// probing it; it just may miss a key inserted after the swap, which is fine: see "Orderings" for
+/// why nobody who needs that key can miss it. Entries are freed only when the table drops.
+struct KeyTable {
+    current: AtomicPtr<Table>,
+    /// Serializes inserts; holds every table ever published (the last one is `current`) so that
+    /// they are freed on drop, and the entry count.
+    writer: Mutex<Tables>,
+    hasher: ahash::RandomState,
 }
 
-impl Hash for OwnedKey {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        // Must hash exactly as `Key` does, for `Key: Equivalent<OwnedKey>` lookups.
-        Key {
-            kind: self.kind,
-            bytes: &self.bytes,
+#[derive(Default)]
+struct Tables {
+    all: Vec<Box<Table>>,
+    entries: usize,
+}
+
+struct Table {
+    mask: usize,
+    slots: Box<[AtomicPtr<KeyEntry>]>,
+}
+
+impl Table {
+    fn new(capacity: usize) -> Box<Table> {
+        debug_assert!(capacity.is_power_of_two());
+        Box::new(Table {
+            mask: capacity - 1,
+            slots: (0..capacity)
+                .map(|_| AtomicPtr::new(std::ptr::null_mut()))
+                .collect(),
+        })
+    }
+
+    /// The entry for `key`, if this table has it.
+    #[inline]
+    fn find(&self, hash: u64, key: Key<'_>) -> Option<NonNull<KeyEntry>> {
+        let mut i = hash as usize & self.mask;
+        loop {
+            // Acquire: pairs with the Release store in `KeyTable::insert` (or, for a table built
+            // by a resize, with the Release publication of the table), so the entry is fully built.
+            let p = self.slots[i].load(Ordering::Acquire);
+            let entry = NonNull::new(p)?;
+            // SAFETY:
+            // 1. Non-null slots point to entries allocated by `KeyTable::insert`, freed only when
+            //    the `KeyTable` drops, which `&self` (borrowed from it) excludes.
+            if unsafe { entry.as_ref() }.is(hash, key) {
+                return Some(entry);
+            }
+            // The table is at most half full, so a null slot ends every probe.
+            i = (i + 1) & self.mask;
         }
-        .hash(state)
+    }
+
+    /// Puts `entry` in the first free slot of its probe sequence.
+    fn place(&self, hash: u64, entry: *mut KeyEntry) {
+        let mut i = hash as usize & self.mask;
+        // Relaxed: only the inserter (holding the mutex) writes slots, and reads its own writes.
+        while !self.slots[i].load(Ordering::Relaxed).is_null() {
+            i = (i + 1) & self.mask;
+        }
+        // Release: pairs with the Acquire load in `find`.
+        self.slots[i].store(entry, Ordering::Release);
     }
 }
 
-impl Equivalent<OwnedKey> for Key<'_> {
-    fn equivalent(&self, key: &OwnedKey) -> bool {
-        self.kind == key.kind && *self.bytes == *key.bytes
+#[cfg(not(loom))]
+const FIRST_TABLE: usize = 16;
+#[cfg(loom)]
+const FIRST_TABLE: usize = 2;
+
+impl KeyTable {
+    fn new() -> Self {
+        let first = Table::new(FIRST_TABLE);
+        let current = AtomicPtr::new(&*first as *const Table as *mut Table);
+        KeyTable {
+            current,
+            writer: Mutex::new(Tables {
+                all: vec![first],
+                entries: 0,
+            }),
+            #[cfg(not(loom))]
+            hasher: ahash::RandomState::new(),
+            // Loom replays executions, which must not depend on a random seed.
+            #[cfg(loom)]
+            hasher: ahash::RandomState::with_seeds(1, 2, 3, 4),
+        }
     }
-}
 
-/// The key map's value: owns a heap-allocated entry whose address never changes, even if the map
-/// moves this handle around.
-struct EntryBox(NonNull<KeyEntry>);
+    #[inline]
+    fn hash(&self, key: Key<'_>) -> u64 {
+        self.hasher.hash_one(key)
+    }
 
-impl EntryBox {
-    fn new(key: Key<'_>) -> Self {
-        let entry = Box::new(KeyEntry {
+    /// The entry for `key`, if it exists.
+    #[inline]
+    fn get(&self, key: Key<'_>) -> Option<NonNull<KeyEntry>> {
+        let hash = self.hash(key);
+        // Acquire: pairs with the Release store of a new table in `insert`.
+        let table = self.current.load(Ordering::Acquire);
+        // SAFETY:
+        // 1. Tables are freed only when the `KeyTable` drops, which `&self` excludes.
+        unsafe { &*table }.find(hash, key)
+    }
+
+    /// The entry for `key`, inserted if absent.
+    #[inline]
+    fn get_or_insert(&self, key: Key<'_>) -> NonNull<KeyEntry> {
+        match self.get(key) {
+            Some(entry) => entry,
+            None => self.insert(key),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn insert(&self, key: Key<'_>) -> NonNull<KeyEntry> {
+        let hash = self.hash(key);
+        let mut tables = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(entry) = Self::last(&tables).find(hash, key) {
+            return entry;
+        }
+        tables.entries += 1;
+        let entries = tables.entries;
+        let table = Self::last(&tables);
+        let entry = Box::into_raw(Box::new(KeyEntry {
+            hash,
             kind: key.kind,
             bytes: key.bytes.into(),
-            offsets: OffsetList::new(),
-        });
-        EntryBox(NonNull::from(Box::leak(entry)))
+            offsets: CachePadded::new(OffsetList::new()),
+        }));
+        if entries * 2 > table.slots.len() {
+            let bigger = Table::new(table.slots.len() * 2);
+            for slot in table.slots.iter() {
+                // Relaxed: we are the only writer of slots, under the mutex.
+                let p = slot.load(Ordering::Relaxed);
+                if !p.is_null() {
+                    // SAFETY: 1. As in `Table::find`: a live entry.
+                    bigger.place(unsafe { (*p).hash }, p);
+                }
+            }
+            bigger.place(hash, entry);
+            // Release: pairs with the Acquire load in `get`; the new table and every entry in it
+            // are visible to whoever loads it.
+            self.current
+                .store(&*bigger as *const Table as *mut Table, Ordering::Release);
+            tables.all.push(bigger);
+        } else {
+            table.place(hash, entry);
+        }
+        // SAFETY: 1. `Box::into_raw` never returns null.
+        unsafe { NonNull::new_unchecked(entry) }
     }
 }
 
-impl Drop for EntryBox {
+impl KeyTable {
+    fn last(tables: &Tables) -> &Table {
+        tables.all.last().expect("a key table has a first table")
+    }
+}
+
+impl Drop for KeyTable {
     fn drop(&mut self) {
-        // SAFETY:
-        // 1. The pointer came from `Box::leak` in `new` and is dropped once, here.
-        // 2. The map drops its values only with the partition (never removed), after the log whose
-        //    records point here.
-        drop(unsafe { Box::from_raw(self.0.as_ptr()) });
+        let tables = self.writer.get_mut().unwrap_or_else(|e| e.into_inner());
+        if let Some(last) = tables.all.last() {
+            for slot in last.slots.iter() {
+                // Relaxed: `&mut self`, so every insert happens-before.
+                let p = slot.load(Ordering::Relaxed);
+                if !p.is_null() {
+                    // SAFETY:
+                    // 1. Every entry ever inserted is in the last table (a resize copies all).
+                    // 2. Each appears once there, came from `Box::into_raw`, and nothing uses it
+                    //    after the partition (whose log drops before this table) is gone.
+                    drop(unsafe { Box::from_raw(p) });
+                }
+            }
+        }
     }
 }
 
 // SAFETY:
-// 1. `EntryBox` owns a `KeyEntry`, which is `Send` and `Sync` (its offset list follows the protocol
-//    in "Orderings"; everything else is immutable after construction).
-unsafe impl Send for EntryBox {}
-// SAFETY: as above.
-unsafe impl Sync for EntryBox {}
+// 1. Entries are immutable after construction except their offset lists, which follow the
+//    single-writer protocol in "Orderings"; tables are only mutated through atomics, under the
+//    mutex. So sharing and sending the table across threads is sound.
+unsafe impl Send for KeyTable {}
+// SAFETY: as for `Send`.
+unsafe impl Sync for KeyTable {}
 
 #[cfg(not(loom))]
 const LIST_SHIFT: u32 = 2;
@@ -341,7 +520,7 @@ impl OffsetList {
 pub struct Partition {
     /// Declared first so that it drops first: records point into `keys`.
     log: Log<Record>,
-    keys: InsertMap<OwnedKey, EntryBox>,
+    keys: KeyTable,
 }
 
 impl Partition {
@@ -349,41 +528,17 @@ impl Partition {
     pub fn new() -> Self {
         Partition {
             log: Log::new(),
-            keys: InsertMap::new(),
+            keys: KeyTable::new(),
         }
     }
 
     /// Appends a record; returns its offset once it is published (readable).
     pub fn append(&self, key: Option<Key<'_>>, value: &[u8]) -> u64 {
-        let key = key.map(|k| self.entry_or_insert(k));
+        let key = key.map(|k| self.keys.get_or_insert(k));
         self.log.append(Record {
             key,
             value: Value::new(value),
         })
-    }
-
-    #[inline]
-    fn entry(&self, key: Key<'_>) -> Option<NonNull<KeyEntry>> {
-        self.keys.get(&key, |e| e.0)
-    }
-
-    #[inline]
-    fn entry_or_insert(&self, key: Key<'_>) -> NonNull<KeyEntry> {
-        match self.entry(key) {
-            Some(e) => e,
-            None => self.insert_entry(key),
-        }
-    }
-
-    #[cold]
-    #[inline(never)]
-    fn insert_entry(&self, key: Key<'_>) -> NonNull<KeyEntry> {
-        let owned = OwnedKey {
-            kind: key.kind,
-            bytes: key.bytes.into(),
-        };
-        self.keys
-            .get_or_insert_with(owned, || EntryBox::new(key), |e| e.0)
     }
 
     /// The log end offset (high watermark).
@@ -410,13 +565,13 @@ impl Partition {
         max: usize,
         mut f: impl FnMut(RecordRef<'_>),
     ) -> usize {
-        let Some(entry) = self.entry(key) else {
+        // The watermark first, then the key table and the list: see "Orderings".
+        let end = self.log.end();
+        let Some(entry) = self.keys.get(key) else {
             return 0;
         };
         // SAFETY: 1. Entries live as long as the partition (see `Record::entry`).
         let entry = unsafe { entry.as_ref() };
-        // The watermark first, then the list: see "Orderings".
-        let end = self.log.end();
         let count = entry.offsets.count();
         // SAFETY: 1. `count` came from `count()`.
         let mut i = unsafe { entry.offsets.search(count, from) };
@@ -438,12 +593,13 @@ impl Partition {
 
     /// How many published records `key` has in this partition.
     pub fn key_count(&self, key: Key<'_>) -> u64 {
-        let Some(entry) = self.entry(key) else {
+        // As in `read_key`: the watermark first.
+        let end = self.log.end();
+        let Some(entry) = self.keys.get(key) else {
             return 0;
         };
         // SAFETY: 1. Entries live as long as the partition (see `Record::entry`).
         let entry = unsafe { entry.as_ref() };
-        let end = self.log.end();
         let count = entry.offsets.count();
         // SAFETY: 1. `count` came from `count()`.
         unsafe { entry.offsets.search(count, end) }
@@ -477,6 +633,41 @@ mod tests {
         });
         assert_eq!(n, out.len());
         out
+    }
+
+    #[test]
+    fn copy_small_copies_every_length() {
+        let src: Vec<u8> = (1..=INLINE as u8).collect();
+        for n in 0..=INLINE {
+            let mut dst = [0; INLINE];
+            copy_small(&src[..n], &mut dst);
+            assert_eq!(&dst[..n], &src[..n], "length {n}");
+            assert!(
+                dst[n..].iter().all(|b| *b == 0),
+                "length {n} wrote past the end"
+            );
+        }
+    }
+
+    #[test]
+    fn many_keys_grow_the_key_table() {
+        let p = Partition::new();
+        let keys: Vec<String> = (0..2000).map(|k| format!("key-{k}")).collect();
+        for round in 0..3u64 {
+            for (k, key) in keys.iter().enumerate() {
+                let offset = p.append(Some(Key::str(key)), &round.to_le_bytes());
+                assert_eq!(offset, round * keys.len() as u64 + k as u64);
+            }
+        }
+        for (k, key) in keys.iter().enumerate() {
+            let mut got = vec![];
+            p.read_key(Key::str(key), 0, 10, |r| {
+                assert_eq!(r.key, Some(Key::str(key)));
+                got.push(r.offset);
+            });
+            let n = keys.len() as u64;
+            assert_eq!(got, [k as u64, n + k as u64, 2 * n + k as u64]);
+        }
     }
 
     #[test]

@@ -204,18 +204,15 @@ fn run(kind: AssignorKind, case: &Case) -> Result<(), TestCaseError> {
         let mut left = None;
         match step {
             None => {}
-            Some(Step::Join(id, mask)) => {
-                if members.insert(*id, sub_of(*mask)).is_none() {
-                    joined = Some(*id);
-                }
+            Some(Step::Join(id, mask)) if members.insert(*id, sub_of(*mask)).is_none() => {
+                joined = Some(*id);
             }
-            Some(Step::Leave(n)) => {
-                if !members.is_empty() {
-                    let id = *members.keys().nth(*n as usize % members.len()).unwrap();
-                    members.remove(&id);
-                    left = Some(id);
-                }
+            Some(Step::Leave(n)) if !members.is_empty() => {
+                let id = *members.keys().nth(*n as usize % members.len()).unwrap();
+                members.remove(&id);
+                left = Some(id);
             }
+            Some(_) => {}
         }
         let (ids, subs) = subscriptions(&members);
         let a = assign(kind, &case.partitions, &subs, &to_indices(&prev, &ids));

@@ -76,7 +76,12 @@ impl Cursor {
     /// advancing the position past them. Returns the claimed range as (first offset, count), or
     /// `None` when nothing is readable. Concurrent claims get disjoint ranges.
     #[inline]
-    pub(crate) fn claim(&self, mut pos: u64, end: impl Fn() -> u64, max: u64) -> Option<(u64, u64)> {
+    pub(crate) fn claim(
+        &self,
+        mut pos: u64,
+        end: impl Fn() -> u64,
+        max: u64,
+    ) -> Option<(u64, u64)> {
         loop {
             let end = end();
             if pos >= end || max == 0 {

@@ -7,12 +7,12 @@
 //!   hash probe; creating a group copies the map under a mutex (rare).
 //! - **Membership** (join, leave, session expiry, subscription change) is the cold path: it takes the
 //!   group's mutex, bumps the generation, runs the assignor ([`crate::assignor`]) and publishes a new
-//!   immutable [`Snapshot`](snapshot::Snapshot) with `ArcSwap::store`. Generations strictly increase
+//!   immutable `Snapshot` (`group/snapshot.rs`) with `ArcSwap::store`. Generations strictly increase
 //!   and every snapshot carries its own.
 //! - **Polls, heartbeats and commits** load the current snapshot without a lock. A rebalance never
 //!   blocks them: a poll holding the previous snapshot keeps reading the partitions it had.
-//! - **Positions.** The snapshot holds, per owned partition, an `Arc`'d [`Cursor`](cursor::Cursor)
-//!   (see its module). A partition that keeps its owner keeps its cursor across snapshots; a moved
+//! - **Positions.** The snapshot holds, per owned partition, an `Arc`'d `Cursor`
+//!   (`group/cursor.rs`). A partition that keeps its owner keeps its cursor across snapshots; a moved
 //!   partition gets a fresh one, initialized lazily from the committed offset, or with no commit from
 //!   the reset policy. So a member that loses a partition drops its position, and an old owner still
 //!   holding an old snapshot can never advance the new owner's position. Concurrent polls of one
@@ -28,7 +28,7 @@
 //! # Fencing
 //!
 //! A commit on behalf of a member checks ownership against the *current* snapshot **while holding the
-//! map entry's lock** ([`MapExt::update`](crate::loom::MapExt::update)), and refuses with
+//! map entry's lock** (`MapExt::update` in `crate::loom`), and refuses with
 //! [`Error::Fenced`] when the member does not own the partition there. Take an old owner `A`'s commit
 //! `c` racing the rebalance `S` that moves the partition to `B`:
 //! - if `c` takes the entry lock before `B` reads the committed offset to initialize its cursor (or
@@ -46,7 +46,7 @@
 //! This module's own synchronization is the group mutex (membership), `ArcSwap` store/load
 //! (snapshots, the group table: arc-swap orders a snapshot's construction before any use by a
 //! thread that loads it) and the committed map's per-entry lock (fencing, as above). The atomics
-//! inside snapshots are documented where they live: [`cursor`] and [`snapshot`].
+//! inside snapshots are documented where they live: `group/cursor.rs` and `group/snapshot.rs`.
 
 mod cursor;
 mod snapshot;
@@ -220,8 +220,7 @@ impl Group {
 
     /// The committed offset of (`name`, `p`).
     fn committed(&self, name: &StdArc<str>, p: u32) -> Option<u64> {
-        self.committed
-            .get_with(&(StdArc::clone(name), p), |&v| v)
+        self.committed.get_with(&(StdArc::clone(name), p), |&v| v)
     }
 
     /// Commits `offset` for (`name`, `p`) on behalf of the member incarnation `slot`, if it owns the
@@ -261,7 +260,9 @@ impl Group {
         let member = &snap.members[m];
         for &(t, p) in member.owned.iter() {
             let ts = &snap.topics[t as usize];
-            let cursor = ts.cursors[p as usize].as_deref().expect("owned has a cursor");
+            let cursor = ts.cursors[p as usize]
+                .as_deref()
+                .expect("owned has a cursor");
             if let Some(offset) = cursor.pending() {
                 // Fenced: the partition moved since `snap`; its new owner resumes from the last
                 // commit that did land.
@@ -295,7 +296,9 @@ impl Group {
                 }
                 let (t, p) = member.owned[(start + i) % n];
                 let ts = &snap.topics[t as usize];
-                let cursor = ts.cursors[p as usize].as_deref().expect("owned has a cursor");
+                let cursor = ts.cursors[p as usize]
+                    .as_deref()
+                    .expect("owned has a cursor");
                 let partition = &ts.topic.partitions()[p as usize];
                 let pos = cursor.position(|| {
                     self.committed(&ts.name, p).unwrap_or_else(|| match reset {
@@ -379,13 +382,7 @@ impl Coordinator {
     /// The index of `member` in `snap` if it is live at `now`, touching its session. A member whose
     /// session has run out is removed now (the group rebalances) and is unknown.
     #[inline]
-    fn live(
-        &self,
-        g: &Group,
-        snap: &Snapshot,
-        member: &str,
-        now: Millis,
-    ) -> Result<usize, Error> {
+    fn live(&self, g: &Group, snap: &Snapshot, member: &str, now: Millis) -> Result<usize, Error> {
         let unknown = || Error::UnknownMember {
             group: g.id.to_string(),
             member: member.to_string(),
@@ -603,8 +600,14 @@ impl Coordinator {
         };
         let t = snap.topic(topic).ok_or_else(|| fenced(snap.generation))?;
         check_partition(&snap.topics[t].topic, partition)?;
-        g.commit_as(&snap.members[m].slot, &snap.topics[t].name, partition, offset, None)
-            .map_err(|Refused::Fenced(generation)| fenced(generation))
+        g.commit_as(
+            &snap.members[m].slot,
+            &snap.topics[t].name,
+            partition,
+            offset,
+            None,
+        )
+        .map_err(|Refused::Fenced(generation)| fenced(generation))
     }
 
     /// Like [`Coordinator::commit`], for a topic given by reference: an admin commit also makes the
@@ -689,9 +692,7 @@ impl Coordinator {
                 partitions.push(PartitionRow {
                     topic: name.to_string(),
                     partition: p,
-                    owner: t
-                        .and_then(|t| snap.owner(t, p))
-                        .map(|m| m.id.to_string()),
+                    owner: t.and_then(|t| snap.owner(t, p)).map(|m| m.id.to_string()),
                     committed,
                     log_end,
                     lag: committed.map(|c| log_end.saturating_sub(c)),
@@ -753,6 +754,14 @@ impl Coordinator {
         Ok(())
     }
 
+    /// The group's current generation (one lock-free snapshot load).
+    pub fn generation(&self, group: &str) -> Option<u64> {
+        let table = self.groups.load();
+        let g = table.get(group)?;
+        let generation = g.snapshot.load().generation;
+        Some(generation)
+    }
+
     /// Checks the invariants of `group`'s current snapshot (ownership, member lists, cursors);
     /// returns the generation. For tests and debugging.
     pub fn check_snapshot(&self, group: &str) -> Result<u64, String> {
@@ -765,3 +774,6 @@ impl Coordinator {
 fn check_partition(topic: &Topic, partition: u32) -> Result<(), Error> {
     topic.partition(partition).map(|_| ())
 }
+
+#[cfg(all(test, not(loom)))]
+mod tests;

@@ -1,0 +1,214 @@
+//! Loom models of the append log and the per-key index (engine issue, proof (a)).
+//!
+//! Run: `CARGO_TARGET_DIR=target/loom RUSTFLAGS="--cfg loom" cargo test --release --test loom_log`.
+//! Under `cfg(loom)` the log's buckets hold 1, 2, 4, … slots, so these few appends cross bucket
+//! boundaries and race on installing a bucket. An append that is never published would spin forever,
+//! which loom reports as a failure, so every model also checks that no publication is lost.
+//!
+//! Each model has at most two appenders (plus a reader). With three, two appenders can wait at
+//! once, and loom explores their spin loops taking turns without bound (a turn at a yield is not a
+//! preemption, so the bound does not stop it) and gives up with "max branches". The std stress
+//! tests in `src/log.rs` and `src/partition.rs` cover four appenders.
+#![cfg(loom)]
+
+use kgroups::log::{Log, Publish};
+use kgroups::partition::{Key, Partition};
+use loom::cell::UnsafeCell;
+use loom::sync::Arc;
+use loom::thread;
+
+/// A log of `Hooked` records records the offsets that `publish` ran for, in a loom cell: two
+/// overlapping `publish` calls would be a data race that loom reports.
+struct Hook(UnsafeCell<Vec<(u64, u64)>>);
+
+// SAFETY: the log promises that `publish` calls never overlap; loom checks that promise through the
+// cell's access tracking.
+unsafe impl Sync for Hook {}
+unsafe impl Send for Hook {}
+
+struct Hooked {
+    value: u64,
+    hook: Arc<Hook>,
+}
+
+impl Publish for Hooked {
+    fn publish(&self, offset: u64) {
+        // SAFETY: exclusive if the log keeps its promise; loom fails the model otherwise.
+        self.hook
+            .0
+            .with_mut(|v| unsafe { (*v).push((offset, self.value)) });
+    }
+}
+
+fn hooked_log() -> (Arc<Log<Hooked>>, Arc<Hook>) {
+    (
+        Arc::new(Log::new()),
+        Arc::new(Hook(UnsafeCell::new(vec![]))),
+    )
+}
+
+fn model(f: impl Fn() + Sync + Send + 'static) {
+    let mut builder = loom::model::Builder::new();
+    if builder.preemption_bound.is_none() {
+        builder.preemption_bound = Some(3);
+    }
+    builder.check(f);
+}
+
+/// Checks, after every thread joined: offsets dense and unique, each value at the offset its
+/// append returned, and `publish` ran once per record, in offset order, with the right value.
+fn check_final(log: &Log<Hooked>, hook: &Hook, appended: &[(u64, u64)]) {
+    let n = appended.len() as u64;
+    assert_eq!(log.end(), n);
+    let mut offsets: Vec<u64> = appended.iter().map(|(o, _)| *o).collect();
+    offsets.sort_unstable();
+    assert!(
+        offsets.iter().copied().eq(0..n),
+        "offsets not dense: {offsets:?}"
+    );
+    for (offset, value) in appended {
+        assert_eq!(log.get(*offset).unwrap().value, *value);
+    }
+    let published = hook.0.with(|v| unsafe { (*v).clone() });
+    let mut expected: Vec<(u64, u64)> = appended.to_vec();
+    expected.sort_unstable();
+    assert_eq!(published, expected, "publish order");
+}
+
+#[test]
+fn append_append() {
+    model(|| {
+        let (log, hook) = hooked_log();
+        let handles: Vec<_> = (0..2u64)
+            .map(|t| {
+                let (log, hook) = (log.clone(), hook.clone());
+                thread::spawn(move || {
+                    let value = 10 + t;
+                    let offset = log.append(Hooked { value, hook });
+                    // Returned only once published.
+                    assert!(log.end() > offset);
+                    assert_eq!(log.get(offset).unwrap().value, value);
+                    (offset, value)
+                })
+            })
+            .collect();
+        let appended: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+        check_final(&log, &hook, &appended);
+    });
+}
+
+#[test]
+fn append_twice_append() {
+    // One thread appends twice while another appends once: the publisher role passes back and
+    // forth, and a publisher may leave while its own record waits behind a gap.
+    model(|| {
+        let (log, hook) = hooked_log();
+        let other = {
+            let (log, hook) = (log.clone(), hook.clone());
+            thread::spawn(move || vec![(log.append(Hooked { value: 1, hook }), 1)])
+        };
+        let mut appended = vec![];
+        for value in [2, 3] {
+            let offset = log.append(Hooked {
+                value,
+                hook: hook.clone(),
+            });
+            if let Some((last, _)) = appended.last() {
+                assert!(
+                    offset > *last,
+                    "one thread's appends get increasing offsets"
+                );
+            }
+            appended.push((offset, value));
+        }
+        appended.extend(other.join().unwrap());
+        check_final(&log, &hook, &appended);
+    });
+}
+
+#[test]
+fn append_read() {
+    // Two appenders and a reader: the reader sees a contiguous prefix, each record fully written,
+    // and never more than the watermark it observed after reading.
+    model(|| {
+        let log: Arc<Log<u64>> = Arc::new(Log::new());
+        let writers: Vec<_> = (0..2u64)
+            .map(|t| {
+                let log = log.clone();
+                thread::spawn(move || (log.append(100 + t), 100 + t))
+            })
+            .collect();
+        let end_before = log.end();
+        let mut seen = vec![];
+        let n = log.read(0, 10, |offset, v| seen.push((offset, *v)));
+        let end_after = log.end();
+        assert_eq!(n, seen.len());
+        assert!(end_before as usize <= n && n as u64 <= end_after);
+        assert!(seen.iter().enumerate().all(|(i, (o, _))| *o == i as u64));
+        assert!(seen.iter().all(|(_, v)| *v == 100 || *v == 101));
+        for i in 0..end_after {
+            assert!(log.get(i).is_some(), "a hole below the watermark");
+        }
+        let appended: Vec<_> = writers.into_iter().map(|h| h.join().unwrap()).collect();
+        for (offset, value) in appended {
+            assert_eq!(log.get(offset), Some(&value));
+            if let Some((_, v)) = seen.iter().find(|(o, _)| *o == offset) {
+                assert_eq!(*v, value, "the reader saw another value at {offset}");
+            }
+        }
+    });
+}
+
+#[test]
+fn append_read_key() {
+    // Two appenders, one of key "k" and one of key "k" then "other", and a key reader: the reader
+    // gets k's records in offset order, only below the watermark, and all of them below the
+    // watermark it saw first; an appender reads its own record by key as soon as append returns.
+    model(|| {
+        let p = Arc::new(Partition::new());
+        let writers: Vec<_> = (0..2u8)
+            .map(|t| {
+                let p = p.clone();
+                thread::spawn(move || {
+                    let offset = p.append(Some(Key::str("k")), &[t]);
+                    let mut found = 0;
+                    p.read_key(Key::str("k"), offset, 1, |r| {
+                        assert_eq!((r.offset, r.value), (offset, &[t][..]));
+                        found += 1;
+                    });
+                    assert_eq!(found, 1, "own record not readable by key");
+                    if t == 1 {
+                        p.append(Some(Key::str("other")), &[t]);
+                    }
+                    offset
+                })
+            })
+            .collect();
+        let end_before = p.end();
+        let mut got = vec![];
+        p.read_key(Key::str("k"), 0, 10, |r| {
+            assert_eq!(r.key, Some(Key::str("k")));
+            got.push((r.offset, r.value.to_vec()));
+        });
+        let end_after = p.end();
+        assert!(got.windows(2).all(|w| w[0].0 < w[1].0));
+        assert!(got.iter().all(|(o, _)| *o < end_after));
+        // Every record of "k" below `end_before` was returned, and nothing else of "k" before it.
+        let mut below = vec![];
+        p.read(0, end_before as usize, |r| {
+            if r.key == Some(Key::str("k")) {
+                below.push((r.offset, r.value.to_vec()));
+            }
+        });
+        assert_eq!(got[..below.len()], below[..]);
+        let offsets: Vec<u64> = writers.into_iter().map(|h| h.join().unwrap()).collect();
+        assert_eq!(p.end(), 3);
+        assert_eq!(p.key_count(Key::str("k")), 2);
+        assert_eq!(p.key_count(Key::str("other")), 1);
+        let mut all = vec![];
+        p.read_key(Key::str("k"), 0, 10, |r| all.push(r.offset));
+        let mut expected = offsets.clone();
+        expected.sort_unstable();
+        assert_eq!(all, expected);
+    });
+}
