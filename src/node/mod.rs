@@ -10,13 +10,52 @@
 //! ```
 //!
 //! - [`service`]: [`Node`], which turns one line into its reply, and the RPC dispatch;
-//!   [`kafka`] and [`groups`] hold the RPCs.
+//!   `kafka.rs` and `groups.rs` hold the RPCs.
 //! - [`reader`], [`pool`], [`output`]: the threads and their hand-offs.
 //! - [`pending`]: replies to the node's own requests, routed by `in_reply_to` (for the cluster).
 //! - [`args`]: the command line.
 //!
 //! [`run`] wires them over any reader and writer, so tests and benches drive the whole pipeline
 //! in-process; [`main`] runs it on stdin and stdout.
+//!
+//! # RPC reference
+//!
+//! Every reply is `<type>_ok` (or `error`) and carries `in_reply_to` and `msg_id` besides the
+//! fields shown. `topic` defaults to the default topic (`default`), `consumer` to the request's
+//! `src`. Aliases: `group`/`group_id`; `consumer`/`consumer_id`/`member_id`;
+//! `msg`/`message`/`value`; `max_messages`/`max`/`max_records`. Offsets of groups are Kafka's
+//! (the next offset to consume); Maelstrom's per-key offsets are "processed up to and including".
+//!
+//! | request | reply |
+//! |---|---|
+//! | `init {node_id, node_ids}` | `init_ok {}` |
+//! | `echo {echo}` | `echo_ok {echo}` |
+//! | `send {key, msg, topic?}` | `send_ok {offset}` (key absent: round-robin partition) |
+//! | `send_batch {msgs: [{key?, msg}…], topic?}` | `send_batch_ok {offsets: [[partition, offset]…]}` |
+//! | `poll {offsets: {key: from}}` | `poll_ok {msgs: {key: [[offset, msg]…]}}` (≤ 32 per key) |
+//! | `commit_offsets {offsets: {key: offset}}` | `commit_offsets_ok {}` |
+//! | `list_committed_offsets {keys: […]}` | `list_committed_offsets_ok {offsets: {key: offset}}` |
+//! | `list_offsets {topic?}` | `list_offsets_ok {offsets: {"<partition>": log_end}}` |
+//! | `subscribe {group, consumer?, topic?, session_timeout_ms?, assignor?, auto_commit?}` | `subscribe_ok {partitions, generation}` |
+//! | `poll {group, consumer?, max_messages? = 10 (≤ 10000), topic?}` | `poll_ok {msgs: [{topic, partition, offset, key, msg}…], partitions, generation}` |
+//! | `heartbeat {group, consumer?, topic?}` | `heartbeat_ok {partitions, generation}` |
+//! | `commit {group, partition, offset, consumer?, topic?}` | `commit_ok {}` (no `consumer`: admin commit) |
+//! | `commit {group, offsets: {"<partition>": offset}, consumer?, topic?}` | `commit_ok {}` |
+//! | `list_committed_offsets {group, topic?}` | `list_committed_offsets_ok {offsets: {"<partition>": offset}}` |
+//! | `unsubscribe` / `leave_group {group, consumer?}` | `unsubscribe_ok {}` / `leave_group_ok {}` |
+//! | `describe_group {group}` | `describe_group_ok {group, generation, assignor, members: [{consumer, partitions: [{topic, partition}]}], partitions: [{topic, partition, owner, committed, log_end, lag}]}` |
+//! | `list_groups {}` | `list_groups_ok {groups: […]}` |
+//! | `create_topic {topic, partitions}` | `create_topic_ok {}` |
+//! | `list_topics {}` | `list_topics_ok {topics: [{topic, partitions}…]}` |
+//! | `reset_offsets {group, topic?, to: "earliest"\|"latest"\|offset}` | `reset_offsets_ok {}` |
+//!
+//! `partitions` in `subscribe_ok` are those of the request's topic; in `heartbeat_ok` and
+//! `poll_ok`, those of `topic` when given, else all the member's partitions. Errors: 10 unknown
+//! type; 12 missing or ill-typed field (the text names it), unknown assignor, bad partition count;
+//! 13 a multi-partition commit that failed part-way (indefinite); 20 unknown topic, group or
+//! partition; 21 `create_topic` with another partition count; 22 fenced, not a member, group not
+//! empty (`reset_offsets`), another assignor than the group's. `unsubscribe` of a non-member
+//! succeeds; a group `poll` by a non-member joins it first.
 
 pub mod args;
 mod groups;
@@ -50,6 +89,7 @@ pub fn run(
 ) -> std::io::Result<()> {
     let output = Output::new(sink);
     let writer = output.spawn_writer()?;
+    node.set_output(&output);
     let (stop, ticks) = crossbeam_channel::bounded::<()>(0);
     let timer = {
         let node = node.clone();

@@ -1,9 +1,10 @@
 //! [`Node`]: one line in, its reply out. Shared by every thread of the node; no I/O of its own.
 
+use super::output::Output;
 use super::pending::Pending;
 use crate::broker::{Broker, Config};
 use crate::clock::{Millis, MonotonicClock};
-use crate::loom::{AtomicU64, Mutex, OnceLock, Ordering};
+use crate::loom::{Arc, AtomicU64, Mutex, OnceLock, Ordering};
 use crate::wire::reply::{self, JsonOut};
 use crate::wire::{decode, Body, Code, Field, LineError, Message, WireError};
 use crossbeam_utils::CachePadded;
@@ -88,6 +89,9 @@ pub struct Node {
     pub(crate) pending: Pending,
     /// Serializes `init` (rare) so that its reply and the id it sets agree.
     init: Mutex<()>,
+    /// The output of the [`super::run`] serving this node, for replies written later from any
+    /// thread (a timer, a reply from another node).
+    output: OnceLock<Arc<Output>>,
 }
 
 impl Node {
@@ -101,6 +105,7 @@ impl Node {
             clock: MonotonicClock::new(),
             pending: Pending::default(),
             init: Mutex::new(()),
+            output: OnceLock::new(),
         }
     }
 
@@ -122,6 +127,20 @@ impl Node {
     /// The node ids `init` named, in order.
     pub fn node_ids(&self) -> &[Box<str>] {
         self.node_ids.get().map_or(&[], |v| &**v)
+    }
+
+    /// The output of the [`super::run`] serving this node (a node serves one run): submit whole
+    /// lines to it from any thread, e.g. a deferred reply.
+    pub fn output(&self) -> Option<&Arc<Output>> {
+        self.output.get()
+    }
+
+    pub(crate) fn set_output(&self, output: &Arc<Output>) {
+        if self.output.set(output.clone()).is_err() {
+            tracing::warn!(
+                "this node already served a run; deferred replies go to the first output"
+            );
+        }
     }
 
     /// Takes the next `msg_id`.
@@ -379,7 +398,6 @@ impl WireError {
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
-    use crate::loom::Arc;
 
     fn line(out: &[u8]) -> &str {
         std::str::from_utf8(out).unwrap()
