@@ -1,7 +1,7 @@
 //! The worker pool: requests sharded by their `src`, so each client's requests run in arrival order
 //! while different clients run in parallel.
 //!
-//! The reader sends a worker [`Job`]s: a shared input chunk and the byte ranges of the lines in it
+//! The reader sends a worker `Job`s: a shared input chunk and the byte ranges of the lines in it
 //! that belong to that worker's shard — one channel message per chunk and worker, not per line. A
 //! worker handles its lines into its own reply buffer and submits the buffer to the [`Output`] when
 //! its queue runs dry (or the buffer is large), so replies leave in batches.

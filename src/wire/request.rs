@@ -1,6 +1,6 @@
 //! Decoding one input line into a [`Message`] borrowed from the line.
 //!
-//! One pass of the [`Scanner`](super::scan::Scanner) validates the whole line and files every body
+//! One pass of the [`Scanner`] validates the whole line and files every body
 //! field it knows (aliases included) into a fixed table indexed by [`Field`]. Unknown fields and
 //! unknown envelope keys (Maelstrom's integer `id`) are validated and ignored. The typed accessors of
 //! [`Body`] then read single tokens, and a missing or ill-typed field becomes a [`FieldError`] that
