@@ -321,6 +321,78 @@ fn probe(which: &str) {
     }
 }
 
+/// `KGROUPS_PROBE=pipes<N>`: 8 clients × 64 requests in flight over socket pairs into
+/// `node::run` with N workers; prints sends/s and the node's CPU per send (the process's CPU
+/// minus the driver threads' own).
+fn pipes(workers: usize) {
+    use std::io::{BufRead, BufReader, Write};
+    use std::os::unix::net::UnixStream;
+    const WINDOW: usize = 8 * 64;
+    let n: usize = std::env::var("KGROUPS_PROBE_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(500_000);
+    let lines = send_lines(8, 100, n);
+    let (mut to_node, node_in) = UnixStream::pair().unwrap();
+    let (node_out, from_node) = UnixStream::pair().unwrap();
+    let node = Arc::new(Node::new(Config::default()));
+    let cpu0 = cpu_time();
+    let start = Instant::now();
+    let server = std::thread::spawn(move || node::run(node, node_in, node_out, workers).unwrap());
+    let (credit_tx, credit_rx) = crossbeam_channel::bounded::<()>(WINDOW);
+    for _ in 0..WINDOW {
+        credit_tx.send(()).unwrap();
+    }
+    let reader = std::thread::spawn(move || {
+        let mut r = BufReader::with_capacity(1 << 16, from_node);
+        let mut line = String::new();
+        for _ in 0..n {
+            line.clear();
+            r.read_line(&mut line).unwrap();
+            assert!(line.contains("send_ok"), "{line}");
+            let _ = credit_tx.send(());
+        }
+        thread_cpu()
+    });
+    let mut buf = Vec::with_capacity(1 << 16);
+    let mut i = 0;
+    while i < n {
+        credit_rx.recv().unwrap();
+        loop {
+            buf.extend_from_slice(lines[i].as_bytes());
+            buf.push(b'\n');
+            i += 1;
+            if i == n || credit_rx.try_recv().is_err() {
+                break;
+            }
+        }
+        to_node.write_all(&buf).unwrap();
+        buf.clear();
+    }
+    let driver = reader.join().unwrap() + thread_cpu();
+    let wall = start.elapsed();
+    drop(to_node);
+    server.join().unwrap();
+    let node_cpu = cpu_time() - cpu0 - driver;
+    eprintln!(
+        "{n} sends, workers={workers}: {:.0} sends/s, node CPU {:.0} ns per send (driver {:.0} ns)",
+        n as f64 / wall.as_secs_f64(),
+        node_cpu.as_nanos() as f64 / n as f64,
+        driver.as_nanos() as f64 / n as f64
+    );
+}
+
+/// The calling thread's CPU time.
+fn thread_cpu() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: 1. `ts` is a valid, writable timespec; 2. the clock id is a constant Linux knows.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
 /// This process's CPU time (user + system, all threads).
 fn cpu_time() -> Duration {
     let mut ru = std::mem::MaybeUninit::<libc::rusage>::zeroed();
@@ -336,6 +408,10 @@ fn cpu_time() -> Duration {
 
 fn main() {
     if let Ok(which) = std::env::var("KGROUPS_PROBE") {
+        if let Some(workers) = which.strip_prefix("pipes") {
+            pipes(workers.parse().unwrap_or(2));
+            return;
+        }
         if let Some(workers) = which.strip_prefix("pipeline") {
             // `KGROUPS_PROBE=pipeline2`: 1,000,000 pipelined sends (8 clients, 100 keys) through
             // reader, 2 workers and output into io::sink; `perf stat` gives CPU per operation.

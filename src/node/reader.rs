@@ -29,11 +29,16 @@ pub const MAX_LINE: usize = 1 << 20;
 /// A read that brings more lines than this goes to the workers whole.
 ///
 /// The reader serves a read itself while it keeps up: reads then stay small, as each brings what
-/// arrived while the previous one was served. Large reads mean input is queueing, so the work
-/// goes to the workers. Inline costs about 0.45 µs of CPU per send; the hand-off to a worker adds
-/// about 0.2–0.3 µs (the lines cross cores), worth paying only when one thread no longer keeps
-/// up. 64 lines is about 30 µs of inline work. (`benches/node.rs`, `KGROUPS_PROBE=pipeline<N>`.)
-pub const INLINE_MAX: usize = 64;
+/// arrived while the previous one was served. Only a large read means input is queueing, and
+/// then the work goes to the workers. Measured on the 2-core machine (`benches/node.rs`,
+/// `KGROUPS_PROBE=pipes2`, 8 clients × 64 in flight): served inline, a send costs the node about
+/// 0.19 µs of CPU; handed to a worker, about 0.25–0.45 µs (the lines and the partition tails
+/// cross cores). 1024 lines (about 100 KiB of Maelstrom requests) is more than such a window
+/// ever holds, so the pool takes over only when the reader has truly fallen behind.
+pub const INLINE_MAX: usize = 1024;
+
+/// Inline replies are submitted once they exceed this many bytes, even mid-read.
+const FLUSH_AT: usize = 64 * 1024;
 
 /// Free space below which the reader makes room before it reads again.
 const MIN_READ: usize = 16 * 1024;
@@ -138,6 +143,9 @@ impl Reader {
         let Some(pool) = pool else {
             for &(s, e) in &self.lines {
                 node.handle(&self.buf[s as usize..e as usize], &mut self.out);
+                if self.out.len() >= FLUSH_AT {
+                    output.submit(&mut self.out);
+                }
             }
             output.submit(&mut self.out);
             return;
@@ -168,6 +176,9 @@ impl Reader {
         }
         for &(s, e) in &self.inline {
             node.handle(&self.buf[s as usize..e as usize], &mut self.out);
+            if self.out.len() >= FLUSH_AT {
+                output.submit(&mut self.out);
+            }
         }
         self.inline.clear();
         output.submit(&mut self.out);

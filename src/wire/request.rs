@@ -1,7 +1,7 @@
 //! Decoding one input line into a [`Message`] borrowed from the line.
 //!
 //! One pass of the [`Scanner`] validates the whole line and files every body
-//! field it knows (aliases included) into a fixed table indexed by [`Field`]. Unknown fields and
+//! field it knows (aliases included) as a packed span of the line, by [`Field`]. Unknown fields and
 //! unknown envelope keys (Maelstrom's integer `id`) are validated and ignored. The typed accessors of
 //! [`Body`] then read single tokens, and a missing or ill-typed field becomes a [`FieldError`] that
 //! names the field (Maelstrom error 12).
@@ -319,12 +319,23 @@ pub fn decode_str(text: &str) -> Result<Message<'_>, LineError> {
 }
 
 /// Finds the `src` of a line cheaply, for sharding: the fast path reads a line that starts with
-/// `{"src":"…"` (Maelstrom's own layout) without scanning the rest; any other layout falls back to a
-/// full decode. Returns the raw (escaped) text of the `src` string.
+/// `{"src":"…"` or `{"id":<digits>,"src":"…"` (Maelstrom's layouts) without scanning the rest; any
+/// other layout falls back to a full decode. Returns the raw (escaped) text of the `src` string.
 #[inline]
 pub fn peek_src(line: &[u8]) -> Option<&[u8]> {
     const HEAD: &[u8] = b"{\"src\":\"";
-    if let Some(rest) = line.strip_prefix(HEAD) {
+    const ID: &[u8] = b"{\"id\":";
+    let rest = match line.strip_prefix(ID) {
+        Some(r) => {
+            let digits = r
+                .iter()
+                .position(|c| !c.is_ascii_digit())
+                .unwrap_or(r.len());
+            r[digits..].strip_prefix(b",\"src\":\"")
+        }
+        None => line.strip_prefix(HEAD),
+    };
+    if let Some(rest) = rest {
         if let Some(end) = memchr::memchr2(b'"', b'\\', rest) {
             if rest[end] == b'"' {
                 return Some(&rest[..end]);
