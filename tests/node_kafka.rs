@@ -168,22 +168,32 @@ fn send_batch_list_offsets_and_named_topics() {
 
 /// Many clients write pipelined requests at once; each client's replies come back in its order,
 /// and its sends to one key get increasing offsets.
-fn pipelined(workers: &str) {
-    let mut n = Node::started(&["--workers", workers]);
+fn pipelined(workers: &str, inline_max: &str) {
+    let mut n = Node::started(&["--workers", workers, "--inline-max", inline_max]);
     const CLIENTS: usize = 8;
     const PER: u64 = 300;
-    let mut input = String::new();
+    let mut lines = Vec::new();
     for i in 1..=PER {
         for c in 0..CLIENTS {
-            input.push_str(
-                &json!({"src": format!("c{c}"), "dest": "n1", "body": {
-                    "type": "send", "msg_id": i, "key": format!("k{}", c % 3), "msg": i}})
-                .to_string(),
+            let body = json!({"type": "send", "msg_id": i, "key": format!("k{}", c % 3), "msg": i});
+            lines.push(
+                json!({"src": format!("c{c}"), "dest": "n1", "body": body}).to_string() + "\n",
             );
-            input.push('\n');
         }
     }
-    n.write(input.as_bytes());
+    // Half in one write (big reads), half in bursts of 1 to 12 lines with pauses (small reads).
+    let (bulk, bursts) = lines.split_at(lines.len() / 2);
+    n.write(bulk.concat().as_bytes());
+    let mut rest = bursts;
+    for k in (1..=12).cycle() {
+        if rest.is_empty() {
+            break;
+        }
+        let (now, later) = rest.split_at(k.min(rest.len()));
+        n.write(now.concat().as_bytes());
+        std::thread::sleep(std::time::Duration::from_micros(100));
+        rest = later;
+    }
     let mut last: HashMap<String, (u64, u64)> = HashMap::new();
     let mut seen_ids = std::collections::HashSet::new();
     for _ in 0..CLIENTS as u64 * PER {
@@ -216,15 +226,22 @@ fn pipelined(workers: &str) {
 
 #[test]
 fn pipelined_clients_keep_their_order_with_two_workers() {
-    pipelined("2");
+    // Every read goes to the workers.
+    pipelined("2", "0");
 }
 
 #[test]
-fn pipelined_clients_keep_their_order_with_five_workers() {
-    pipelined("5");
+fn pipelined_clients_keep_their_order_with_five_workers_and_some_reads_inline() {
+    // Reads of up to 8 lines are served inline when their shard is idle: both paths interleave.
+    pipelined("5", "8");
+}
+
+#[test]
+fn pipelined_clients_keep_their_order_with_the_defaults() {
+    pipelined("2", "1024");
 }
 
 #[test]
 fn pipelined_clients_keep_their_order_with_no_workers() {
-    pipelined("0");
+    pipelined("0", "0");
 }

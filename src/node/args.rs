@@ -36,6 +36,11 @@ pub struct Args {
     #[arg(long, env = "KGROUPS_WORKERS")]
     pub workers: Option<usize>,
 
+    /// Tuning: the reader serves a read of up to this many lines itself (no hand-off, lowest
+    /// latency and CPU); a bigger read means input is queueing and goes to the workers.
+    #[arg(long, env = "KGROUPS_INLINE_MAX", default_value_t = super::reader::INLINE_MAX)]
+    pub inline_max: usize,
+
     /// A group member that neither polls nor heartbeats for this long is removed and its group
     /// rebalances. A member may ask for its own timeout when it subscribes.
     #[arg(long, env = "KGROUPS_SESSION_TIMEOUT_MS", default_value_t = 10_000)]

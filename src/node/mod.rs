@@ -79,6 +79,15 @@ use std::time::Duration;
 /// How often the timer expires group sessions.
 pub const EXPIRY_TICK: Duration = Duration::from_millis(100);
 
+/// How [`run_with`] spreads the work.
+#[derive(Debug, Clone, Copy)]
+pub struct RunOptions {
+    /// Worker threads; 0: the reader handles everything.
+    pub workers: usize,
+    /// A read with more lines than this goes to the workers ([`reader::INLINE_MAX`]).
+    pub inline_max: usize,
+}
+
 /// Serves every line of `input`, writing replies to `sink`, with `workers` worker threads (0: the
 /// reader handles everything). Returns when the input ends and every reply is written.
 pub fn run(
@@ -87,6 +96,26 @@ pub fn run(
     sink: impl Write + Send + 'static,
     workers: usize,
 ) -> std::io::Result<()> {
+    let inline_max = reader::INLINE_MAX;
+    run_with(
+        node,
+        input,
+        sink,
+        RunOptions {
+            workers,
+            inline_max,
+        },
+    )
+}
+
+/// [`run`] with every option.
+pub fn run_with(
+    node: Arc<Node>,
+    input: impl Read,
+    sink: impl Write + Send + 'static,
+    opts: RunOptions,
+) -> std::io::Result<()> {
+    let workers = opts.workers;
     let output = Output::new(sink);
     let writer = output.spawn_writer()?;
     node.set_output(&output);
@@ -108,7 +137,7 @@ pub fn run(
     } else {
         None
     };
-    let result = reader::read_loop(input, &node, pool.as_ref(), &output);
+    let result = reader::read_loop(input, &node, pool.as_ref(), &output, opts.inline_max);
     if let Some(pool) = pool {
         pool.join();
     }
@@ -137,7 +166,11 @@ pub fn main() -> i32 {
     let workers = args.workers();
     tracing::info!(?args, workers, "kgroups node starting");
     let node = Arc::new(Node::new(args.config()));
-    match run(node, std::io::stdin().lock(), std::io::stdout(), workers) {
+    let opts = RunOptions {
+        workers,
+        inline_max: args.inline_max,
+    };
+    match run_with(node, std::io::stdin().lock(), std::io::stdout(), opts) {
         Ok(()) => 0,
         Err(e) => {
             tracing::error!("input failed: {e}");

@@ -5,7 +5,7 @@
 //!   a worker gets the chunk (an `Arc`) and the ranges of its lines. Once a chunk is shared, the
 //!   reader moves on to a free chunk (recycled when the workers drop their references), copying over
 //!   only the incomplete last line.
-//! - **Inline when light.** When a read brings at most [`INLINE_MAX`] lines, a line whose shard has
+//! - **Inline when light.** When a read brings at most [`INLINE_MAX`] lines (`--inline-max`), a line whose shard has
 //!   nothing in flight is handled right here and its reply written at once (see
 //!   [`super::output`]): a lone request crosses no thread, and a reader that keeps up serves
 //!   everything itself. Bigger reads (input is queueing) go to the workers, one job per worker.
@@ -53,8 +53,10 @@ pub fn read_loop(
     node: &Node,
     pool: Option<&Pool>,
     output: &Output,
+    inline_max: usize,
 ) -> std::io::Result<()> {
     let mut r = Reader {
+        inline_max,
         buf: Arc::new(vec![0; CHUNK]),
         start: 0,
         filled: 0,
@@ -89,6 +91,8 @@ pub fn read_loop(
 }
 
 struct Reader {
+    /// See [`INLINE_MAX`].
+    inline_max: usize,
     /// The current chunk; unshared while the reader reads into it.
     buf: Arc<Vec<u8>>,
     /// Start of the first line not yet complete.
@@ -150,7 +154,7 @@ impl Reader {
             output.submit(&mut self.out);
             return;
         };
-        let few = self.lines.len() <= INLINE_MAX;
+        let few = self.lines.len() <= self.inline_max;
         for &(s, e) in &self.lines {
             let line = &self.buf[s as usize..e as usize];
             let shard = pool.shard_of(peek_src(line).unwrap_or_default());
