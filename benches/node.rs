@@ -336,7 +336,7 @@ fn pipes(workers: usize) {
     let (mut to_node, node_in) = UnixStream::pair().unwrap();
     let (node_out, from_node) = UnixStream::pair().unwrap();
     let node = Arc::new(Node::new(Config::default()));
-    let cpu0 = cpu_time();
+    let (cpu0, main0) = (cpu_time(), thread_cpu());
     let start = Instant::now();
     let server = std::thread::spawn(move || node::run(node, node_in, node_out, workers).unwrap());
     let (credit_tx, credit_rx) = crossbeam_channel::bounded::<()>(WINDOW);
@@ -369,7 +369,7 @@ fn pipes(workers: usize) {
         to_node.write_all(&buf).unwrap();
         buf.clear();
     }
-    let driver = reader.join().unwrap() + thread_cpu();
+    let driver = reader.join().unwrap() + (thread_cpu() - main0);
     let wall = start.elapsed();
     drop(to_node);
     server.join().unwrap();
