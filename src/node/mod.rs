@@ -15,6 +15,9 @@
 //! - [`pending`]: replies to the node's own requests, routed by `in_reply_to` (for the cluster).
 //! - [`args`]: the command line.
 //!
+//! The node is not loom-modeled (its own synchronization is one mutex and one counter per shard,
+//! see [`output`] and [`pool`]); it shares through std's `Arc` also under `--cfg loom`.
+//!
 //! [`run`] wires them over any reader and writer, so tests and benches drive the whole pipeline
 //! in-process; [`main`] runs it on stdin and stdout.
 //!
@@ -71,7 +74,7 @@ pub use output::Output;
 pub use pool::Pool;
 pub use service::{Node, OwnedReplyTo, ReplyTo};
 
-use crate::loom::Arc;
+use crate::loom::StdArc as Arc;
 use clap::Parser;
 use std::io::{Read, Write};
 use std::time::Duration;

@@ -12,7 +12,7 @@
 //! write only happens when the queue is empty and no other write is in progress. The node relies on
 //! this for per-client reply order (see [`super::pool`]).
 
-use crate::loom::{Arc, Mutex, MutexGuard, OnceLock};
+use crate::loom::{Mutex, MutexGuard, OnceLock, StdArc as Arc};
 use std::io::Write;
 use std::thread::{self, JoinHandle, Thread};
 
@@ -163,7 +163,7 @@ impl Output {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
 

@@ -21,7 +21,7 @@
 
 use super::output::Output;
 use super::service::Node;
-use crate::loom::{Arc, AtomicUsize, Ordering};
+use crate::loom::{AtomicUsize, Ordering, StdArc as Arc};
 use crossbeam_channel::{Receiver, Sender, TryRecvError};
 use crossbeam_utils::CachePadded;
 use std::thread::JoinHandle;

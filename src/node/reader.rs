@@ -16,7 +16,7 @@
 use super::output::Output;
 use super::pool::{Job, Pool};
 use super::service::Node;
-use crate::loom::Arc;
+use crate::loom::StdArc as Arc;
 use crate::wire::peek_src;
 use std::io::{ErrorKind, Read};
 

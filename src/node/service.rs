@@ -4,7 +4,7 @@ use super::output::Output;
 use super::pending::Pending;
 use crate::broker::{Broker, Config};
 use crate::clock::{Millis, MonotonicClock};
-use crate::loom::{Arc, AtomicU64, Mutex, OnceLock, Ordering};
+use crate::loom::{AtomicU64, Mutex, OnceLock, Ordering, StdArc as Arc};
 use crate::wire::reply::{self, JsonOut};
 use crate::wire::{decode, Body, Code, Field, LineError, Message, WireError};
 use crossbeam_utils::CachePadded;

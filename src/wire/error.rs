@@ -99,7 +99,7 @@ impl From<Error> for WireError {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
 

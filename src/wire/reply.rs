@@ -128,7 +128,7 @@ pub fn error(
     end(out, in_reply_to, msg_id);
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
 
