@@ -175,6 +175,7 @@ impl<T: Publish> Log<T> {
     }
 
     /// Appends `value`, returning its offset once it is published.
+    #[inline]
     pub fn append(&self, value: T) -> u64 {
         // Relaxed: only the RMW's atomicity matters, see "Orderings".
         let offset = self.reserved.fetch_add(1, Ordering::Relaxed);
