@@ -6,9 +6,9 @@
 //!
 //! # The key index
 //!
-//! Each distinct key of a partition has one [`KeyEntry`], allocated once and never freed before the
+//! Each distinct key of a partition has one `KeyEntry`, allocated once and never freed before the
 //! partition: its kind and bytes, and the ascending list of the offsets of its records. The map from
-//! key to entry is a [`KeyTable`]: an insert-only open-addressing hash table that readers probe
+//! key to entry is a `KeyTable`: an insert-only open-addressing hash table that readers probe
 //! without locks, while inserts of new keys take a mutex. A record points at its key's entry, so the
 //! key bytes are stored once per key, not per record.
 //!
@@ -21,7 +21,7 @@
 //! # Memory per record
 //!
 //! A record is 32 bytes: an 8-byte pointer to its key entry (null without a key) and a 24-byte
-//! [`Value`] that holds up to 23 bytes inline (JSON numbers, the common case) or a boxed slice.
+//! `Value` that holds up to 23 bytes inline (JSON numbers, the common case) or a boxed slice.
 //! The log adds a one-byte `ready` flag (in a parallel array), and the key's offset list 8 bytes
 //! per keyed record: **41 bytes per keyed record with a value of up to 23 bytes**, so 41 bytes of
 //! overhead beyond the value, counting the key bytes as stored once per key. A larger value adds
