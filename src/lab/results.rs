@@ -261,7 +261,10 @@ impl Summary {
             self.net.client_msgs
         ));
         for (k, v) in &self.workload_stats {
-            s.push_str(&format!("  {k:<12} {v}\n"));
+            match v {
+                Value::String(text) => s.push_str(&format!("  {k:<12} {text}\n")),
+                other => s.push_str(&format!("  {k:<12} {other}\n")),
+            }
         }
         if !self.nemesis.is_empty() {
             let cuts = self.nemesis.iter().filter(|e| e.contains(" cut ")).count();

@@ -3,8 +3,9 @@
 //! Records are identified by their value (the workload makes values unique). Per group it checks:
 //! - `undelivered`: an acknowledged record that no consumer of the group ever received (so every group
 //!   must see every record, at least once);
-//! - `key-order`: within one consumer and one generation, a key's records arrive in increasing offset
-//!   order, none twice;
+//! - `key-order`: within one consumer session (one client: a consumer restarted after an indefinite
+//!   error resumes from its group's commit, as a restarted Kafka consumer does) and one generation, a
+//!   key's records arrive in increasing offset order, none twice;
 //! - `double-assign`: within one generation, records of one partition were delivered to two consumers;
 //! - `bad-redelivery`: a record delivered again (to anyone, in any generation) at an offset below the
 //!   group's committed offset for its partition, as known (commit acknowledged) before the poll began
@@ -209,7 +210,7 @@ pub fn check(history: &[GOp], events: &[MembershipEvent], groups: &[String]) -> 
     for group in groups {
         let mut delivered: HashSet<i64> = HashSet::new();
         let mut commits: HashMap<u32, Vec<(u64, u64)>> = HashMap::new(); // partition → (complete_ns, offset)
-        let mut last_by_consumer: HashMap<(&str, Option<u64>, &str), u64> = HashMap::new();
+        let mut last_by_consumer: HashMap<(&str, u64, Option<u64>, &str), u64> = HashMap::new();
         let mut served: BTreeMap<(Option<u64>, u32), BTreeSet<&str>> = BTreeMap::new();
         let mut generations: BTreeSet<u64> = BTreeSet::new();
         // (complete_ns, generation, partitions) of every ok reply carrying an assignment.
@@ -246,13 +247,13 @@ pub fn check(history: &[GOp], events: &[MembershipEvent], groups: &[String]) -> 
             for d in msgs {
                 all_partitions.insert(d.partition);
                 served.entry((*generation, d.partition)).or_default().insert(consumer);
-                let last = last_by_consumer.entry((consumer, *generation, &d.key)).or_insert(u64::MAX);
+                let last = last_by_consumer.entry((consumer, op.process, *generation, &d.key)).or_insert(u64::MAX);
                 if *last != u64::MAX && d.offset <= *last {
                     let prev = *last;
                     a.add("key-order", || {
                         format!(
-                            "{group}/{consumer} (generation {generation:?}) received key {} at offset {} after offset {prev}",
-                            d.key, d.offset
+                            "{group}/{consumer} (c{}, generation {generation:?}) received key {} at offset {} after offset {prev}",
+                            op.process, d.key, d.offset
                         )
                     });
                 }

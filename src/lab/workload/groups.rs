@@ -6,7 +6,7 @@
 //!   node's reset policy for a group without commits.
 //! - **Producers.** `--producers` clients send `{topic, key, msg}` at `--rate` in total: keys `k0…`
 //!   chosen uniformly among `--keys`, values unique over the run (1, 2, …).
-//! - **Consumers.** Each loops: `poll {group, consumer, max_messages}`, then, if records came, `commit
+//! - **Consumers.** Each loops: `poll {group, consumer, max_messages}`, and after about every other poll that returned records, `commit
 //!   {group, consumer, topic, offsets: {partition: last offset + 1}}` (Kafka semantics: next offset to
 //!   consume). A commit refused with 22 (fenced) is counted, and the consumer carries on; its next poll
 //!   re-joins if it was removed. Clients talk to nodes in turn and are replaced after indefinite errors;
@@ -179,6 +179,11 @@ struct Consumer<'a, 'c> {
     name: String,
     node: usize,
     client: Client,
+    /// Next offsets to consume, not yet committed.
+    pending: BTreeMap<u32, u64>,
+    /// The assignment of the last reply: (generation, partitions).
+    assignment: (Option<u64>, Vec<u32>),
+    rng: SmallRng,
 }
 
 impl Consumer<'_, '_> {
@@ -197,6 +202,23 @@ impl Consumer<'_, '_> {
         }
     }
 
+    /// Learns the assignment from a reply. Pending offsets stay committable only for partitions owned
+    /// without a gap: the same generation, or the next one with the partition kept. Otherwise the
+    /// partition may have been consumed (and committed further) by another member meanwhile.
+    fn assigned(&mut self, generation: Option<u64>, partitions: &[u32]) {
+        let (old_gen, old_parts) = &self.assignment;
+        let adjacent = match (*old_gen, generation) {
+            (Some(a), Some(b)) => b == a || b == a + 1,
+            _ => false,
+        };
+        if adjacent {
+            self.pending.retain(|p, _| old_parts.contains(p) && partitions.contains(p));
+        } else {
+            self.pending.clear();
+        }
+        self.assignment = (generation, partitions.to_vec());
+    }
+
     fn subscribe(&mut self) {
         let t = Instant::now();
         let req = json!({
@@ -207,6 +229,7 @@ impl Consumer<'_, '_> {
         match self.client.call(req) {
             Ok(r) => match parse_assignment(&r, "subscribe_ok") {
                 Ok((partitions, generation)) => {
+                    self.assigned(generation, &partitions);
                     self.op(t, OpType::Ok, GOpKind::Subscribe { group, consumer, partitions, generation }, None)
                 }
                 Err(why) => {
@@ -263,6 +286,7 @@ impl Consumer<'_, '_> {
         let msgs = match self.client.call(req) {
             Ok(r) => match parse_poll(&r) {
                 Ok((msgs, partitions, generation)) => {
+                    self.assigned(generation, &partitions);
                     {
                         let mut delivered = self.sh.delivered[self.g].lock().unwrap_or_else(|e| e.into_inner());
                         delivered.extend(msgs.iter().map(|d| d.value));
@@ -286,14 +310,27 @@ impl Consumer<'_, '_> {
         if msgs.is_empty() {
             return false;
         }
-        let mut next: BTreeMap<u32, u64> = BTreeMap::new();
         for d in &msgs {
-            let slot = next.entry(d.partition).or_insert(d.offset + 1);
+            let slot = self.pending.entry(d.partition).or_insert(d.offset + 1);
             *slot = (*slot).max(d.offset + 1);
         }
+        // Commit after about every other poll, as a consumer with periodic commits would: records
+        // handed out after the last commit may come again after a handoff.
+        if self.rng.random_bool(0.5) {
+            self.commit();
+        }
+        true
+    }
+
+    /// Commits the pending offsets (Kafka semantics: next offset to consume).
+    fn commit(&mut self) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let next = std::mem::take(&mut self.pending);
         let offsets: Map<String, Value> = next.iter().map(|(p, o)| (p.to_string(), Value::from(*o))).collect();
         let t = Instant::now();
-        let kind = GOpKind::Commit { group, consumer, offsets: next.into_iter().collect() };
+        let kind = GOpKind::Commit { group: self.group.clone(), consumer: self.name.clone(), offsets: next.into_iter().collect() };
         let req = json!({
             "type": "commit", "group": self.group, "consumer": self.name, "topic": self.ctx.opts.topic, "offsets": offsets,
         });
@@ -312,7 +349,6 @@ impl Consumer<'_, '_> {
                 self.op(t, typ, kind, Some(why))
             }
         }
-        true
     }
 }
 
@@ -321,7 +357,9 @@ fn consumer_thread(ctx: &RunCtx<'_>, sh: &Shared, idx: usize, node: usize, churn
         let members = sh.members.lock().unwrap_or_else(|e| e.into_inner());
         (members[idx].group, members[idx].name.clone())
     };
-    let mut c = Consumer { ctx, sh, g, group: format!("g{g}"), name, node, client: ctx.open_client(node) };
+    let rng = SmallRng::seed_from_u64(ctx.seed ^ 0x636f_6e73 ^ ((idx as u64) << 20));
+    let client = ctx.open_client(node);
+    let mut c = Consumer { ctx, sh, g, group: format!("g{g}"), name, node, client, pending: BTreeMap::new(), assignment: (None, Vec::new()), rng };
     if churn_join {
         let t = ctx.ns(Instant::now());
         sh.event(MembershipEvent { group: c.group.clone(), kind: "join", consumer: c.name.clone(), at_ns: t, effective_ns: t });
@@ -335,6 +373,7 @@ fn consumer_thread(ctx: &RunCtx<'_>, sh: &Shared, idx: usize, node: usize, churn
         match sh.control(idx) {
             Control::Stop => break,
             Control::Leave => {
+                c.commit();
                 c.unsubscribe();
                 break;
             }
