@@ -73,11 +73,16 @@ fn field<'a>(b: &'a Body, names: &[&str]) -> Option<&'a Value> {
 }
 
 fn str_field(b: &Body, names: &[&str]) -> Result<String, Error> {
-    field(b, names).and_then(Value::as_str).map(str::to_string).ok_or_else(|| malformed(names[0]))
+    field(b, names)
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .ok_or_else(|| malformed(names[0]))
 }
 
 fn u64_field(b: &Body, names: &[&str]) -> Result<u64, Error> {
-    field(b, names).and_then(Value::as_u64).ok_or_else(|| malformed(names[0]))
+    field(b, names)
+        .and_then(Value::as_u64)
+        .ok_or_else(|| malformed(names[0]))
 }
 
 fn fnv1a(s: &str) -> u64 {
@@ -145,7 +150,9 @@ impl Store {
 
     fn topic(&mut self, name: &str) -> &mut Vec<Part> {
         let n = self.args.partitions.max(1);
-        self.topics.entry(name.to_string()).or_insert_with(|| (0..n).map(|_| Part::default()).collect())
+        self.topics
+            .entry(name.to_string())
+            .or_insert_with(|| (0..n).map(|_| Part::default()).collect())
     }
 
     fn append(&mut self, topic: &str, key: &str, msg: &Value) -> u64 {
@@ -175,7 +182,9 @@ impl Store {
         match typ {
             "send" => {
                 let key = str_field(b, &["key"])?;
-                let msg = field(b, &["msg", "message", "value"]).cloned().ok_or_else(|| malformed("msg"))?;
+                let msg = field(b, &["msg", "message", "value"])
+                    .cloned()
+                    .ok_or_else(|| malformed("msg"))?;
                 let topic = match b.get("topic") {
                     Some(t) => t.as_str().ok_or_else(|| malformed("topic"))?.to_string(),
                     None => KAFKA_TOPIC.to_string(),
@@ -186,7 +195,9 @@ impl Store {
             }
             "poll" if field(b, &["group", "group_id"]).is_some() => return self.group_poll(src, b),
             "poll" => {
-                let Some(Value::Object(offsets)) = b.get("offsets") else { return Err(malformed("offsets")) };
+                let Some(Value::Object(offsets)) = b.get("offsets") else {
+                    return Err(malformed("offsets"));
+                };
                 let mut msgs = Map::new();
                 self.topic(KAFKA_TOPIC);
                 for (k, from) in offsets {
@@ -194,7 +205,9 @@ impl Store {
                     let (len, mut start) = {
                         let parts = &self.topics[KAFKA_TOPIC];
                         let part = &parts[(fnv1a(k) % parts.len() as u64) as usize];
-                        let Some(idx) = part.by_key.get(k) else { continue };
+                        let Some(idx) = part.by_key.get(k) else {
+                            continue;
+                        };
                         (idx.len(), idx.partition_point(|&o| o < from))
                     };
                     if self.args.fault == Some(Fault::SkipOffset) && from > 0 && len >= start + 2 {
@@ -218,7 +231,9 @@ impl Store {
                 out.insert("msgs".into(), Value::Object(msgs));
             }
             "commit_offsets" => {
-                let Some(Value::Object(offsets)) = b.get("offsets") else { return Err(malformed("offsets")) };
+                let Some(Value::Object(offsets)) = b.get("offsets") else {
+                    return Err(malformed("offsets"));
+                };
                 for (k, o) in offsets {
                     let o = o.as_u64().ok_or_else(|| malformed("offsets"))?;
                     let slot = self.kafka_committed.entry(k.clone()).or_insert(o);
@@ -227,7 +242,9 @@ impl Store {
                 out.insert("type".into(), "commit_offsets_ok".into());
             }
             "list_committed_offsets" => {
-                let Some(Value::Array(keys)) = b.get("keys") else { return Err(malformed("keys")) };
+                let Some(Value::Array(keys)) = b.get("keys") else {
+                    return Err(malformed("keys"));
+                };
                 let mut offsets = Map::new();
                 for k in keys.iter().filter_map(Value::as_str) {
                     if let Some(&o) = self.kafka_committed.get(k) {
@@ -243,7 +260,8 @@ impl Store {
                 if self.topics.contains_key(&topic) {
                     return Err(Error(21, format!("topic {topic} already exists")));
                 }
-                self.topics.insert(topic, (0..n).map(|_| Part::default()).collect());
+                self.topics
+                    .insert(topic, (0..n).map(|_| Part::default()).collect());
                 out.insert("type".into(), "create_topic_ok".into());
             }
             "subscribe" => {
@@ -253,7 +271,10 @@ impl Store {
                     Some(t) => t.as_str().ok_or_else(|| malformed("topic"))?.to_string(),
                     None => KAFKA_TOPIC.to_string(),
                 };
-                let session = b.get("session_timeout_ms").and_then(Value::as_u64).unwrap_or(10_000);
+                let session = b
+                    .get("session_timeout_ms")
+                    .and_then(Value::as_u64)
+                    .unwrap_or(10_000);
                 self.topic(&topic);
                 self.group_entry(&group, &topic).topic = topic.clone();
                 self.join(&group, &consumer, src, Duration::from_millis(session));
@@ -275,8 +296,14 @@ impl Store {
             "heartbeat" => {
                 let group = str_field(b, &["group", "group_id"])?;
                 let consumer = consumer_of(src, b)?;
-                let g = self.groups.get_mut(&group).ok_or_else(|| Error(22, format!("unknown group {group}")))?;
-                let m = g.members.get_mut(&consumer).ok_or_else(|| Error(22, format!("{consumer} is not a member")))?;
+                let g = self
+                    .groups
+                    .get_mut(&group)
+                    .ok_or_else(|| Error(22, format!("unknown group {group}")))?;
+                let m = g
+                    .members
+                    .get_mut(&consumer)
+                    .ok_or_else(|| Error(22, format!("{consumer} is not a member")))?;
                 m.last_seen = Instant::now();
                 out.insert("type".into(), "heartbeat_ok".into());
                 out.insert("partitions".into(), json!(owned(m)));
@@ -294,13 +321,20 @@ impl Store {
                     let p = u64_field(b, &["partition"])? as u32;
                     offsets.push((p, u64_field(b, &["offset"])?));
                 }
-                let consumer = field(b, &["consumer", "consumer_id", "member_id"]).and_then(Value::as_str);
-                let g = self.groups.get_mut(&group).ok_or_else(|| Error(22, format!("unknown group {group}")))?;
+                let consumer =
+                    field(b, &["consumer", "consumer_id", "member_id"]).and_then(Value::as_str);
+                let g = self
+                    .groups
+                    .get_mut(&group)
+                    .ok_or_else(|| Error(22, format!("unknown group {group}")))?;
                 if let Some(c) = consumer {
                     for &(p, _) in &offsets {
                         let owns = g.members.get(c).is_some_and(|m| owned(m).contains(&p));
                         if !owns {
-                            return Err(Error(22, format!("consumer {c} was fenced: it does not own partition {p}")));
+                            return Err(Error(
+                                22,
+                                format!("consumer {c} was fenced: it does not own partition {p}"),
+                            ));
                         }
                     }
                 }
@@ -315,15 +349,17 @@ impl Store {
     }
 
     fn group_entry(&mut self, group: &str, topic: &str) -> &mut Group {
-        self.groups.entry(group.to_string()).or_insert_with(|| Group {
-            topic: topic.to_string(),
-            generation: 0,
-            members: BTreeMap::new(),
-            owner: BTreeMap::new(),
-            positions: HashMap::new(),
-            committed: HashMap::new(),
-            shadow: HashMap::new(),
-        })
+        self.groups
+            .entry(group.to_string())
+            .or_insert_with(|| Group {
+                topic: topic.to_string(),
+                generation: 0,
+                members: BTreeMap::new(),
+                owner: BTreeMap::new(),
+                positions: HashMap::new(),
+                committed: HashMap::new(),
+                shadow: HashMap::new(),
+            })
     }
 
     /// Joins (or heartbeats) a member.
@@ -336,10 +372,14 @@ impl Store {
                 if m.client != client {
                     m.client = client.to_string();
                     for &p in &m.partitions {
-                        g.positions.insert(p, g.committed.get(&p).copied().unwrap_or(0));
+                        g.positions
+                            .insert(p, g.committed.get(&p).copied().unwrap_or(0));
                     }
                     for &p in &m.extra {
-                        g.shadow.insert((consumer.to_string(), p), g.committed.get(&p).copied().unwrap_or(0));
+                        g.shadow.insert(
+                            (consumer.to_string(), p),
+                            g.committed.get(&p).copied().unwrap_or(0),
+                        );
                     }
                 }
             }
@@ -368,7 +408,10 @@ impl Store {
         let names: Vec<String> = g.members.keys().cloned().collect();
         let mut owner = BTreeMap::new();
         if !names.is_empty() {
-            let (q, r) = (n_parts as usize / names.len(), n_parts as usize % names.len());
+            let (q, r) = (
+                n_parts as usize / names.len(),
+                n_parts as usize % names.len(),
+            );
             let mut p = 0u32;
             for (i, name) in names.iter().enumerate() {
                 for _ in 0..q + usize::from(i < r) {
@@ -384,7 +427,11 @@ impl Store {
             }
         }
         for (name, m) in g.members.iter_mut() {
-            m.partitions = owner.iter().filter(|(_, o)| *o == name).map(|(&p, _)| p).collect();
+            m.partitions = owner
+                .iter()
+                .filter(|(_, o)| *o == name)
+                .map(|(&p, _)| p)
+                .collect();
             m.extra.clear();
         }
         g.owner = owner;
@@ -392,7 +439,11 @@ impl Store {
         if fault == Some(Fault::DoubleAssign) && names.len() >= 2 {
             if let Some(&victim) = g.members[&names[0]].partitions.first() {
                 let from = g.committed.get(&victim).copied().unwrap_or(0);
-                g.members.get_mut(&names[1]).expect("member").extra.push(victim);
+                g.members
+                    .get_mut(&names[1])
+                    .expect("member")
+                    .extra
+                    .push(victim);
                 g.shadow.insert((names[1].clone(), victim), from);
             }
         }
@@ -401,12 +452,17 @@ impl Store {
     fn group_poll(&mut self, src: &str, b: &Body) -> Result<Body, Error> {
         let group = str_field(b, &["group", "group_id"])?;
         let consumer = consumer_of(src, b)?;
-        let max = field(b, &["max_messages", "max", "max_records"]).and_then(Value::as_u64).unwrap_or(10) as usize;
+        let max = field(b, &["max_messages", "max", "max_records"])
+            .and_then(Value::as_u64)
+            .unwrap_or(10) as usize;
         if !self.groups.contains_key(&group) {
             self.topic(KAFKA_TOPIC);
             self.group_entry(&group, KAFKA_TOPIC);
         }
-        let session = self.groups[&group].members.get(&consumer).map_or(Duration::from_secs(10), |m| m.session);
+        let session = self.groups[&group]
+            .members
+            .get(&consumer)
+            .map_or(Duration::from_secs(10), |m| m.session);
         self.join(&group, &consumer, src, session);
         let topic = self.groups[&group].topic.clone();
         let parts = &self.topics[&topic];
@@ -452,7 +508,8 @@ impl Store {
         let mut changed = Vec::new();
         for (name, g) in &mut self.groups {
             let before = g.members.len();
-            g.members.retain(|_, m| now.duration_since(m.last_seen) <= m.session);
+            g.members
+                .retain(|_, m| now.duration_since(m.last_seen) <= m.session);
             if g.members.len() != before {
                 changed.push(name.clone());
             }
@@ -471,7 +528,10 @@ fn owned(m: &Member) -> Vec<u32> {
 
 fn consumer_of(src: &str, b: &Body) -> Result<String, Error> {
     match field(b, &["consumer", "consumer_id", "member_id"]) {
-        Some(v) => v.as_str().map(str::to_string).ok_or_else(|| malformed("consumer")),
+        Some(v) => v
+            .as_str()
+            .map(str::to_string)
+            .ok_or_else(|| malformed("consumer")),
         None => Ok(src.to_string()),
     }
 }
@@ -533,7 +593,9 @@ impl Node {
             eprintln!("toy_node: skipping a message without src");
             return;
         };
-        let Some(Value::Object(body)) = env.remove("body") else { return };
+        let Some(Value::Object(body)) = env.remove("body") else {
+            return;
+        };
         if self.id.is_empty() {
             if let Some(dest) = env.get("dest").and_then(Value::as_str) {
                 self.id = dest.to_string();
@@ -548,7 +610,12 @@ impl Node {
                 let ids: Vec<String> = body
                     .get("node_ids")
                     .and_then(Value::as_array)
-                    .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(Value::as_str)
+                            .map(str::to_string)
+                            .collect()
+                    })
                     .unwrap_or_default();
                 self.leader = ids.first().cloned().filter(|l| *l != self.id);
                 let mut ok = Body::new();
@@ -562,8 +629,14 @@ impl Node {
                 }
             }
             "toy_fwd" => {
-                let origin = body.get("origin").and_then(Value::as_str).unwrap_or("").to_string();
-                let Some(Value::Object(req)) = body.get("req") else { return };
+                let origin = body
+                    .get("origin")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string();
+                let Some(Value::Object(req)) = body.get("req") else {
+                    return;
+                };
                 let result = self.store.handle(&origin, req);
                 let reply = match result {
                     Ok(b) => Value::Object(b),
@@ -575,9 +648,15 @@ impl Node {
                 self.reply(&src, &msg_id, Ok(b));
             }
             "toy_fwd_ok" => {
-                let Some(id) = body.get("in_reply_to").and_then(Value::as_u64) else { return };
-                let Some(p) = self.pending.remove(&id) else { return }; // late: dropped
-                let Some(Value::Object(reply)) = body.get("reply") else { return };
+                let Some(id) = body.get("in_reply_to").and_then(Value::as_u64) else {
+                    return;
+                };
+                let Some(p) = self.pending.remove(&id) else {
+                    return;
+                }; // late: dropped
+                let Some(Value::Object(reply)) = body.get("reply") else {
+                    return;
+                };
                 self.reply(&p.client, &p.client_msg_id, Ok(reply.clone()));
             }
             _ => match self.leader.clone() {
@@ -588,8 +667,17 @@ impl Node {
                 Some(leader) => {
                     let m = self.next_msg_id;
                     let readonly = is_readonly(&body);
-                    let deadline = Instant::now() + Duration::from_millis(self.store.args.forward_timeout_ms);
-                    self.pending.insert(m, Pending { client: src.clone(), client_msg_id: msg_id, readonly, deadline });
+                    let deadline =
+                        Instant::now() + Duration::from_millis(self.store.args.forward_timeout_ms);
+                    self.pending.insert(
+                        m,
+                        Pending {
+                            client: src.clone(),
+                            client_msg_id: msg_id,
+                            readonly,
+                            deadline,
+                        },
+                    );
                     let mut b = Body::new();
                     b.insert("type".into(), "toy_fwd".into());
                     b.insert("origin".into(), src.into());
@@ -605,13 +693,21 @@ impl Node {
         if self.leader.is_none() {
             self.store.expire(now);
         }
-        let expired: Vec<u64> = self.pending.iter().filter(|(_, p)| p.deadline <= now).map(|(&m, _)| m).collect();
+        let expired: Vec<u64> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| p.deadline <= now)
+            .map(|(&m, _)| m)
+            .collect();
         for m in expired {
             let p = self.pending.remove(&m).expect("listed");
             let err = if p.readonly {
                 Error(11, "temporarily unavailable: n0 did not answer".into())
             } else {
-                Error(13, "forwarded to n0, which did not answer: outcome unknown".into())
+                Error(
+                    13,
+                    "forwarded to n0, which did not answer: outcome unknown".into(),
+                )
             };
             self.reply(&p.client, &p.client_msg_id, Err(err));
         }
@@ -655,8 +751,14 @@ fn main() {
         sends: 0,
         skippable_polls: 0,
     };
-    let mut node =
-        Node { id: String::new(), leader: None, next_msg_id: 0, store, pending: HashMap::new(), out: BufWriter::new(io::stdout()) };
+    let mut node = Node {
+        id: String::new(),
+        leader: None,
+        next_msg_id: 0,
+        store,
+        pending: HashMap::new(),
+        out: BufWriter::new(io::stdout()),
+    };
     'run: while let Ok(mut ev) = rx.recv() {
         // Handle everything queued, then flush once: batches output when busy, flushes when idle.
         loop {

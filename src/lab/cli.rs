@@ -24,7 +24,9 @@ pub struct Cli {
 pub enum Command {
     /// Run a workload against a cluster of node processes and check the history it produced.
     ///
-    /// Exit code: 0 valid, 1 invalid, 2 could not run (Maelstrom's convention).
+    /// Exit code: 0 valid, 1 invalid, 2 could not run (Maelstrom's convention). A flag given twice
+    /// takes its last value.
+    #[command(args_override_self = true)]
     Test(Box<TestOpts>),
 }
 
@@ -92,9 +94,14 @@ impl FromStr for Concurrency {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let s = s.trim();
-        let bad = || format!("expected a number or a multiple of the node count like `2n`, got `{s}`");
+        let bad =
+            || format!("expected a number or a multiple of the node count like `2n`, got `{s}`");
         if let Some(k) = s.strip_suffix('n') {
-            let k = if k.is_empty() { 1 } else { k.parse().map_err(|_| bad())? };
+            let k = if k.is_empty() {
+                1
+            } else {
+                k.parse().map_err(|_| bad())?
+            };
             Ok(Concurrency::PerNode(k))
         } else {
             s.parse().map(Concurrency::Fixed).map_err(|_| bad())
@@ -244,14 +251,45 @@ mod tests {
     #[test]
     fn test_command_parses_with_node_args() {
         let cli = Cli::try_parse_from([
-            "kgroups-lab", "test", "-w", "kafka", "--node-count", "3", "--concurrency", "2n", "--nemesis",
-            "partition", "--", "--fault", "duplicate",
+            "kgroups-lab",
+            "test",
+            "-w",
+            "kafka",
+            "--node-count",
+            "3",
+            "--concurrency",
+            "2n",
+            "--nemesis",
+            "partition",
+            "--",
+            "--fault",
+            "duplicate",
         ])
         .unwrap();
         let Command::Test(t) = cli.command;
         assert_eq!(t.workload, WorkloadKind::Kafka);
         assert_eq!(t.node_count, 3);
         assert_eq!(t.nemesis, Some(NemesisKind::Partition));
-        assert_eq!(t.node_args, vec!["--fault".to_string(), "duplicate".to_string()]);
+        assert_eq!(
+            t.node_args,
+            vec!["--fault".to_string(), "duplicate".to_string()]
+        );
+    }
+
+    #[test]
+    fn a_repeated_flag_takes_its_last_value() {
+        let cli = Cli::try_parse_from([
+            "kgroups-lab",
+            "test",
+            "-w",
+            "groups",
+            "--churn",
+            "1",
+            "--churn",
+            "0",
+        ])
+        .unwrap();
+        let Command::Test(t) = cli.command;
+        assert_eq!(t.churn, 0.0);
     }
 }

@@ -65,7 +65,11 @@ where
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
-            return if e.use_stderr() { EXIT_UNKNOWN } else { EXIT_VALID };
+            return if e.use_stderr() {
+                EXIT_UNKNOWN
+            } else {
+                EXIT_VALID
+            };
         }
     };
     match cli.command {
@@ -87,7 +91,10 @@ pub fn default_node_bin() -> PathBuf {
 }
 
 fn unix_secs() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 fn could_not_run(path: &Path, opts: &TestOpts, seed: u64, why: &str) -> i32 {
@@ -104,12 +111,18 @@ fn could_not_run(path: &Path, opts: &TestOpts, seed: u64, why: &str) -> i32 {
 pub fn test(opts: &TestOpts) -> i32 {
     let started = Instant::now();
     let seed = opts.seed.unwrap_or_else(|| {
-        SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1)
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(1)
     });
-    let results_path = opts
-        .results
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(format!("store/{}/{}/results.json", opts.workload.name(), unix_secs())));
+    let results_path = opts.results.clone().unwrap_or_else(|| {
+        PathBuf::from(format!(
+            "store/{}/{}/results.json",
+            opts.workload.name(),
+            unix_secs()
+        ))
+    });
     let log_dir = results_path.parent().map(|d| d.join("node-logs"));
     let bin = opts.bin.clone().unwrap_or_else(default_node_bin);
     let concurrency = opts.concurrency.resolve(opts.node_count);
@@ -140,13 +153,25 @@ pub fn test(opts: &TestOpts) -> i32 {
     let line = {
         let phase = Arc::clone(&phase);
         let net = Arc::clone(cluster.net());
-        ProgressLine::start(!opts.no_progress, opts.workload.name(), Arc::clone(&progress), opts.time_limit, move || {
-            let p = *phase.lock().unwrap_or_else(|e| e.into_inner());
-            (p.to_string(), NetStats::get(&net.stats.server_msgs))
-        })
+        ProgressLine::start(
+            !opts.no_progress,
+            opts.workload.name(),
+            Arc::clone(&progress),
+            opts.time_limit,
+            move || {
+                let p = *phase.lock().unwrap_or_else(|e| e.into_inner());
+                (p.to_string(), NetStats::get(&net.stats.server_msgs))
+            },
+        )
     };
     let (result, nemesis) = {
-        let ctx = RunCtx::new(&cluster, opts, seed, Arc::clone(&progress), Arc::clone(&phase));
+        let ctx = RunCtx::new(
+            &cluster,
+            opts,
+            seed,
+            Arc::clone(&progress),
+            Arc::clone(&phase),
+        );
         let result = match opts.workload {
             cli::WorkloadKind::Kafka => workload::kafka::run(&ctx),
             cli::WorkloadKind::Groups => workload::groups::run(&ctx),
@@ -183,7 +208,10 @@ pub fn test(opts: &TestOpts) -> i32 {
     config.insert("rate".into(), json!(opts.rate));
     config.insert("time_limit".into(), json!(opts.time_limit));
     config.insert("latency_ms".into(), json!(opts.latency));
-    config.insert("latency_dist".into(), json!(format!("{:?}", opts.latency_dist).to_lowercase()));
+    config.insert(
+        "latency_dist".into(),
+        json!(format!("{:?}", opts.latency_dist).to_lowercase()),
+    );
     config.insert("nemesis".into(), json!(opts.nemesis.map(|_| "partition")));
     config.insert("nemesis_interval".into(), json!(opts.nemesis_interval));
     let mut summary = Summary {

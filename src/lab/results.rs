@@ -53,7 +53,11 @@ impl Progress {
     /// (ok, fail, info) so far.
     pub fn counts(&self) -> (u64, u64, u64) {
         // Relaxed: see the module's # Orderings.
-        (self.ok.load(Ordering::Relaxed), self.fail.load(Ordering::Relaxed), self.info.load(Ordering::Relaxed))
+        (
+            self.ok.load(Ordering::Relaxed),
+            self.fail.load(Ordering::Relaxed),
+            self.info.load(Ordering::Relaxed),
+        )
     }
 }
 
@@ -78,9 +82,16 @@ impl ProgressLine {
         let thread = thread::spawn(move || {
             let bar = ProgressBar::with_draw_target(
                 None,
-                if enabled { ProgressDrawTarget::stderr_with_hz(5) } else { ProgressDrawTarget::hidden() },
+                if enabled {
+                    ProgressDrawTarget::stderr_with_hz(5)
+                } else {
+                    ProgressDrawTarget::hidden()
+                },
             );
-            bar.set_style(ProgressStyle::with_template("{spinner} {msg}").unwrap_or_else(|_| ProgressStyle::default_spinner()));
+            bar.set_style(
+                ProgressStyle::with_template("{spinner} {msg}")
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            );
             let start = Instant::now();
             loop {
                 let (ok, fail, info) = progress.counts();
@@ -99,7 +110,10 @@ impl ProgressLine {
             }
             bar.finish_and_clear();
         });
-        ProgressLine { stop, thread: Some(thread) }
+        ProgressLine {
+            stop,
+            thread: Some(thread),
+        }
     }
 
     /// Stops and clears the line.
@@ -133,7 +147,11 @@ impl Latency {
             let i = ((q * samples_us.len() as f64).ceil() as usize).clamp(1, samples_us.len()) - 1;
             samples_us[i]
         };
-        Latency { p50: rank(0.50), p99: rank(0.99), max: *samples_us.last().expect("non-empty") }
+        Latency {
+            p50: rank(0.50),
+            p99: rank(0.99),
+            max: *samples_us.last().expect("non-empty"),
+        }
     }
 }
 
@@ -212,7 +230,12 @@ impl Summary {
             ] {
                 for _ in 0..n {
                     anomalies.add(kind, || {
-                        let ex = issue.examples.iter().find(|e| kind_matches(kind, e)).cloned().unwrap_or_default();
+                        let ex = issue
+                            .examples
+                            .iter()
+                            .find(|e| kind_matches(kind, e))
+                            .cloned()
+                            .unwrap_or_default();
                         format!("{node}: {ex}")
                     });
                 }
@@ -238,12 +261,18 @@ impl Summary {
         let mut s = String::new();
         let verdict = if self.valid { "VALID" } else { "INVALID" };
         let ms = |us: u64| us as f64 / 1000.0;
-        s.push_str(&format!("kgroups-lab test -w {} (seed {}): {verdict}\n", self.workload, self.seed));
+        s.push_str(&format!(
+            "kgroups-lab test -w {} (seed {}): {verdict}\n",
+            self.workload, self.seed
+        ));
         s.push_str(&format!(
             "  {:<12} {} (ok {}, fail {}, info {})\n",
             "operations", self.ops, self.ok, self.fail, self.info
         ));
-        s.push_str(&format!("  {:<12} {:.1} ok ops/s\n", "throughput", self.throughput));
+        s.push_str(&format!(
+            "  {:<12} {:.1} ok ops/s\n",
+            "throughput", self.throughput
+        ));
         s.push_str(&format!(
             "  {:<12} p50 {:.2} ms  p99 {:.2} ms  max {:.2} ms\n",
             "latency",
@@ -301,9 +330,23 @@ mod tests {
     #[test]
     fn percentiles_use_nearest_rank() {
         let l = Latency::of((1..=100).collect());
-        assert_eq!(l, Latency { p50: 50, p99: 99, max: 100 });
+        assert_eq!(
+            l,
+            Latency {
+                p50: 50,
+                p99: 99,
+                max: 100
+            }
+        );
         assert_eq!(Latency::of(vec![]), Latency::default());
-        assert_eq!(Latency::of(vec![7]), Latency { p50: 7, p99: 7, max: 7 });
+        assert_eq!(
+            Latency::of(vec![7]),
+            Latency {
+                p50: 7,
+                p99: 7,
+                max: 7
+            }
+        );
     }
 
     #[test]

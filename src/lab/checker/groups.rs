@@ -157,7 +157,11 @@ pub fn check(history: &[GOp], events: &[MembershipEvent], groups: &[String]) -> 
             sent.insert(*value, (key, op.typ, *offset));
         }
     }
-    let mut acked: Vec<i64> = sent.iter().filter(|(_, s)| s.1 == OpType::Ok).map(|(&v, _)| v).collect();
+    let mut acked: Vec<i64> = sent
+        .iter()
+        .filter(|(_, s)| s.1 == OpType::Ok)
+        .map(|(&v, _)| v)
+        .collect();
     acked.sort_unstable();
     rep.acked = acked.len() as u64;
 
@@ -167,17 +171,38 @@ pub fn check(history: &[GOp], events: &[MembershipEvent], groups: &[String]) -> 
     let mut reported_phantom: HashSet<i64> = HashSet::new();
     let mut reported_mismatch: HashSet<i64> = HashSet::new();
     for op in history.iter().filter(|op| op.typ == OpType::Ok) {
-        let GOpKind::Poll { msgs, consumer, group, .. } = &op.kind else { continue };
+        let GOpKind::Poll {
+            msgs,
+            consumer,
+            group,
+            ..
+        } = &op.kind
+        else {
+            continue;
+        };
         for d in msgs {
             rep.deliveries += 1;
-            at_of.entry(d.value).or_default().insert((d.partition, d.offset));
-            value_at.entry((d.partition, d.offset)).or_default().insert(d.value);
+            at_of
+                .entry(d.value)
+                .or_default()
+                .insert((d.partition, d.offset));
+            value_at
+                .entry((d.partition, d.offset))
+                .or_default()
+                .insert(d.value);
             match sent.get(&d.value) {
                 None | Some((_, OpType::Fail, _)) => {
                     if reported_phantom.insert(d.value) {
-                        let why = if sent.contains_key(&d.value) { "whose send failed" } else { "never sent" };
+                        let why = if sent.contains_key(&d.value) {
+                            "whose send failed"
+                        } else {
+                            "never sent"
+                        };
                         a.add("phantom", || {
-                            format!("{group}/{consumer} received value {} (p{} @{}), {why}", d.value, d.partition, d.offset)
+                            format!(
+                                "{group}/{consumer} received value {} (p{} @{}), {why}",
+                                d.value, d.partition, d.offset
+                            )
                         });
                     }
                 }
@@ -197,12 +222,16 @@ pub fn check(history: &[GOp], events: &[MembershipEvent], groups: &[String]) -> 
     }
     for (v, places) in &at_of {
         if places.len() > 1 {
-            a.add("duplicate", || format!("value {v} delivered at {places:?} (partition, offset)"));
+            a.add("duplicate", || {
+                format!("value {v} delivered at {places:?} (partition, offset)")
+            });
         }
     }
     for ((p, o), values) in &value_at {
         if values.len() > 1 {
-            a.add("inconsistent-offsets", || format!("p{p} @{o} delivered as values {values:?}"));
+            a.add("inconsistent-offsets", || {
+                format!("p{p} @{o} delivered as values {values:?}")
+            });
         }
     }
 
@@ -219,12 +248,19 @@ pub fn check(history: &[GOp], events: &[MembershipEvent], groups: &[String]) -> 
 
         for op in history.iter().filter(|op| op.typ == OpType::Ok) {
             match &op.kind {
-                GOpKind::Commit { group: g, offsets, .. } if g == group => {
+                GOpKind::Commit {
+                    group: g, offsets, ..
+                } if g == group => {
                     for &(p, o) in offsets {
                         commits.entry(p).or_default().push((op.complete_ns, o));
                     }
                 }
-                GOpKind::Subscribe { group: g, partitions, generation, .. } if g == group => {
+                GOpKind::Subscribe {
+                    group: g,
+                    partitions,
+                    generation,
+                    ..
+                } if g == group => {
                     all_partitions.extend(partitions.iter().copied());
                     if let Some(gen) = *generation {
                         generations.insert(gen);
@@ -235,7 +271,16 @@ pub fn check(history: &[GOp], events: &[MembershipEvent], groups: &[String]) -> 
             }
         }
         for op in history.iter().filter(|op| op.typ == OpType::Ok) {
-            let GOpKind::Poll { group: g, consumer, msgs, partitions, generation } = &op.kind else { continue };
+            let GOpKind::Poll {
+                group: g,
+                consumer,
+                msgs,
+                partitions,
+                generation,
+            } = &op.kind
+            else {
+                continue;
+            };
             if g != group {
                 continue;
             }
@@ -246,8 +291,13 @@ pub fn check(history: &[GOp], events: &[MembershipEvent], groups: &[String]) -> 
             }
             for d in msgs {
                 all_partitions.insert(d.partition);
-                served.entry((*generation, d.partition)).or_default().insert(consumer);
-                let last = last_by_consumer.entry((consumer, op.process, *generation, &d.key)).or_insert(u64::MAX);
+                served
+                    .entry((*generation, d.partition))
+                    .or_default()
+                    .insert(consumer);
+                let last = last_by_consumer
+                    .entry((consumer, op.process, *generation, &d.key))
+                    .or_insert(u64::MAX);
                 if *last != u64::MAX && d.offset <= *last {
                     let prev = *last;
                     a.add("key-order", || {
@@ -288,10 +338,13 @@ pub fn check(history: &[GOp], events: &[MembershipEvent], groups: &[String]) -> 
         for v in &acked {
             if !delivered.contains(v) {
                 let key = sent.get(v).map(|s| s.0).unwrap_or("?");
-                a.add("undelivered", || format!("{group} never received value {v} (key {key}), acknowledged"));
+                a.add("undelivered", || {
+                    format!("{group} never received value {v} (key {key}), acknowledged")
+                });
             }
         }
-        rep.rebalances.insert(group.clone(), generations.len().saturating_sub(1) as u64);
+        rep.rebalances
+            .insert(group.clone(), generations.len().saturating_sub(1) as u64);
 
         // Recovery after each membership change of this group.
         views.sort_by_key(|v| v.0);
@@ -309,7 +362,9 @@ pub fn check(history: &[GOp], events: &[MembershipEvent], groups: &[String]) -> 
                 };
             }
             match worst {
-                Some(t) => rep.recovery_ms.push(t.saturating_sub(e.effective_ns) as f64 / 1e6),
+                Some(t) => rep
+                    .recovery_ms
+                    .push(t.saturating_sub(e.effective_ns) as f64 / 1e6),
                 None => rep.unrecovered += 1,
             }
         }
@@ -325,14 +380,23 @@ mod tests {
         GOp {
             process: 0,
             typ: OpType::Ok,
-            kind: GOpKind::Send { key: k.into(), value: v, offset: Some(o) },
+            kind: GOpKind::Send {
+                key: k.into(),
+                value: v,
+                offset: Some(o),
+            },
             invoke_ns: 0,
             complete_ns: 0,
             error: None,
         }
     }
     fn d(p: u32, o: u64, k: &str, v: i64) -> Delivery {
-        Delivery { partition: p, offset: o, key: k.into(), value: v }
+        Delivery {
+            partition: p,
+            offset: o,
+            key: k.into(),
+            value: v,
+        }
     }
     fn poll(t: u64, g: &str, c: &str, gen: u64, parts: &[u32], msgs: Vec<Delivery>) -> GOp {
         GOp {
@@ -354,7 +418,11 @@ mod tests {
         GOp {
             process: 1,
             typ: OpType::Ok,
-            kind: GOpKind::Commit { group: g.into(), consumer: c.into(), offsets: vec![(p, o)] },
+            kind: GOpKind::Commit {
+                group: g.into(),
+                consumer: c.into(),
+                offsets: vec![(p, o)],
+            },
             invoke_ns: t,
             complete_ns: t + 1,
             error: None,
@@ -373,7 +441,14 @@ mod tests {
             send(1, "a", 0),
             send(2, "a", 1),
             send(3, "b", 0),
-            poll(10, "g", "a", 1, &[0, 1], vec![d(0, 0, "a", 1), d(1, 0, "b", 3)]),
+            poll(
+                10,
+                "g",
+                "a",
+                1,
+                &[0, 1],
+                vec![d(0, 0, "a", 1), d(1, 0, "b", 3)],
+            ),
             commit(20, "g", "a", 0, 1),
             poll(30, "g", "a", 1, &[0, 1], vec![d(0, 1, "a", 2)]),
             // b joins: generation 2 gives it p0; it re-reads from the commit (offset 1): allowed.
@@ -384,7 +459,13 @@ mod tests {
 
     #[test]
     fn a_clean_handoff_is_valid_and_counts_a_redelivery_and_a_rebalance() {
-        let events = vec![MembershipEvent { group: "g".into(), kind: "join", consumer: "b".into(), at_ns: 35, effective_ns: 35 }];
+        let events = vec![MembershipEvent {
+            group: "g".into(),
+            kind: "join",
+            consumer: "b".into(),
+            at_ns: 35,
+            effective_ns: 35,
+        }];
         let r = check(&base(), &events, &groups(&["g"]));
         assert!(r.anomalies.is_empty(), "{:?}", r.anomalies);
         assert_eq!(r.redeliveries, 1);
@@ -432,13 +513,23 @@ mod tests {
         h.push(poll(51, "g", "b", 2, &[0], vec![d(0, 3, "a", 99)])); // never sent
         let r = check(&h, &[], &groups(&["g"]));
         assert!(kinds(&r).contains(&"duplicate"), "{:?}", r.anomalies);
-        assert!(kinds(&r).contains(&"inconsistent-offsets"), "{:?}", r.anomalies);
+        assert!(
+            kinds(&r).contains(&"inconsistent-offsets"),
+            "{:?}",
+            r.anomalies
+        );
         assert!(kinds(&r).contains(&"phantom"), "{:?}", r.anomalies);
     }
 
     #[test]
     fn a_change_never_followed_by_full_service_is_unrecovered() {
-        let events = vec![MembershipEvent { group: "g".into(), kind: "leave", consumer: "b".into(), at_ns: 100, effective_ns: 100 }];
+        let events = vec![MembershipEvent {
+            group: "g".into(),
+            kind: "leave",
+            consumer: "b".into(),
+            at_ns: 100,
+            effective_ns: 100,
+        }];
         let r = check(&base(), &events, &groups(&["g"]));
         assert_eq!(r.unrecovered, 1);
         assert!(r.recovery_ms.is_empty());

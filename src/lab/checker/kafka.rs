@@ -101,14 +101,20 @@ struct Order {
 
 impl Order {
     fn delta(&self, v1: Option<Value>, v2: Option<Value>) -> i64 {
-        match (v1.and_then(|v| self.by_value.get(&v)), v2.and_then(|v| self.by_value.get(&v))) {
+        match (
+            v1.and_then(|v| self.by_value.get(&v)),
+            v2.and_then(|v| self.by_value.get(&v)),
+        ) {
             (Some(&i1), Some(&i2)) => i2 as i64 - i1 as i64,
             _ => 1,
         }
     }
 
     fn skipped(&self, v1: Option<Value>, v2: Option<Value>) -> Vec<Value> {
-        match (v1.and_then(|v| self.by_value.get(&v)), v2.and_then(|v| self.by_value.get(&v))) {
+        match (
+            v1.and_then(|v| self.by_value.get(&v)),
+            v2.and_then(|v| self.by_value.get(&v)),
+        ) {
             (Some(&i1), Some(&i2)) if i2 > i1 + 1 => self.by_index[i1 + 1..i2].to_vec(),
             _ => Vec::new(),
         }
@@ -144,7 +150,10 @@ pub fn check(history: &[Op]) -> Anomalies {
             }
             OpKind::Poll { reads } if op.typ == OpType::Ok => {
                 for (k, pairs) in reads {
-                    reads_ok.entry(k).or_default().extend(pairs.iter().map(|&(_, v)| v));
+                    reads_ok
+                        .entry(k)
+                        .or_default()
+                        .extend(pairs.iter().map(|&(_, v)| v));
                 }
             }
             _ => {}
@@ -152,9 +161,9 @@ pub fn check(history: &[Op]) -> Anomalies {
     }
     let must_have_committed = |op: &Op| match (&op.typ, &op.kind) {
         (OpType::Ok, _) => true,
-        (OpType::Info, OpKind::Send { key, value, .. }) => {
-            reads_ok.get(key.as_str()).is_some_and(|vs| vs.contains(value))
-        }
+        (OpType::Info, OpKind::Send { key, value, .. }) => reads_ok
+            .get(key.as_str())
+            .is_some_and(|vs| vs.contains(value)),
         _ => false,
     };
 
@@ -162,8 +171,16 @@ pub fn check(history: &[Op]) -> Anomalies {
     let mut logs: HashMap<&str, BTreeMap<u64, BTreeSet<Value>>> = HashMap::new();
     for op in history {
         match &op.kind {
-            OpKind::Send { key, value, offset: Some(o) } if must_have_committed(op) => {
-                logs.entry(key).or_default().entry(*o).or_default().insert(*value);
+            OpKind::Send {
+                key,
+                value,
+                offset: Some(o),
+            } if must_have_committed(op) => {
+                logs.entry(key)
+                    .or_default()
+                    .entry(*o)
+                    .or_default()
+                    .insert(*value);
             }
             OpKind::Poll { reads } => {
                 for (k, pairs) in reads {
@@ -180,7 +197,8 @@ pub fn check(history: &[Op]) -> Anomalies {
     keys.sort_unstable();
     let mut orders: HashMap<&str, Order> = HashMap::new();
     for k in keys {
-        let log: Vec<(u64, BTreeSet<Value>)> = logs.remove(k).unwrap_or_default().into_iter().collect();
+        let log: Vec<(u64, BTreeSet<Value>)> =
+            logs.remove(k).unwrap_or_default().into_iter().collect();
         let mut order = Order::default();
         for (index, (offset, values)) in log.iter().enumerate() {
             if values.len() > 1 {
@@ -205,7 +223,9 @@ pub fn check(history: &[Op]) -> Anomalies {
         for (offset, values) in &orders[*k].log {
             for v in values {
                 if !writer_of.contains_key(&(*k, *v)) {
-                    found.add("phantom", || format!("key {k}: offset {offset} holds {v}, which no client sent"));
+                    found.add("phantom", || {
+                        format!("key {k}: offset {offset} holds {v}, which no client sent")
+                    });
                 }
             }
         }
@@ -218,7 +238,10 @@ pub fn check(history: &[Op]) -> Anomalies {
                 for &(o, v) in pairs {
                     if writes_fail.get(k.as_str()).is_some_and(|f| f.contains(&v)) {
                         found.add("G1a", || {
-                            format!("key {k}: c{} polled {v} at offset {o}, whose send failed", op.process)
+                            format!(
+                                "key {k}: c{} polled {v} at offset {o}, whose send failed",
+                                op.process
+                            )
                         });
                     }
                 }
@@ -231,7 +254,9 @@ pub fn check(history: &[Op]) -> Anomalies {
     read_keys.sort_unstable();
     for k in read_keys {
         let vs = &reads_ok[*k];
-        let Some(order) = orders.get(*k) else { continue };
+        let Some(order) = orders.get(*k) else {
+            continue;
+        };
         let mut first_index: HashMap<Value, usize> = HashMap::new();
         let mut last_index: HashMap<Value, usize> = HashMap::new();
         for (i, (_, values)) in order.log.iter().enumerate() {
@@ -247,13 +272,17 @@ pub fn check(history: &[Op]) -> Anomalies {
         for vals in &mut last_index_values {
             vals.sort_unstable();
         }
-        let Some(bound) = vs.iter().filter_map(|v| first_index.get(v)).max().copied() else { continue };
+        let Some(bound) = vs.iter().filter_map(|v| first_index.get(v)).max().copied() else {
+            continue;
+        };
         for (index, vals) in last_index_values[..=bound].iter().enumerate() {
             for &v in vals {
                 if vs.contains(&v) {
                     continue;
                 }
-                let Some(&w) = writer_of.get(&(*k, v)) else { continue };
+                let Some(&w) = writer_of.get(&(*k, v)) else {
+                    continue;
+                };
                 if must_have_committed(&history[w]) {
                     found.add("lost-write", || {
                         format!(
@@ -268,14 +297,19 @@ pub fn check(history: &[Op]) -> Anomalies {
 
     // 4. Within one poll.
     for op in history {
-        let OpKind::Poll { reads } = &op.kind else { continue };
+        let OpKind::Poll { reads } = &op.kind else {
+            continue;
+        };
         for (k, pairs) in reads {
             for w in pairs.windows(2) {
                 let (v1, v2) = (Some(w[0].1), Some(w[1].1));
                 let delta = delta_of(&orders, k, v1, v2);
                 if delta > 1 {
                     found.add("int-poll-skip", || {
-                        let skipped = orders.get(k.as_str()).map(|o| o.skipped(v1, v2)).unwrap_or_default();
+                        let skipped = orders
+                            .get(k.as_str())
+                            .map(|o| o.skipped(v1, v2))
+                            .unwrap_or_default();
                         format!(
                             "key {k}: c{} polled {} then {} in one poll, skipping {skipped:?}",
                             op.process, w[0].1, w[1].1
@@ -309,7 +343,9 @@ pub fn check(history: &[Op]) -> Anomalies {
                 }
                 OpKind::Poll { reads } => {
                     for (k, pairs) in reads {
-                        let Some(&last) = last_reads.get(k.as_str()) else { continue };
+                        let Some(&last) = last_reads.get(k.as_str()) else {
+                            continue;
+                        };
                         let first = pairs.first().map(|&(_, v)| v);
                         let delta = delta_of(&orders, k, last, first);
                         if delta > 1 {
@@ -363,7 +399,9 @@ pub fn check(history: &[Op]) -> Anomalies {
         }
         for (v, offsets) in offsets_of {
             if offsets.len() > 1 {
-                found.add("duplicate", || format!("key {k}: value {v} at offsets {offsets:?}"));
+                found.add("duplicate", || {
+                    format!("key {k}: value {v} at offsets {offsets:?}")
+                });
             }
         }
     }
@@ -373,7 +411,9 @@ pub fn check(history: &[Op]) -> Anomalies {
         let read = reads_ok.get(k);
         for v in sent {
             if !read.is_some_and(|r| r.contains(v)) {
-                found.add("unseen", || format!("key {k}: value {v} was acknowledged but never polled"));
+                found.add("unseen", || {
+                    format!("key {k}: value {v} was acknowledged but never polled")
+                });
             }
         }
     }
@@ -386,18 +426,46 @@ mod tests {
     use super::*;
 
     fn send(p: u64, k: &str, v: Value, o: Option<u64>, typ: OpType) -> Op {
-        Op { process: p, typ, kind: OpKind::Send { key: k.into(), value: v, offset: o }, invoke_ns: 0, complete_ns: 0, error: None }
+        Op {
+            process: p,
+            typ,
+            kind: OpKind::Send {
+                key: k.into(),
+                value: v,
+                offset: o,
+            },
+            invoke_ns: 0,
+            complete_ns: 0,
+            error: None,
+        }
     }
     fn ok_send(p: u64, k: &str, v: Value, o: u64) -> Op {
         send(p, k, v, Some(o), OpType::Ok)
     }
     fn poll(p: u64, reads: &[(&str, &[(u64, Value)])]) -> Op {
-        let reads = reads.iter().map(|(k, pairs)| (k.to_string(), pairs.to_vec())).collect();
-        Op { process: p, typ: OpType::Ok, kind: OpKind::Poll { reads }, invoke_ns: 0, complete_ns: 0, error: None }
+        let reads = reads
+            .iter()
+            .map(|(k, pairs)| (k.to_string(), pairs.to_vec()))
+            .collect();
+        Op {
+            process: p,
+            typ: OpType::Ok,
+            kind: OpKind::Poll { reads },
+            invoke_ns: 0,
+            complete_ns: 0,
+            error: None,
+        }
     }
     fn assign(p: u64, keys: &[&str]) -> Op {
         let keys = keys.iter().map(|k| k.to_string()).collect();
-        Op { process: p, typ: OpType::Ok, kind: OpKind::Assign { keys }, invoke_ns: 0, complete_ns: 0, error: None }
+        Op {
+            process: p,
+            typ: OpType::Ok,
+            kind: OpKind::Assign { keys },
+            invoke_ns: 0,
+            complete_ns: 0,
+            error: None,
+        }
     }
     fn kinds(a: &Anomalies) -> Vec<&str> {
         a.counts.keys().map(String::as_str).collect()
@@ -449,7 +517,11 @@ mod tests {
 
     #[test]
     fn unseen_alone_when_nothing_later_was_read() {
-        let h = vec![ok_send(0, "1", 1, 0), ok_send(0, "1", 2, 1), poll(1, &[("1", &[(0, 1)])])];
+        let h = vec![
+            ok_send(0, "1", 1, 0),
+            ok_send(0, "1", 2, 1),
+            poll(1, &[("1", &[(0, 1)])]),
+        ];
         let a = check(&h);
         assert_eq!(kinds(&a), vec!["unseen"]);
         assert_eq!(a.count("unseen"), 1);
@@ -465,14 +537,21 @@ mod tests {
 
     #[test]
     fn inconsistent_offsets_from_two_acks_at_one_offset() {
-        let h = vec![ok_send(0, "1", 1, 0), ok_send(1, "1", 2, 0), poll(2, &[("1", &[(0, 1)])])];
+        let h = vec![
+            ok_send(0, "1", 1, 0),
+            ok_send(1, "1", 2, 0),
+            poll(2, &[("1", &[(0, 1)])]),
+        ];
         let a = check(&h);
         assert_eq!(a.count("inconsistent-offsets"), 1, "{a:?}");
     }
 
     #[test]
     fn g1a_when_a_failed_send_is_read() {
-        let h = vec![send(0, "1", 5, None, OpType::Fail), poll(1, &[("1", &[(0, 5)])])];
+        let h = vec![
+            send(0, "1", 5, None, OpType::Fail),
+            poll(1, &[("1", &[(0, 5)])]),
+        ];
         let a = check(&h);
         assert_eq!(kinds(&a), vec!["G1a"]);
     }
@@ -540,11 +619,19 @@ mod tests {
 
     #[test]
     fn nonmonotonic_send_when_a_process_sends_go_back() {
-        let h = vec![ok_send(0, "1", 1, 5), ok_send(0, "1", 2, 3), poll(1, &[("1", &[(3, 2), (5, 1)])])];
+        let h = vec![
+            ok_send(0, "1", 1, 5),
+            ok_send(0, "1", 2, 3),
+            poll(1, &[("1", &[(3, 2), (5, 1)])]),
+        ];
         let a = check(&h);
         assert_eq!(a.count("nonmonotonic-send"), 1, "{a:?}");
         // Different processes may interleave freely.
-        let h2 = vec![ok_send(0, "1", 1, 5), ok_send(1, "1", 2, 3), poll(2, &[("1", &[(3, 2), (5, 1)])])];
+        let h2 = vec![
+            ok_send(0, "1", 1, 5),
+            ok_send(1, "1", 2, 3),
+            poll(2, &[("1", &[(3, 2), (5, 1)])]),
+        ];
         assert!(check(&h2).is_empty());
     }
 

@@ -63,7 +63,9 @@ impl Reply {
     /// Checks the body against a closed schema: only `type`, `in_reply_to`, `msg_id` and `fields`.
     pub fn expect_only(&self, fields: &[&str]) -> Result<(), String> {
         for k in self.body.keys() {
-            if !matches!(k.as_str(), "type" | "in_reply_to" | "msg_id") && !fields.contains(&k.as_str()) {
+            if !matches!(k.as_str(), "type" | "in_reply_to" | "msg_id")
+                && !fields.contains(&k.as_str())
+            {
                 return Err(format!("`{}` has unexpected field `{k}`", self.typ()));
             }
         }
@@ -73,7 +75,9 @@ impl Reply {
     /// A required non-negative integer field.
     pub fn u64_field(&self, name: &str) -> Result<u64, String> {
         match self.body.get(name) {
-            Some(v) => v.as_u64().ok_or_else(|| format!("`{}`.{name} is not a non-negative integer: {v}", self.typ())),
+            Some(v) => v.as_u64().ok_or_else(|| {
+                format!("`{}`.{name} is not a non-negative integer: {v}", self.typ())
+            }),
             None => Err(format!("`{}` lacks `{name}`", self.typ())),
         }
     }
@@ -149,16 +153,25 @@ impl Client {
                 Ok(v) => v,
                 Err(_) => continue, // the router only delivers valid messages
             };
-            let Some(Value::Object(body)) = env.get_mut("body").map(Value::take) else { continue };
+            let Some(Value::Object(body)) = env.get_mut("body").map(Value::take) else {
+                continue;
+            };
             if body.get("in_reply_to").and_then(Value::as_u64) != Some(msg_id) {
                 continue; // matches nothing outstanding: dropped, as Maelstrom does
             }
             if body.get("type").and_then(Value::as_str) == Some("error") {
                 let code = body.get("code").and_then(Value::as_i64);
-                let text = body.get("text").and_then(Value::as_str).unwrap_or("").to_string();
+                let text = body
+                    .get("text")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string();
                 return match code {
                     Some(code) => Err(RpcError::Error { code, text }),
-                    None => Err(RpcError::Malformed(format!("error without an integer code: {}", Value::Object(body)))),
+                    None => Err(RpcError::Malformed(format!(
+                        "error without an integer code: {}",
+                        Value::Object(body)
+                    ))),
                 };
             }
             return Ok(Reply { body });
@@ -167,7 +180,9 @@ impl Client {
 
     /// Sends a request and waits for its reply, up to the client's timeout.
     pub fn call(&mut self, body: Value) -> Result<Reply, RpcError> {
-        let Value::Object(body) = body else { panic!("a request body is a JSON object") };
+        let Value::Object(body) = body else {
+            panic!("a request body is a JSON object")
+        };
         let deadline = Instant::now() + self.timeout;
         let msg_id = self.send(body);
         self.await_reply(msg_id, deadline)

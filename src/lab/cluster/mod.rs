@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use self::client::Client;
+use self::client::{Client, RpcError};
 use self::process::{Input, NodeProcess};
 use self::router::Router;
 use crate::lab::net::latency::LatencyModel;
@@ -60,13 +60,20 @@ impl Cluster {
             return Err(format!("node binary {} does not exist", cfg.bin.display()));
         }
         let node_ids: Vec<String> = (0..cfg.nodes).map(|i| format!("n{i}")).collect();
-        let (inputs, receivers): (Vec<_>, Vec<_>) = (0..cfg.nodes).map(|_| process::input_channel()).unzip();
+        let (inputs, receivers): (Vec<_>, Vec<_>) =
+            (0..cfg.nodes).map(|_| process::input_channel()).unzip();
         let net = Arc::new(Net::new(inputs.clone(), cfg.latency, cfg.seed));
         let router = Arc::new(Router::new(node_ids.clone(), Arc::clone(&net)));
         if let Some(dir) = &cfg.log_dir {
-            std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+            std::fs::create_dir_all(dir)
+                .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         }
-        let mut cluster = Cluster { router: Arc::clone(&router), net, inputs, procs: Vec::new() };
+        let mut cluster = Cluster {
+            router: Arc::clone(&router),
+            net,
+            inputs,
+            procs: Vec::new(),
+        };
         for (i, rx) in receivers.into_iter().enumerate() {
             let log = cfg.log_dir.as_ref().map(|d| d.join(format!("n{i}.log")));
             let on_line = {
@@ -77,7 +84,15 @@ impl Cluster {
                 let r = Arc::clone(&router);
                 move || r.node_exited(i)
             };
-            match NodeProcess::spawn(&node_ids[i], &cfg.bin, &cfg.args, log.as_deref(), rx, on_line, on_exit) {
+            match NodeProcess::spawn(
+                &node_ids[i],
+                &cfg.bin,
+                &cfg.args,
+                log.as_deref(),
+                rx,
+                on_line,
+                on_exit,
+            ) {
                 Ok(p) => cluster.procs.push(p),
                 Err(e) => {
                     cluster.stop();
@@ -98,16 +113,34 @@ impl Cluster {
         for (i, id) in node_ids.iter().enumerate() {
             let mut c = Client::open(&self.router, i, timeout);
             let body = json!({"type": "init", "node_id": id, "node_ids": node_ids});
-            let serde_json::Value::Object(body) = body else { unreachable!() };
+            let serde_json::Value::Object(body) = body else {
+                unreachable!()
+            };
             let msg_id = c.send(body);
             pending.push((c, msg_id));
         }
         for (i, (mut c, msg_id)) in pending.into_iter().enumerate() {
-            match c.await_reply(msg_id, deadline) {
+            // Wait in slices, so that a node that exits is reported at once rather than at the deadline.
+            let reply = loop {
+                let slice = (Instant::now() + Duration::from_millis(100)).min(deadline);
+                match c.await_reply(msg_id, slice) {
+                    Err(RpcError::Timeout)
+                        if Instant::now() < deadline && !self.router.has_exited(i) =>
+                    {
+                        continue
+                    }
+                    other => break other,
+                }
+            };
+            match reply {
                 Ok(r) if r.typ() == "init_ok" => {}
                 Ok(r) => return Err(format!("n{i} answered init with `{}`", r.typ())),
                 Err(e) => {
-                    let why = if self.router.has_exited(i) { "the process exited".to_string() } else { e.to_string() };
+                    let why = if self.router.has_exited(i) {
+                        "the process exited".to_string()
+                    } else {
+                        e.to_string()
+                    };
                     return Err(format!("n{i} did not answer init: {why}"));
                 }
             }
@@ -147,7 +180,11 @@ impl Cluster {
         for tx in &self.inputs {
             let _ = tx.send(Input::Close);
         }
-        let statuses = self.procs.drain(..).map(|p| p.stop(Duration::from_secs(2))).collect();
+        let statuses = self
+            .procs
+            .drain(..)
+            .map(|p| p.stop(Duration::from_secs(2)))
+            .collect();
         self.net.shutdown();
         statuses
     }

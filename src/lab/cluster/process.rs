@@ -66,39 +66,51 @@ impl NodeProcess {
                 .name(format!("{id}-stdin"))
                 .spawn(move || write_loop(stdin, input))?,
         );
-        threads.push(thread::Builder::new().name(format!("{id}-stdout")).spawn(move || {
-            let mut reader = BufReader::with_capacity(1 << 16, stdout);
-            let mut line = Vec::with_capacity(1024);
-            loop {
-                line.clear();
-                match reader.read_until(b'\n', &mut line) {
-                    Ok(0) | Err(_) => break,
-                    Ok(_) => {
-                        while matches!(line.last(), Some(b'\n' | b'\r')) {
-                            line.pop();
-                        }
-                        if !line.is_empty() {
-                            on_line(&line);
-                        }
-                    }
-                }
-            }
-            on_exit();
-        })?);
-        threads.push(thread::Builder::new().name(format!("{id}-stderr")).spawn(move || {
-            let mut buf = [0u8; 8192];
-            loop {
-                match stderr.read(&mut buf) {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => {
-                        if let Some(f) = log_file.as_mut() {
-                            let _ = f.write_all(&buf[..n]);
+        threads.push(
+            thread::Builder::new()
+                .name(format!("{id}-stdout"))
+                .spawn(move || {
+                    let mut reader = BufReader::with_capacity(1 << 16, stdout);
+                    let mut line = Vec::with_capacity(1024);
+                    loop {
+                        line.clear();
+                        match reader.read_until(b'\n', &mut line) {
+                            Ok(0) | Err(_) => break,
+                            Ok(_) => {
+                                while matches!(line.last(), Some(b'\n' | b'\r')) {
+                                    line.pop();
+                                }
+                                if !line.is_empty() {
+                                    on_line(&line);
+                                }
+                            }
                         }
                     }
-                }
-            }
-        })?);
-        Ok(NodeProcess { id: id.to_string(), child, threads })
+                    on_exit();
+                })?,
+        );
+        threads.push(
+            thread::Builder::new()
+                .name(format!("{id}-stderr"))
+                .spawn(move || {
+                    let mut buf = [0u8; 8192];
+                    loop {
+                        match stderr.read(&mut buf) {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => {
+                                if let Some(f) = log_file.as_mut() {
+                                    let _ = f.write_all(&buf[..n]);
+                                }
+                            }
+                        }
+                    }
+                })?,
+        );
+        Ok(NodeProcess {
+            id: id.to_string(),
+            child,
+            threads,
+        })
     }
 
     /// The operating-system process id.

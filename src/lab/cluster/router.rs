@@ -47,7 +47,8 @@ pub struct NodeIssues {
 impl NodeIssues {
     /// Whether anything is wrong.
     pub fn any(&self) -> bool {
-        self.invalid_lines + self.wrong_src + self.unknown_dest + self.closed_dest > 0 || self.exited_early
+        self.invalid_lines + self.wrong_src + self.unknown_dest + self.closed_dest > 0
+            || self.exited_early
     }
 
     fn note(&mut self, reason: &str, line: &[u8]) {
@@ -112,8 +113,15 @@ fn parse_id(s: &str, prefix: u8) -> Option<u64> {
 impl Router {
     /// A router for the nodes `node_ids` over `net`.
     pub fn new(node_ids: Vec<String>, net: Arc<Net>) -> Router {
-        let issues =
-            node_ids.iter().map(|id| Mutex::new(NodeIssues { node: id.clone(), ..Default::default() })).collect();
+        let issues = node_ids
+            .iter()
+            .map(|id| {
+                Mutex::new(NodeIssues {
+                    node: id.clone(),
+                    ..Default::default()
+                })
+            })
+            .collect();
         Router {
             node_ids,
             net,
@@ -139,13 +147,19 @@ impl Router {
         // Relaxed: see the module's # Orderings.
         let num = self.next_client.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = crossbeam_channel::unbounded();
-        self.clients.lock().unwrap_or_else(|e| e.into_inner()).insert(num, tx);
+        self.clients
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(num, tx);
         (num, rx)
     }
 
     /// Closes a client: later messages to it are reported as sent to a closed client.
     pub fn close_client(&self, num: u64) {
-        self.clients.lock().unwrap_or_else(|e| e.into_inner()).remove(&num);
+        self.clients
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&num);
     }
 
     fn issue(&self, node: usize, f: impl FnOnce(&mut NodeIssues)) {
@@ -166,7 +180,9 @@ impl Router {
         };
         let body = env.body.get();
         let head = if body.trim_start().starts_with('{') {
-            serde_json::from_str::<BodyHead<'_>>(body).map(|_| ()).map_err(|e| e.to_string())
+            serde_json::from_str::<BodyHead<'_>>(body)
+                .map(|_| ())
+                .map_err(|e| e.to_string())
         } else {
             Err("not an object".to_string())
         };
@@ -192,7 +208,12 @@ impl Router {
                 return;
             }
         } else if let Some(c) = parse_id(&env.dest, b'c') {
-            let mailbox = self.clients.lock().unwrap_or_else(|e| e.into_inner()).get(&c).cloned();
+            let mailbox = self
+                .clients
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(&c)
+                .cloned();
             if let Some(mailbox) = mailbox {
                 self.net.count_client_reply();
                 let _ = mailbox.send(line.to_vec());
@@ -226,12 +247,18 @@ impl Router {
 
     /// Whether node `node` ended on its own.
     pub fn has_exited(&self, node: usize) -> bool {
-        self.issues[node].lock().unwrap_or_else(|e| e.into_inner()).exited_early
+        self.issues[node]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .exited_early
     }
 
     /// A copy of every node's issues.
     pub fn issues(&self) -> Vec<NodeIssues> {
-        self.issues.iter().map(|m| m.lock().unwrap_or_else(|e| e.into_inner()).clone()).collect()
+        self.issues
+            .iter()
+            .map(|m| m.lock().unwrap_or_else(|e| e.into_inner()).clone())
+            .collect()
     }
 }
 
@@ -240,10 +267,18 @@ mod tests {
     use super::*;
     use crate::lab::net::latency::LatencyModel;
 
-    fn router(n: usize) -> (Router, Vec<crossbeam_channel::Receiver<crate::lab::cluster::process::Input>>) {
+    fn router(
+        n: usize,
+    ) -> (
+        Router,
+        Vec<crossbeam_channel::Receiver<crate::lab::cluster::process::Input>>,
+    ) {
         let (txs, rxs): (Vec<_>, Vec<_>) = (0..n).map(|_| crossbeam_channel::unbounded()).unzip();
         let net = Arc::new(Net::new(txs, LatencyModel::none(), 0));
-        (Router::new((0..n).map(|i| format!("n{i}")).collect(), net), rxs)
+        (
+            Router::new((0..n).map(|i| format!("n{i}")).collect(), net),
+            rxs,
+        )
     }
 
     #[test]
@@ -251,13 +286,25 @@ mod tests {
         let (r, rxs) = router(2);
         let (c, inbox) = r.open_client();
         assert_eq!(c, 0);
-        r.route(0, br#"{"src":"n0","dest":"n1","body":{"type":"x","msg_id":1}}"#);
+        r.route(
+            0,
+            br#"{"src":"n0","dest":"n1","body":{"type":"x","msg_id":1}}"#,
+        );
         assert!(rxs[1].try_recv().is_ok());
-        r.route(1, br#"{"src":"n1","dest":"c0","body":{"type":"x_ok","in_reply_to":1},"id":4}"#);
+        r.route(
+            1,
+            br#"{"src":"n1","dest":"c0","body":{"type":"x_ok","in_reply_to":1},"id":4}"#,
+        );
         assert!(inbox.try_recv().is_ok());
         r.route(0, b"garbage");
-        r.route(0, br#"{"src":"n0","dest":"n1","body":{"type":"x"},"extra":1}"#);
-        r.route(0, br#"{"src":"n0","dest":"n1","body":{"type":"x","msg_id":1.0}}"#);
+        r.route(
+            0,
+            br#"{"src":"n0","dest":"n1","body":{"type":"x"},"extra":1}"#,
+        );
+        r.route(
+            0,
+            br#"{"src":"n0","dest":"n1","body":{"type":"x","msg_id":1.0}}"#,
+        );
         r.route(0, br#"{"src":"n0","dest":"c9","body":{"type":"x"}}"#);
         r.route(0, br#"{"src":"n0","dest":"n7","body":{"type":"x"}}"#);
         r.close_client(c);

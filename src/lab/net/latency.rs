@@ -30,7 +30,10 @@ impl LatencyModel {
 
     /// No latency at all.
     pub fn none() -> LatencyModel {
-        LatencyModel { mean: Duration::ZERO, dist: LatencyDist::Constant }
+        LatencyModel {
+            mean: Duration::ZERO,
+            dist: LatencyDist::Constant,
+        }
     }
 
     /// Whether every delay is zero.
@@ -51,7 +54,11 @@ impl LatencyModel {
 }
 
 enum Msg {
-    Deliver { due: Instant, to: usize, line: Vec<u8> },
+    Deliver {
+        due: Instant,
+        to: usize,
+        line: Vec<u8>,
+    },
     Stop,
 }
 
@@ -105,12 +112,19 @@ impl DelayQueue {
             .name("net-delay".into())
             .spawn(move || run(rx, inputs))
             .expect("spawn the delay thread");
-        DelayQueue { tx, thread: Mutex::new(Some(thread)) }
+        DelayQueue {
+            tx,
+            thread: Mutex::new(Some(thread)),
+        }
     }
 
     /// Queues `line` for node `to`, due `delay` from now.
     pub fn push(&self, delay: Duration, to: usize, line: Vec<u8>) {
-        let _ = self.tx.send(Msg::Deliver { due: Instant::now() + delay, to, line });
+        let _ = self.tx.send(Msg::Deliver {
+            due: Instant::now() + delay,
+            to,
+            line,
+        });
     }
 
     /// Stops the thread; undelivered messages are dropped.
@@ -162,7 +176,11 @@ mod tests {
     #[test]
     fn sample_means_match_the_requested_mean() {
         let mut rng = SmallRng::seed_from_u64(7);
-        for dist in [LatencyDist::Constant, LatencyDist::Uniform, LatencyDist::Exponential] {
+        for dist in [
+            LatencyDist::Constant,
+            LatencyDist::Uniform,
+            LatencyDist::Exponential,
+        ] {
             let m = LatencyModel::new(10.0, dist);
             let n = 20_000;
             let total: f64 = (0..n).map(|_| m.sample(&mut rng).as_secs_f64()).sum();

@@ -35,7 +35,12 @@ pub struct Cut {
 impl Cut {
     /// No link is cut.
     pub fn healed(n: usize) -> Cut {
-        Cut { n, blocked: vec![false; n * n], kind: "healed", description: "healed".into() }
+        Cut {
+            n,
+            blocked: vec![false; n * n],
+            kind: "healed",
+            description: "healed".into(),
+        }
     }
 
     /// A cut that splits the nodes into `components` (every node in exactly one); links inside a
@@ -55,10 +60,23 @@ impl Cut {
         }
         let description = components
             .iter()
-            .map(|c| format!("[{}]", c.iter().map(|x| format!("n{x}")).collect::<Vec<_>>().join(" ")))
+            .map(|c| {
+                format!(
+                    "[{}]",
+                    c.iter()
+                        .map(|x| format!("n{x}"))
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                )
+            })
             .collect::<Vec<_>>()
             .join(" | ");
-        Cut { n, blocked, kind, description }
+        Cut {
+            n,
+            blocked,
+            kind,
+            description,
+        }
     }
 
     /// A cut where node `to` hears only from the nodes in `hears[to]` (and itself).
@@ -74,11 +92,22 @@ impl Cut {
             .iter()
             .enumerate()
             .map(|(to, h)| {
-                format!("n{to}<-[{}]", h.iter().map(|x| format!("n{x}")).collect::<Vec<_>>().join(" "))
+                format!(
+                    "n{to}<-[{}]",
+                    h.iter()
+                        .map(|x| format!("n{x}"))
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                )
             })
             .collect::<Vec<_>>()
             .join(" ");
-        Cut { n, blocked, kind, description }
+        Cut {
+            n,
+            blocked,
+            kind,
+            description,
+        }
     }
 
     /// Whether a message from node `from` to node `to` is dropped.
@@ -133,9 +162,17 @@ impl Net {
     /// A network over the nodes whose stdin channels are `inputs`.
     pub fn new(inputs: Vec<Sender<Input>>, latency: LatencyModel, seed: u64) -> Net {
         let n = inputs.len();
-        let delay = if latency.is_zero() { None } else { Some(DelayQueue::start(inputs.clone())) };
+        let delay = if latency.is_zero() {
+            None
+        } else {
+            Some(DelayQueue::start(inputs.clone()))
+        };
         let rngs = (0..n)
-            .map(|i| Mutex::new(SmallRng::seed_from_u64(seed ^ 0x6e65_7400 ^ (i as u64).wrapping_mul(0x9e37_79b9))))
+            .map(|i| {
+                Mutex::new(SmallRng::seed_from_u64(
+                    seed ^ 0x6e65_7400 ^ (i as u64).wrapping_mul(0x9e37_79b9),
+                ))
+            })
             .collect();
         Net {
             inputs,

@@ -42,8 +42,10 @@ pub fn random_cut(n: usize, rng: &mut impl Rng) -> Cut {
             let back = (m - 1) / 2;
             let mut hears = vec![Vec::new(); n];
             for (pos, &node) in nodes.iter().enumerate() {
-                let mut heard: Vec<usize> =
-                    (0..m).map(|j| nodes[(pos + n - back + j) % n]).filter(|&x| x != node).collect();
+                let mut heard: Vec<usize> = (0..m)
+                    .map(|j| nodes[(pos + n - back + j) % n])
+                    .filter(|&x| x != node)
+                    .collect();
                 heard.sort_unstable();
                 hears[node] = heard;
             }
@@ -82,21 +84,25 @@ impl Nemesis {
                 let mut rng = SmallRng::seed_from_u64(seed ^ 0x6e65_6d65);
                 let mut events = Vec::new();
                 let mut cut_now = false;
-                loop {
-                    match stopped.recv_timeout(interval) {
-                        Err(RecvTimeoutError::Timeout) => {}
-                        _ => break,
-                    }
+                while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(interval) {
                     let at_secs = start.elapsed().as_secs_f64();
                     if cut_now {
                         net.heal();
-                        events.push(NemesisEvent { at_secs, action: "heal", detail: String::new() });
+                        events.push(NemesisEvent {
+                            at_secs,
+                            action: "heal",
+                            detail: String::new(),
+                        });
                     } else {
                         let cut = random_cut(net.node_count(), &mut rng);
                         if cut.is_cut() {
                             let detail = format!("{} {}", cut.kind, cut.description);
                             net.set_cut(cut);
-                            events.push(NemesisEvent { at_secs, action: "cut", detail });
+                            events.push(NemesisEvent {
+                                at_secs,
+                                action: "cut",
+                                detail,
+                            });
                         }
                     }
                     cut_now = !cut_now;

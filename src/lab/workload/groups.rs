@@ -78,7 +78,10 @@ impl Shared {
             OpType::Fail => Outcome::Fail,
             OpType::Info => Outcome::Info,
         });
-        self.history.lock().unwrap_or_else(|e| e.into_inner()).push(op);
+        self.history
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(op);
     }
 
     fn malformed(&self, client: &Client, why: &str) {
@@ -86,7 +89,9 @@ impl Shared {
         self.malformed
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .add("malformed-reply", || format!("reply to {who} from n{}: {why}", client.node()));
+            .add("malformed-reply", || {
+                format!("reply to {who} from n{}: {why}", client.node())
+            });
     }
 
     fn phase(&self) -> Phase {
@@ -94,7 +99,10 @@ impl Shared {
     }
 
     fn event(&self, e: MembershipEvent) {
-        self.events.lock().unwrap_or_else(|e| e.into_inner()).push(e);
+        self.events
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(e);
     }
 
     fn group_complete(&self, g: usize) -> bool {
@@ -129,14 +137,25 @@ impl Shared {
 }
 
 fn classify(e: &RpcError) -> (OpType, String) {
-    (if e.is_definite() { OpType::Fail } else { OpType::Info }, e.to_string())
+    (
+        if e.is_definite() {
+            OpType::Fail
+        } else {
+            OpType::Info
+        },
+        e.to_string(),
+    )
 }
 
 fn u32_list(r: &Reply, field: &str) -> Result<Vec<u32>, String> {
     match r.body.get(field) {
         Some(Value::Array(xs)) => xs
             .iter()
-            .map(|x| x.as_u64().and_then(|p| u32::try_from(p).ok()).ok_or_else(|| format!("`{field}` holds {x}")))
+            .map(|x| {
+                x.as_u64()
+                    .and_then(|p| u32::try_from(p).ok())
+                    .ok_or_else(|| format!("`{field}` holds {x}"))
+            })
             .collect(),
         _ => Err(format!("`{}` lacks the array `{field}`", r.typ())),
     }
@@ -151,20 +170,33 @@ fn parse_assignment(r: &Reply, typ: &str) -> Result<(Vec<u32>, Option<u64>), Str
     Ok((partitions, generation))
 }
 
-fn parse_poll(r: &Reply) -> Result<(Vec<Delivery>, Vec<u32>, Option<u64>), String> {
+/// A parsed `poll_ok`: records, partitions, generation.
+type PollReply = (Vec<Delivery>, Vec<u32>, Option<u64>);
+
+fn parse_poll(r: &Reply) -> Result<PollReply, String> {
     let (partitions, generation) = parse_assignment(r, "poll_ok")?;
-    let Some(Value::Array(msgs)) = r.body.get("msgs") else { return Err("`poll_ok` lacks the array `msgs`".into()) };
+    let Some(Value::Array(msgs)) = r.body.get("msgs") else {
+        return Err("`poll_ok` lacks the array `msgs`".into());
+    };
     let mut out = Vec::with_capacity(msgs.len());
     for m in msgs {
         let get = |f: &str| m.get(f);
-        let partition = get("partition").and_then(Value::as_u64).and_then(|p| u32::try_from(p).ok());
+        let partition = get("partition")
+            .and_then(Value::as_u64)
+            .and_then(|p| u32::try_from(p).ok());
         let offset = get("offset").and_then(Value::as_u64);
         let key = get("key").and_then(Value::as_str);
-        let value = get("msg").or_else(|| get("message")).or_else(|| get("value")).and_then(Value::as_i64);
+        let value = get("msg")
+            .or_else(|| get("message"))
+            .or_else(|| get("value"))
+            .and_then(Value::as_i64);
         match (partition, offset, key, value) {
-            (Some(partition), Some(offset), Some(key), Some(value)) => {
-                out.push(Delivery { partition, offset, key: key.to_string(), value })
-            }
+            (Some(partition), Some(offset), Some(key), Some(value)) => out.push(Delivery {
+                partition,
+                offset,
+                key: key.to_string(),
+                value,
+            }),
             _ => return Err(format!("`poll_ok.msgs` has a bad record: {m}")),
         }
     }
@@ -212,7 +244,8 @@ impl Consumer<'_, '_> {
             _ => false,
         };
         if adjacent {
-            self.pending.retain(|p, _| old_parts.contains(p) && partitions.contains(p));
+            self.pending
+                .retain(|p, _| old_parts.contains(p) && partitions.contains(p));
         } else {
             self.pending.clear();
         }
@@ -230,17 +263,42 @@ impl Consumer<'_, '_> {
             Ok(r) => match parse_assignment(&r, "subscribe_ok") {
                 Ok((partitions, generation)) => {
                     self.assigned(generation, &partitions);
-                    self.op(t, OpType::Ok, GOpKind::Subscribe { group, consumer, partitions, generation }, None)
+                    self.op(
+                        t,
+                        OpType::Ok,
+                        GOpKind::Subscribe {
+                            group,
+                            consumer,
+                            partitions,
+                            generation,
+                        },
+                        None,
+                    )
                 }
                 Err(why) => {
                     self.sh.malformed(&self.client, &why);
-                    let kind = GOpKind::Subscribe { group, consumer, partitions: vec![], generation: None };
+                    let kind = GOpKind::Subscribe {
+                        group,
+                        consumer,
+                        partitions: vec![],
+                        generation: None,
+                    };
                     self.op(t, OpType::Info, kind, Some(why))
                 }
             },
             Err(e) => {
                 let (typ, why) = classify(&e);
-                self.op(t, typ, GOpKind::Subscribe { group, consumer, partitions: vec![], generation: None }, Some(why))
+                self.op(
+                    t,
+                    typ,
+                    GOpKind::Subscribe {
+                        group,
+                        consumer,
+                        partitions: vec![],
+                        generation: None,
+                    },
+                    Some(why),
+                )
             }
         }
     }
@@ -254,8 +312,14 @@ impl Consumer<'_, '_> {
             at_ns: self.ctx.ns(t),
             effective_ns: self.ctx.ns(t),
         });
-        let kind = GOpKind::Unsubscribe { group: self.group.clone(), consumer: self.name.clone() };
-        match self.client.call(json!({"type": "unsubscribe", "group": self.group, "consumer": self.name})) {
+        let kind = GOpKind::Unsubscribe {
+            group: self.group.clone(),
+            consumer: self.name.clone(),
+        };
+        match self
+            .client
+            .call(json!({"type": "unsubscribe", "group": self.group, "consumer": self.name}))
+        {
             Ok(r) if r.typ() == "unsubscribe_ok" => self.op(t, OpType::Ok, kind, None),
             Ok(r) => {
                 let why = format!("expected unsubscribe_ok, got `{}`", r.typ());
@@ -288,10 +352,18 @@ impl Consumer<'_, '_> {
                 Ok((msgs, partitions, generation)) => {
                     self.assigned(generation, &partitions);
                     {
-                        let mut delivered = self.sh.delivered[self.g].lock().unwrap_or_else(|e| e.into_inner());
+                        let mut delivered = self.sh.delivered[self.g]
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner());
                         delivered.extend(msgs.iter().map(|d| d.value));
                     }
-                    let kind = GOpKind::Poll { group: group.clone(), consumer: consumer.clone(), msgs: msgs.clone(), partitions, generation };
+                    let kind = GOpKind::Poll {
+                        group: group.clone(),
+                        consumer: consumer.clone(),
+                        msgs: msgs.clone(),
+                        partitions,
+                        generation,
+                    };
                     self.op(t, OpType::Ok, kind, None);
                     msgs
                 }
@@ -328,9 +400,16 @@ impl Consumer<'_, '_> {
             return;
         }
         let next = std::mem::take(&mut self.pending);
-        let offsets: Map<String, Value> = next.iter().map(|(p, o)| (p.to_string(), Value::from(*o))).collect();
+        let offsets: Map<String, Value> = next
+            .iter()
+            .map(|(p, o)| (p.to_string(), Value::from(*o)))
+            .collect();
         let t = Instant::now();
-        let kind = GOpKind::Commit { group: self.group.clone(), consumer: self.name.clone(), offsets: next.into_iter().collect() };
+        let kind = GOpKind::Commit {
+            group: self.group.clone(),
+            consumer: self.name.clone(),
+            offsets: next.into_iter().collect(),
+        };
         let req = json!({
             "type": "commit", "group": self.group, "consumer": self.name, "topic": self.ctx.opts.topic, "offsets": offsets,
         });
@@ -352,17 +431,41 @@ impl Consumer<'_, '_> {
     }
 }
 
-fn consumer_thread(ctx: &RunCtx<'_>, sh: &Shared, idx: usize, node: usize, churn_join: bool, subscribed: Option<crossbeam_channel::Sender<()>>) {
+fn consumer_thread(
+    ctx: &RunCtx<'_>,
+    sh: &Shared,
+    idx: usize,
+    node: usize,
+    churn_join: bool,
+    subscribed: Option<crossbeam_channel::Sender<()>>,
+) {
     let (g, name) = {
         let members = sh.members.lock().unwrap_or_else(|e| e.into_inner());
         (members[idx].group, members[idx].name.clone())
     };
     let rng = SmallRng::seed_from_u64(ctx.seed ^ 0x636f_6e73 ^ ((idx as u64) << 20));
     let client = ctx.open_client(node);
-    let mut c = Consumer { ctx, sh, g, group: format!("g{g}"), name, node, client, pending: BTreeMap::new(), assignment: (None, Vec::new()), rng };
+    let mut c = Consumer {
+        ctx,
+        sh,
+        g,
+        group: format!("g{g}"),
+        name,
+        node,
+        client,
+        pending: BTreeMap::new(),
+        assignment: (None, Vec::new()),
+        rng,
+    };
     if churn_join {
         let t = ctx.ns(Instant::now());
-        sh.event(MembershipEvent { group: c.group.clone(), kind: "join", consumer: c.name.clone(), at_ns: t, effective_ns: t });
+        sh.event(MembershipEvent {
+            group: c.group.clone(),
+            kind: "join",
+            consumer: c.name.clone(),
+            at_ns: t,
+            effective_ns: t,
+        });
     }
     c.subscribe();
     if let Some(tx) = subscribed {
@@ -426,7 +529,8 @@ fn producer_thread(ctx: &RunCtx<'_>, sh: &Shared, gen: &Mutex<ProdGen>, p: usize
         let Some((key, value, at)) = next else { break };
         sleep_until(at);
         let t = Instant::now();
-        let res = client.call(json!({"type": "send", "topic": ctx.opts.topic, "key": key, "msg": value}));
+        let res =
+            client.call(json!({"type": "send", "topic": ctx.opts.topic, "key": key, "msg": value}));
         let (typ, offset, error) = match res {
             Ok(r) if r.typ() == "send_ok" => match r.u64_field("offset") {
                 Ok(o) => (OpType::Ok, Some(o), None),
@@ -446,7 +550,10 @@ fn producer_thread(ctx: &RunCtx<'_>, sh: &Shared, gen: &Mutex<ProdGen>, p: usize
             }
         };
         if typ == OpType::Ok {
-            sh.acked.lock().unwrap_or_else(|e| e.into_inner()).insert(value);
+            sh.acked
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(value);
         }
         let op = GOp {
             process: client.num(),
@@ -481,7 +588,9 @@ pub fn run(ctx: &RunCtx<'_>) -> WorkloadResult {
     ctx.set_phase("setup");
     {
         let mut admin = ctx.open_client(0);
-        let res = admin.call(json!({"type": "create_topic", "topic": opts.topic, "partitions": opts.partitions}));
+        let res = admin.call(
+            json!({"type": "create_topic", "topic": opts.topic, "partitions": opts.partitions}),
+        );
         *sh.create_topic.lock().unwrap_or_else(|e| e.into_inner()) = match res {
             Ok(r) => r.typ().to_string(),
             Err(e) => e.to_string(),
@@ -506,7 +615,13 @@ pub fn run(ctx: &RunCtx<'_>) -> WorkloadResult {
             for c in 0..opts.consumers.max(1) {
                 let idx = {
                     let mut members = sh.members.lock().unwrap_or_else(|e| e.into_inner());
-                    members.push(Member { group: g, name: format!("g{g}-c{c}"), leave: false, stall_until: None, gone: false });
+                    members.push(Member {
+                        group: g,
+                        name: format!("g{g}-c{c}"),
+                        leave: false,
+                        stall_until: None,
+                        gone: false,
+                    });
                     members.len() - 1
                 };
                 let node = next_node % node_count;
@@ -545,8 +660,14 @@ pub fn run(ctx: &RunCtx<'_>) -> WorkloadResult {
                 let g = rng.random_range(0..n_groups);
                 let now = Instant::now();
                 let mut members = sh.members.lock().unwrap_or_else(|e| e.into_inner());
-                let live: Vec<usize> = (0..members.len()).filter(|&i| members[i].group == g && !members[i].gone && !members[i].leave).collect();
-                let active: Vec<usize> = live.iter().copied().filter(|&i| members[i].stall_until.map_or(true, |t| t <= now)).collect();
+                let live: Vec<usize> = (0..members.len())
+                    .filter(|&i| members[i].group == g && !members[i].gone && !members[i].leave)
+                    .collect();
+                let active: Vec<usize> = live
+                    .iter()
+                    .copied()
+                    .filter(|&i| members[i].stall_until.map_or(true, |t| t <= now))
+                    .collect();
                 let mut actions = vec!["join", "leave", "stall"];
                 actions.retain(|a| match *a {
                     "join" => live.len() < opts.consumers.max(1) + 2,
@@ -559,7 +680,13 @@ pub fn run(ctx: &RunCtx<'_>) -> WorkloadResult {
                     "join" => {
                         let c = joined[g];
                         joined[g] += 1;
-                        members.push(Member { group: g, name: format!("g{g}-c{c}"), leave: false, stall_until: None, gone: false });
+                        members.push(Member {
+                            group: g,
+                            name: format!("g{g}-c{c}"),
+                            leave: false,
+                            stall_until: None,
+                            gone: false,
+                        });
                         let idx = members.len() - 1;
                         drop(members);
                         let node = next_node % node_count;
@@ -606,7 +733,9 @@ pub fn run(ctx: &RunCtx<'_>) -> WorkloadResult {
     let group_names: Vec<String> = (0..n_groups).map(|g| format!("g{g}")).collect();
     let report = groups::check(&history, &events, &group_names);
     let mut anomalies = report.anomalies.clone();
-    anomalies.merge(std::mem::take(&mut *sh.malformed.lock().unwrap_or_else(|e| e.into_inner())));
+    anomalies.merge(std::mem::take(
+        &mut *sh.malformed.lock().unwrap_or_else(|e| e.into_inner()),
+    ));
 
     let main_end_ns = ctx.ns(main_deadline);
     let mut counts = (0, 0, 0);
@@ -626,13 +755,25 @@ pub fn run(ctx: &RunCtx<'_>) -> WorkloadResult {
         }
     }
     let main_secs = (opts.time_limit).max(1e-3);
-    let recovery = Latency::of(report.recovery_ms.iter().map(|ms| (ms * 1000.0) as u64).collect());
+    let recovery = Latency::of(
+        report
+            .recovery_ms
+            .iter()
+            .map(|ms| (ms * 1000.0) as u64)
+            .collect(),
+    );
     let mut by_kind: BTreeMap<&str, u64> = BTreeMap::new();
     for e in &events {
         *by_kind.entry(e.kind).or_default() += 1;
     }
     let mut stats = BTreeMap::new();
-    stats.insert("records".into(), json!(format!("{} acknowledged, {} deliveries", report.acked, report.deliveries)));
+    stats.insert(
+        "records".into(),
+        json!(format!(
+            "{} acknowledged, {} deliveries",
+            report.acked, report.deliveries
+        )),
+    );
     stats.insert("redeliveries".into(), json!(report.redeliveries));
     stats.insert("rebalances".into(), json!(report.rebalances));
     stats.insert("churn".into(), json!(by_kind));
@@ -640,7 +781,23 @@ pub fn run(ctx: &RunCtx<'_>) -> WorkloadResult {
         "recovery_ms".into(),
         json!({"p50": recovery.p50 as f64 / 1000.0, "max": recovery.max as f64 / 1000.0, "measured": report.recovery_ms.len(), "unrecovered": report.unrecovered}),
     );
-    stats.insert("fenced_commits".into(), json!(*sh.fenced.lock().unwrap_or_else(|e| e.into_inner())));
-    stats.insert("create_topic".into(), json!(sh.create_topic.lock().unwrap_or_else(|e| e.into_inner()).clone()));
-    WorkloadResult { anomalies, counts, latencies_us, throughput: main_ok as f64 / main_secs, stats }
+    stats.insert(
+        "fenced_commits".into(),
+        json!(*sh.fenced.lock().unwrap_or_else(|e| e.into_inner())),
+    );
+    stats.insert(
+        "create_topic".into(),
+        json!(sh
+            .create_topic
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()),
+    );
+    WorkloadResult {
+        anomalies,
+        counts,
+        latencies_us,
+        throughput: main_ok as f64 / main_secs,
+        stats,
+    }
 }

@@ -107,20 +107,41 @@ struct Gen {
 
 impl Gen {
     fn new(ctx: &RunCtx<'_>) -> Gen {
-        let mut rng = SmallRng::seed_from_u64(ctx.seed);
-        let crash_mean = Duration::from_secs_f64(CRASH_INTERVAL_SECS / ctx.concurrency as f64);
-        let next_crash = ctx.start + crash_mean.mul_f64(2.0 * rng.random::<f64>());
+        let o = ctx.opts;
+        Gen::with(
+            ctx.seed,
+            o.key_count,
+            o.max_writes_per_key,
+            o.rate,
+            ctx.concurrency,
+            ctx.start,
+            ctx.main_deadline(),
+        )
+    }
+
+    fn with(
+        seed: u64,
+        key_count: usize,
+        max_writes_per_key: u64,
+        rate: f64,
+        concurrency: usize,
+        start: Instant,
+        deadline: Instant,
+    ) -> Gen {
+        let mut rng = SmallRng::seed_from_u64(seed);
+        let crash_mean = Duration::from_secs_f64(CRASH_INTERVAL_SECS / concurrency.max(1) as f64);
+        let next_crash = start + crash_mean.mul_f64(2.0 * rng.random::<f64>());
         Gen {
             rng,
-            pool: KeyPool::new(ctx.opts.key_count, ctx.opts.max_writes_per_key),
+            pool: KeyPool::new(key_count, max_writes_per_key),
             peeked: None,
             sent: BTreeMap::new(),
             polled: BTreeMap::new(),
             max_offsets: BTreeMap::new(),
-            stagger: Stagger::new(ctx.opts.rate),
+            stagger: Stagger::new(rate),
             next_crash,
             crash_mean,
-            deadline: ctx.main_deadline(),
+            deadline,
         }
     }
 
@@ -139,7 +160,10 @@ impl Gen {
                 continue;
             }
             self.pool.next_value.insert(key, v + 1);
-            return Txn { key, value: Some(v) };
+            return Txn {
+                key,
+                value: Some(v),
+            };
         }
     }
 
@@ -174,7 +198,10 @@ impl Gen {
             return Some((Invocation::Assign { keys }, at));
         }
         let inv = match txn.value {
-            Some(value) => Invocation::Send { key: txn.key.to_string(), value },
+            Some(value) => Invocation::Send {
+                key: txn.key.to_string(),
+                value,
+            },
             None => Invocation::Poll,
         };
         Some((inv, at))
@@ -187,7 +214,11 @@ impl Gen {
         }
         let mut seen: Vec<(&str, u64, bool)> = Vec::new();
         match &op.kind {
-            OpKind::Send { key, offset: Some(o), .. } => seen.push((key, *o, true)),
+            OpKind::Send {
+                key,
+                offset: Some(o),
+                ..
+            } => seen.push((key, *o, true)),
             OpKind::Poll { reads } => {
                 for (k, pairs) in reads {
                     if let Some(max) = pairs.iter().map(|&(o, _)| o).max() {
@@ -200,7 +231,11 @@ impl Gen {
         for (k, o, is_send) in seen {
             let slot = self.max_offsets.entry(k.to_string()).or_insert(o);
             *slot = (*slot).max(o);
-            let map = if is_send { &mut self.sent } else { &mut self.polled };
+            let map = if is_send {
+                &mut self.sent
+            } else {
+                &mut self.polled
+            };
             let slot = map.entry(k.to_string()).or_insert(o);
             *slot = (*slot).max(o);
             let caught_up = match (self.sent.get(k), self.polled.get(k)) {
@@ -225,7 +260,10 @@ struct KClient {
 
 impl KClient {
     fn open(ctx: &RunCtx<'_>, node: usize) -> KClient {
-        KClient { client: ctx.open_client(node), offsets: BTreeMap::new() }
+        KClient {
+            client: ctx.open_client(node),
+            offsets: BTreeMap::new(),
+        }
     }
 }
 
@@ -244,7 +282,10 @@ impl Shared {
             OpType::Fail => Outcome::Fail,
             OpType::Info => Outcome::Info,
         });
-        self.history.lock().unwrap_or_else(|e| e.into_inner()).push(op);
+        self.history
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(op);
     }
 
     fn malformed(&self, client: &Client, why: &str) {
@@ -252,27 +293,47 @@ impl Shared {
         self.malformed
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .add("malformed-reply", || format!("reply to {who} from n{}: {why}", client.node()));
+            .add("malformed-reply", || {
+                format!("reply to {who} from n{}: {why}", client.node())
+            });
     }
 }
 
 /// How one RPC ended, as the op type and error text.
 fn classify(e: &RpcError) -> (OpType, String) {
-    (if e.is_definite() { OpType::Fail } else { OpType::Info }, e.to_string())
+    (
+        if e.is_definite() {
+            OpType::Fail
+        } else {
+            OpType::Info
+        },
+        e.to_string(),
+    )
 }
 
 /// Parses `poll_ok.msgs`: key → [[offset, msg], …] with integer offsets and messages.
-fn parse_msgs(v: Option<&Value>) -> Result<Vec<(String, Vec<(u64, i64)>)>, String> {
-    let Some(Value::Object(msgs)) = v else { return Err("`poll_ok.msgs` is not an object".into()) };
+/// Per key, the `[offset, value]` pairs of a poll.
+type Reads = Vec<(String, Vec<(u64, i64)>)>;
+
+fn parse_msgs(v: Option<&Value>) -> Result<Reads, String> {
+    let Some(Value::Object(msgs)) = v else {
+        return Err("`poll_ok.msgs` is not an object".into());
+    };
     let mut out = Vec::with_capacity(msgs.len());
     for (k, pairs) in msgs {
-        let Value::Array(pairs) = pairs else { return Err(format!("`msgs.{k}` is not an array")) };
+        let Value::Array(pairs) = pairs else {
+            return Err(format!("`msgs.{k}` is not an array"));
+        };
         let mut got = Vec::with_capacity(pairs.len());
         for p in pairs {
             match p.as_array().map(Vec::as_slice) {
                 Some([o, m]) => match (o.as_u64(), m.as_i64()) {
                     (Some(o), Some(m)) => got.push((o, m)),
-                    _ => return Err(format!("`msgs.{k}` has a pair that is not [offset, integer]: {p}")),
+                    _ => {
+                        return Err(format!(
+                            "`msgs.{k}` has a pair that is not [offset, integer]: {p}"
+                        ))
+                    }
                 },
                 _ => return Err(format!("`msgs.{k}` has an element that is not a pair: {p}")),
             }
@@ -288,51 +349,94 @@ fn execute(ctx: &RunCtx<'_>, shared: &Shared, kc: &mut KClient, inv: Invocation)
     let invoked = Instant::now();
     let (typ, kind, error) = match inv {
         Invocation::Crash => (OpType::Info, OpKind::Crash, Some("crash".to_string())),
-        Invocation::Send { key, value } => match kc.client.call(json!({"type": "send", "key": key, "msg": value})) {
+        Invocation::Send { key, value } => match kc
+            .client
+            .call(json!({"type": "send", "key": key, "msg": value}))
+        {
             Ok(r) => {
                 let checked = if r.typ() != "send_ok" {
                     Err(format!("expected send_ok, got `{}`", r.typ()))
                 } else {
-                    r.expect_only(&["offset"]).and_then(|_| r.u64_field("offset"))
+                    r.expect_only(&["offset"])
+                        .and_then(|_| r.u64_field("offset"))
                 };
                 match checked {
-                    Ok(o) => (OpType::Ok, OpKind::Send { key, value, offset: Some(o) }, None),
+                    Ok(o) => (
+                        OpType::Ok,
+                        OpKind::Send {
+                            key,
+                            value,
+                            offset: Some(o),
+                        },
+                        None,
+                    ),
                     Err(why) => {
                         shared.malformed(&kc.client, &why);
-                        (OpType::Info, OpKind::Send { key, value, offset: None }, Some(why))
+                        (
+                            OpType::Info,
+                            OpKind::Send {
+                                key,
+                                value,
+                                offset: None,
+                            },
+                            Some(why),
+                        )
                     }
                 }
             }
             Err(e) => {
                 let (t, why) = classify(&e);
-                (t, OpKind::Send { key, value, offset: None }, Some(why))
+                (
+                    t,
+                    OpKind::Send {
+                        key,
+                        value,
+                        offset: None,
+                    },
+                    Some(why),
+                )
             }
         },
         Invocation::Poll => poll(shared, kc),
         Invocation::Assign { keys } => {
-            match kc.client.call(json!({"type": "list_committed_offsets", "keys": keys})) {
+            match kc
+                .client
+                .call(json!({"type": "list_committed_offsets", "keys": keys}))
+            {
                 Ok(r) => {
                     let committed = if r.typ() != "list_committed_offsets_ok" {
-                        Err(format!("expected list_committed_offsets_ok, got `{}`", r.typ()))
+                        Err(format!(
+                            "expected list_committed_offsets_ok, got `{}`",
+                            r.typ()
+                        ))
                     } else {
-                        r.expect_only(&["offsets"]).and_then(|_| match r.body.get("offsets") {
-                            Some(Value::Object(m)) => m
-                                .iter()
-                                .map(|(k, v)| {
-                                    v.as_u64()
-                                        .map(|o| (k.clone(), o))
-                                        .ok_or_else(|| format!("`offsets.{k}` is not a non-negative integer"))
-                                })
-                                .collect::<Result<HashMap<_, _>, _>>(),
-                            _ => Err("`list_committed_offsets_ok.offsets` is not an object".into()),
-                        })
+                        r.expect_only(&["offsets"])
+                            .and_then(|_| match r.body.get("offsets") {
+                                Some(Value::Object(m)) => m
+                                    .iter()
+                                    .map(|(k, v)| {
+                                        v.as_u64().map(|o| (k.clone(), o)).ok_or_else(|| {
+                                            format!("`offsets.{k}` is not a non-negative integer")
+                                        })
+                                    })
+                                    .collect::<Result<HashMap<_, _>, _>>(),
+                                _ => {
+                                    Err("`list_committed_offsets_ok.offsets` is not an object"
+                                        .into())
+                                }
+                            })
                     };
                     match committed {
                         Ok(committed) => {
                             let offsets = keys
                                 .iter()
                                 .map(|k| {
-                                    let o = kc.offsets.get(k).or(committed.get(k)).copied().unwrap_or(0);
+                                    let o = kc
+                                        .offsets
+                                        .get(k)
+                                        .or(committed.get(k))
+                                        .copied()
+                                        .unwrap_or(0);
                                     (k.clone(), o)
                                 })
                                 .collect();
@@ -352,19 +456,31 @@ fn execute(ctx: &RunCtx<'_>, shared: &Shared, kc: &mut KClient, inv: Invocation)
             }
         }
     };
-    Op { process, typ, kind, invoke_ns: ctx.ns(invoked), complete_ns: ctx.ns(Instant::now()), error }
+    Op {
+        process,
+        typ,
+        kind,
+        invoke_ns: ctx.ns(invoked),
+        complete_ns: ctx.ns(Instant::now()),
+        error,
+    }
 }
 
 /// A poll, then `commit_offsets` of what it returned.
 fn poll(shared: &Shared, kc: &mut KClient) -> (OpType, OpKind, Option<String>) {
     let lost = || OpKind::Poll { reads: Vec::new() };
-    let offsets: Map<String, Value> = kc.offsets.iter().map(|(k, &o)| (k.clone(), Value::from(o))).collect();
+    let offsets: Map<String, Value> = kc
+        .offsets
+        .iter()
+        .map(|(k, &o)| (k.clone(), Value::from(o)))
+        .collect();
     let reads = match kc.client.call(json!({"type": "poll", "offsets": offsets})) {
         Ok(r) => {
             let parsed = if r.typ() != "poll_ok" {
                 Err(format!("expected poll_ok, got `{}`", r.typ()))
             } else {
-                r.expect_only(&["msgs"]).and_then(|_| parse_msgs(r.body.get("msgs")))
+                r.expect_only(&["msgs"])
+                    .and_then(|_| parse_msgs(r.body.get("msgs")))
             };
             match parsed {
                 Ok(reads) => reads,
@@ -389,7 +505,10 @@ fn poll(shared: &Shared, kc: &mut KClient) -> (OpType, OpKind, Option<String>) {
         }
     }
     if !commit.is_empty() {
-        match kc.client.call(json!({"type": "commit_offsets", "offsets": commit})) {
+        match kc
+            .client
+            .call(json!({"type": "commit_offsets", "offsets": commit}))
+        {
             Ok(r) => {
                 let checked = if r.typ() != "commit_offsets_ok" {
                     Err(format!("expected commit_offsets_ok, got `{}`", r.typ()))
@@ -414,11 +533,19 @@ fn main_worker(ctx: &RunCtx<'_>, shared: &Shared, thread: usize) -> KClient {
     let node = thread % ctx.cluster.node_count();
     let mut kc = KClient::open(ctx, node);
     loop {
-        let next = shared.gen.lock().unwrap_or_else(|e| e.into_inner()).next(Instant::now());
+        let next = shared
+            .gen
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .next(Instant::now());
         let Some((inv, at)) = next else { break };
         sleep_until(at);
         let op = execute(ctx, shared, &mut kc, inv);
-        shared.gen.lock().unwrap_or_else(|e| e.into_inner()).update(&op);
+        shared
+            .gen
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .update(&op);
         let replace = op.typ == OpType::Info;
         shared.record(ctx, op);
         if replace {
@@ -461,7 +588,9 @@ fn final_worker(
             Op {
                 process: kc.client.num(),
                 typ: OpType::Ok,
-                kind: OpKind::Assign { keys: targets.keys().cloned().collect() },
+                kind: OpKind::Assign {
+                    keys: targets.keys().cloned().collect(),
+                },
                 invoke_ns: t,
                 complete_ns: t,
                 error: None,
@@ -492,22 +621,40 @@ fn final_worker(
 
 /// Runs the kafka workload and checks its history.
 pub fn run(ctx: &RunCtx<'_>) -> WorkloadResult {
-    let shared =
-        Shared { gen: Mutex::new(Gen::new(ctx)), history: Mutex::new(Vec::new()), malformed: Mutex::new(Anomalies::default()) };
+    let shared = Shared {
+        gen: Mutex::new(Gen::new(ctx)),
+        history: Mutex::new(Vec::new()),
+        malformed: Mutex::new(Anomalies::default()),
+    };
     ctx.set_phase("running");
     ctx.start_nemesis();
     let clients: Vec<KClient> = std::thread::scope(|s| {
-        let handles: Vec<_> =
-            (0..ctx.concurrency).map(|t| s.spawn({ let shared = &shared; move || main_worker(ctx, shared, t) })).collect();
-        handles.into_iter().map(|h| h.join().expect("a kafka client thread panicked")).collect()
+        let handles: Vec<_> = (0..ctx.concurrency)
+            .map(|t| {
+                s.spawn({
+                    let shared = &shared;
+                    move || main_worker(ctx, shared, t)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("a kafka client thread panicked"))
+            .collect()
     });
     let main_end = Instant::now();
     ctx.set_phase("healing");
     ctx.heal();
     std::thread::sleep(Duration::from_secs_f64(ctx.opts.final_wait.max(0.0)));
     ctx.set_phase("final reads");
-    let targets = shared.gen.lock().unwrap_or_else(|e| e.into_inner()).max_offsets.clone();
-    let final_deadline = Instant::now() + Duration::from_secs_f64(ctx.opts.final_time_limit.max(0.0));
+    let targets = shared
+        .gen
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .max_offsets
+        .clone();
+    let final_deadline =
+        Instant::now() + Duration::from_secs_f64(ctx.opts.final_time_limit.max(0.0));
     std::thread::scope(|s| {
         for (t, kc) in clients.into_iter().enumerate() {
             let shared = &shared;
@@ -516,14 +663,23 @@ pub fn run(ctx: &RunCtx<'_>) -> WorkloadResult {
         }
     });
 
-    let mut history = std::mem::take(&mut *shared.history.lock().unwrap_or_else(|e| e.into_inner()));
+    let mut history =
+        std::mem::take(&mut *shared.history.lock().unwrap_or_else(|e| e.into_inner()));
     history.sort_by_key(|op| op.complete_ns);
     let mut anomalies = kafka::check(&history);
-    anomalies.merge(std::mem::take(&mut *shared.malformed.lock().unwrap_or_else(|e| e.into_inner())));
+    anomalies.merge(std::mem::take(
+        &mut *shared.malformed.lock().unwrap_or_else(|e| e.into_inner()),
+    ));
     summarize(ctx, &history, anomalies, ctx.ns(main_end), targets.len())
 }
 
-fn summarize(ctx: &RunCtx<'_>, history: &[Op], anomalies: Anomalies, main_end_ns: u64, keys: usize) -> WorkloadResult {
+fn summarize(
+    ctx: &RunCtx<'_>,
+    history: &[Op],
+    anomalies: Anomalies,
+    main_end_ns: u64,
+    keys: usize,
+) -> WorkloadResult {
     let mut counts = (0, 0, 0);
     let mut latencies_us = Vec::new();
     let mut main_ok = 0u64;
@@ -556,11 +712,124 @@ fn summarize(ctx: &RunCtx<'_>, history: &[Op], anomalies: Anomalies, main_end_ns
     }
     let secs = (main_end_ns as f64 / 1e9).max(1e-3);
     let mut stats = BTreeMap::new();
-    stats.insert("sends".into(), json!(format!("{} ok of {}", sends.0, sends.1)));
-    stats.insert("polls".into(), json!(format!("{} ok of {}", polls.0, polls.1)));
+    stats.insert(
+        "sends".into(),
+        json!(format!("{} ok of {}", sends.0, sends.1)),
+    );
+    stats.insert(
+        "polls".into(),
+        json!(format!("{} ok of {}", polls.0, polls.1)),
+    );
     stats.insert("assigns".into(), json!(assigns));
     stats.insert("crashes".into(), json!(crashes));
     stats.insert("keys".into(), json!(keys));
     let _ = ctx;
-    WorkloadResult { anomalies, counts, latencies_us, throughput: main_ok as f64 / secs, stats }
+    WorkloadResult {
+        anomalies,
+        counts,
+        latencies_us,
+        throughput: main_ok as f64 / secs,
+        stats,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stream(seed: u64) -> Vec<String> {
+        let start = Instant::now();
+        let mut g = Gen::with(
+            seed,
+            10,
+            16,
+            1000.0,
+            4,
+            start,
+            start + Duration::from_secs(3600),
+        );
+        (0..2000)
+            .map(|i| {
+                let (inv, _) = g.next(start).expect("before the deadline");
+                if let Invocation::Send { key, .. } = &inv {
+                    // Feed back an ack so PollUnseen has something to track.
+                    let op = Op {
+                        process: 0,
+                        typ: OpType::Ok,
+                        kind: OpKind::Send {
+                            key: key.clone(),
+                            value: 0,
+                            offset: Some(i),
+                        },
+                        invoke_ns: 0,
+                        complete_ns: 0,
+                        error: None,
+                    };
+                    g.update(&op);
+                }
+                format!("{inv:?}")
+            })
+            .collect()
+    }
+
+    #[test]
+    fn one_seed_one_operation_stream() {
+        assert_eq!(stream(9), stream(9));
+        assert_ne!(stream(9), stream(10));
+    }
+
+    #[test]
+    fn keys_follow_elle_values_count_up_and_keys_retire_after_max_writes() {
+        let ops = stream(1);
+        let sends: Vec<&String> = ops.iter().filter(|o| o.starts_with("Send")).collect();
+        let polls = ops.iter().filter(|o| o.starts_with("Poll")).count();
+        let assigns = ops.iter().filter(|o| o.starts_with("Assign")).count();
+        assert!(
+            sends.len() > 800 && polls > 800,
+            "about half and half: {} sends, {polls} polls",
+            sends.len()
+        );
+        assert!(
+            (10..=70).contains(&assigns),
+            "about 1/64 assigns: {assigns}"
+        );
+        // Values per key run 1, 2, … up to 16, then the key is replaced.
+        let mut last: HashMap<String, i64> = HashMap::new();
+        for s in &sends {
+            let key = s.split('"').nth(1).unwrap().to_string();
+            let value: i64 = s
+                .rsplit("value: ")
+                .next()
+                .unwrap()
+                .trim_end_matches(" }")
+                .parse()
+                .unwrap();
+            let prev = last.insert(key, value).unwrap_or(0);
+            assert_eq!(value, prev + 1);
+            assert!(value <= 16);
+        }
+        assert!(
+            last.len() > 10,
+            "fresh keys replace retired ones: {}",
+            last.len()
+        );
+    }
+
+    #[test]
+    fn exponential_key_choice_favours_the_last_active_key() {
+        let pool = KeyPool::new(10, 16);
+        let mut rng = SmallRng::seed_from_u64(5);
+        let mut hits = [0u32; 10];
+        for _ in 0..100_000 {
+            hits[pool.pick(&mut rng)] += 1;
+        }
+        // Weight 2^i: each index about twice as likely as the one before.
+        for i in 1..10 {
+            let ratio = f64::from(hits[i]) / f64::from(hits[i - 1]);
+            assert!(
+                (1.6..2.5).contains(&ratio),
+                "index {i}: ratio {ratio} ({hits:?})"
+            );
+        }
+    }
 }

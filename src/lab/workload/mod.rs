@@ -43,7 +43,13 @@ pub struct RunCtx<'a> {
 
 impl<'a> RunCtx<'a> {
     /// A context for one run.
-    pub fn new(cluster: &'a Cluster, opts: &'a TestOpts, seed: u64, progress: Arc<Progress>, phase: Arc<Mutex<&'static str>>) -> Self {
+    pub fn new(
+        cluster: &'a Cluster,
+        opts: &'a TestOpts,
+        seed: u64,
+        progress: Arc<Progress>,
+        phase: Arc<Mutex<&'static str>>,
+    ) -> Self {
         RunCtx {
             cluster,
             opts,
@@ -96,12 +102,20 @@ impl<'a> RunCtx<'a> {
 
     /// Stops the nemesis (healing the network) and keeps its log.
     pub fn heal(&self) {
-        let n = self.nemesis.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let n = self
+            .nemesis
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
         if let Some(n) = n {
             let events = n.stop();
             let mut log = self.nemesis_log.lock().unwrap_or_else(|e| e.into_inner());
             for e in events {
-                log.push(format!("{:.2}s {} {}", e.at_secs, e.action, e.detail).trim_end().to_string());
+                log.push(
+                    format!("{:.2}s {} {}", e.at_secs, e.action, e.detail)
+                        .trim_end()
+                        .to_string(),
+                );
             }
         }
         self.cluster.net().heal();
@@ -109,7 +123,10 @@ impl<'a> RunCtx<'a> {
 
     /// What the nemesis did.
     pub fn nemesis_log(&self) -> Vec<String> {
-        self.nemesis_log.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.nemesis_log
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 }
 
@@ -138,7 +155,11 @@ pub struct Stagger {
 impl Stagger {
     /// `rate` operations per second on average (a non-positive rate means as fast as possible).
     pub fn new(rate: f64) -> Stagger {
-        let mean = if rate > 0.0 { Duration::from_secs_f64(1.0 / rate) } else { Duration::ZERO };
+        let mean = if rate > 0.0 {
+            Duration::from_secs_f64(1.0 / rate)
+        } else {
+            Duration::ZERO
+        };
         Stagger { next: None, mean }
     }
 
