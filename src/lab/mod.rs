@@ -126,12 +126,18 @@ pub fn test(opts: &TestOpts) -> i32 {
     let log_dir = results_path.parent().map(|d| d.join("node-logs"));
     let bin = opts.bin.clone().unwrap_or_else(default_node_bin);
     let concurrency = opts.concurrency.resolve(opts.node_count);
+    let clients = match opts.workload {
+        cli::WorkloadKind::Kafka => format!("{concurrency} clients"),
+        cli::WorkloadKind::Groups => format!(
+            "{} groups × {} consumers, {} producers",
+            opts.groups, opts.consumers, opts.producers
+        ),
+    };
     eprintln!(
-        "kgroups-lab: {} on {} × {} node(s), {} clients, seed {seed}; results: {}",
+        "kgroups-lab: {} on {} × {} node(s), {clients}, seed {seed}; results: {}",
         opts.workload.name(),
         bin.display(),
         opts.node_count,
-        concurrency,
         results_path.display()
     );
     let cfg = ClusterConfig {

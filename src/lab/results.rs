@@ -99,7 +99,7 @@ impl ProgressLine {
                 let ops = ok + fail + info;
                 let (phase, server_msgs) = phase();
                 bar.set_message(format!(
-                    "{workload} {phase} {t:5.1}s/{time_limit:.0}s  ops {ops} ({:.0}/s)  ok {ok} fail {fail} info {info}  server msgs {server_msgs}",
+                    "{workload} {phase} {t:5.1}s/{time_limit}s  ops {ops} ({:.0}/s)  ok {ok} fail {fail} info {info}  server msgs {server_msgs}",
                     ops as f64 / t.max(1e-3)
                 ));
                 bar.tick();
