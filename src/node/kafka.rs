@@ -19,7 +19,7 @@ impl Node {
         let topic = opt_topic(b)?;
         let key = b.get(Field::Key).map(|s| key_bytes(s.value));
         let key = key.as_ref().map(|(kind, bytes)| Key { kind: *kind, bytes });
-        let (_, offset) = self.broker.send(topic.as_deref(), key, &value);
+        let (_, offset) = self.append(topic.as_deref(), key, &value);
         self.ok(to, out);
         out.key("offset").uint(offset);
         self.done(to, out);
@@ -91,7 +91,11 @@ impl Node {
         }
         for (k, v) in offsets.entries() {
             if let Some(o) = v.as_u64() {
-                self.broker.commit_key(&k.decode(), o);
+                let k = k.decode();
+                self.broker.commit_key(&k, o);
+                if let Some(c) = self.cluster() {
+                    c.note_commit(&k, o);
+                }
             }
         }
         self.ok(to, out);
@@ -166,7 +170,7 @@ impl Node {
         out.key("offsets").push(b'[');
         for (i, (key, value)) in records.iter().enumerate() {
             let key = key.as_ref().map(|(kind, bytes)| Key { kind: *kind, bytes });
-            let (p, o) = self.broker.send(topic.as_deref(), key, value);
+            let (p, o) = self.append(topic.as_deref(), key, value);
             if i > 0 {
                 out.push(b',');
             }

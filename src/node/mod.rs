@@ -61,6 +61,7 @@
 //! succeeds; a group `poll` by a non-member joins it first.
 
 pub mod args;
+pub mod cluster;
 mod groups;
 mod kafka;
 pub mod output;
@@ -128,10 +129,31 @@ pub fn run_with(
         std::thread::Builder::new()
             .name("kgroups-timer".into())
             .spawn(move || {
-                while let Err(crossbeam_channel::RecvTimeoutError::Timeout) =
-                    ticks.recv_timeout(EXPIRY_TICK)
-                {
-                    node.broker.groups.expire(node.now());
+                let mut out = Vec::new();
+                let mut expired = node.now();
+                loop {
+                    // A lone node wakes only to expire sessions; a cluster node also retries,
+                    // gives up and replicates.
+                    let every = if node.cluster().is_some() {
+                        cluster::TICK
+                    } else {
+                        EXPIRY_TICK
+                    };
+                    if let Err(crossbeam_channel::RecvTimeoutError::Disconnected) =
+                        ticks.recv_timeout(every)
+                    {
+                        break;
+                    }
+                    let now = node.now();
+                    if now.saturating_sub(expired) >= EXPIRY_TICK.as_millis() as u64 {
+                        node.broker.groups.expire(now);
+                        expired = now;
+                    }
+                    node.tick(now, &mut out);
+                    if let Some(o) = node.output() {
+                        o.submit(&mut out);
+                    }
+                    out.clear();
                 }
             })?
     };

@@ -6,12 +6,13 @@
 //! never answers a reply.
 
 use crate::loom::Mutex;
+use super::Node;
 use crate::wire::Message;
 use std::collections::HashMap;
 
-/// What runs when the reply to one of the node's requests arrives: it gets the reply and the
-/// output buffer of the thread that handles it (to answer a deferred client request, say).
-pub type OnReply = Box<dyn FnOnce(&Message<'_>, &mut Vec<u8>) + Send>;
+/// What runs when the reply to one of the node's requests arrives: it gets the node, the reply and
+/// the output buffer of the thread that handles it (to answer a deferred client request, say).
+pub type OnReply = Box<dyn FnOnce(&Node, &Message<'_>, &mut Vec<u8>) + Send>;
 
 /// The node's requests still waiting for their replies.
 #[derive(Default)]
@@ -36,10 +37,16 @@ impl Pending {
     }
 
     /// Runs the callback of the request that `msg` answers, if any.
-    pub fn complete(&self, in_reply_to: Option<u64>, msg: &Message<'_>, out: &mut Vec<u8>) {
+    pub fn complete(
+        &self,
+        node: &Node,
+        in_reply_to: Option<u64>,
+        msg: &Message<'_>,
+        out: &mut Vec<u8>,
+    ) {
         let f = in_reply_to.and_then(|id| self.lock().remove(&id));
         match f {
-            Some(f) => f(msg, out),
+            Some(f) => f(node, msg, out),
             None => tracing::debug!(
                 src = msg.src.raw(),
                 in_reply_to,

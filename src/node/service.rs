@@ -92,6 +92,8 @@ pub struct Node {
     /// The output of the [`super::run`] serving this node, for replies written later from any
     /// thread (a timer, a reply from another node).
     output: OnceLock<Arc<Output>>,
+    /// Set by an `init` that names more than one node.
+    pub(crate) cluster: OnceLock<super::cluster::Cluster>,
 }
 
 impl Node {
@@ -106,6 +108,7 @@ impl Node {
             pending: Pending::default(),
             init: Mutex::new(()),
             output: OnceLock::new(),
+            cluster: OnceLock::new(),
         }
     }
 
@@ -203,10 +206,16 @@ impl Node {
 
     /// Handles one decoded message.
     pub fn handle_message(&self, msg: &Message<'_>, out: &mut Vec<u8>) {
+        self.handle_message_with(msg, out, true);
+    }
+
+    /// Handles one decoded message; `route`: a client request may be forwarded to its owner node
+    /// (false for a request a peer forwarded here).
+    pub(crate) fn handle_message_with(&self, msg: &Message<'_>, out: &mut Vec<u8>, route: bool) {
         let body = &msg.body;
         // A reply to a request of this node's own (node-to-node traffic): route it, never answer it.
         if let Some(r) = body.get(Field::InReplyTo) {
-            self.pending.complete(r.value.as_u64(), msg, out);
+            self.pending.complete(self, r.value.as_u64(), msg, out);
             return;
         }
         let me = match (self.me.get(), msg.dest) {
@@ -247,7 +256,7 @@ impl Node {
         to.ty = ty.raw();
         let mark = out.len();
         let ty: Cow<'_, str> = ty.decode();
-        if let Err(e) = self.dispatch(&ty, msg, &to, out) {
+        if let Err(e) = self.dispatch(&ty, msg, &to, out, route) {
             out.truncate(mark);
             self.error(&to, &e, out);
         }
@@ -259,7 +268,15 @@ impl Node {
         msg: &Message<'_>,
         to: &ReplyTo<'_>,
         out: &mut Vec<u8>,
+        route: bool,
     ) -> Result<(), WireError> {
+        if route {
+            if let Some(c) = self.cluster() {
+                if let Some(r) = self.route(c, ty, msg, to, out) {
+                    return r;
+                }
+            }
+        }
         let b = &msg.body;
         let grouped = b.get(Field::Group).is_some();
         match ty {
@@ -282,6 +299,8 @@ impl Node {
             "create_topic" => self.create_topic(b, to, out),
             "list_topics" => self.list_topics(to, out),
             "reset_offsets" => self.reset_offsets(b, to, out),
+            "fwd" => self.on_fwd(msg, to, out),
+            "sync" => self.on_sync(msg, to, out),
             _ => Err(WireError::not_supported(ty)),
         }
     }
@@ -307,7 +326,19 @@ impl Node {
                 "a second init names another node id; keeping the first"
             );
         }
-        let _ = self.node_ids.set(ids.into());
+        let escaped: Vec<Box<str>> = ids
+            .iter()
+            .map(|i| {
+                let mut e = Vec::new();
+                reply::write_escaped(&mut e, i.as_bytes());
+                String::from_utf8_lossy(&e[1..e.len() - 1]).into()
+            })
+            .collect();
+        if self.node_ids.set(ids.into()).is_ok() {
+            if let Some(c) = super::cluster::Cluster::new(me, &escaped) {
+                let _ = self.cluster.set(c);
+            }
+        }
         let to = ReplyTo { me, ..*to };
         self.ok(&to, out);
         self.done(&to, out);
@@ -455,7 +486,7 @@ mod tests {
             |out| {
                 out.key("key").string("k");
             },
-            Box::new(move |reply, out| {
+            Box::new(move |_node, reply, out| {
                 let offset = reply.body.u64(Field::Offset).unwrap();
                 let to = client.borrow();
                 reply::begin(out, to.me, to.to, to.ty, "_ok");

@@ -10,6 +10,8 @@ use std::fmt;
 pub enum Code {
     /// 10: the request type is not supported.
     NotSupported = 10,
+    /// 11: a node the request needs is unreachable, and the operation certainly did not happen.
+    TemporarilyUnavailable = 11,
     /// 12: a field is missing or has the wrong type.
     MalformedRequest = 12,
     /// 13: something went wrong and the operation may have happened (indefinite).

@@ -388,6 +388,11 @@ impl<'a> Body<'a> {
         }
     }
 
+    /// The whole line this body was decoded from (to forward a request as it came).
+    pub fn line(&self) -> &'a str {
+        self.text
+    }
+
     /// Whether the body had more known fields than [`MAX_FIELDS`] (or a span too long to keep).
     pub fn overflowed(&self) -> bool {
         self.overflow

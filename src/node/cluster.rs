@@ -1,0 +1,954 @@
+//! The cluster: placement, forwarding between nodes, and replication.
+//!
+//! ```text
+//!   client ─▶ any node ──(owner here?)── yes ─▶ engine ─▶ reply
+//!                 │ no
+//!                 ▼
+//!        per-peer queue ──(one `fwd` batch in flight per peer, retried every 500 ms)──▶ owner
+//!                 ▲                                                   (dedupe by origin + seq,
+//!                 └────────────── `fwd_ok {msgs: [reply bodies]}` ◀──   serve each item locally)
+//!
+//!   leader ──`sync {msgs: [[topic, count, p, from, records]], offsets: {key: committed}}`──▶ every peer
+//!          ◀──`sync_ok {msgs: [[topic, p, end]]}` (acked positions; resent from them when lost)
+//! ```
+//!
+//! - **Placement** (same on every node, from `init`'s `node_ids`): partition `p` of topic `t` is
+//!   led by node `(murmur2(t) + p) mod n`; group `g` is coordinated by node `murmur2(g) mod n`
+//!   (Kafka's `toPositive(hash) mod n`). With one node there is no [`Cluster`] at all and the node
+//!   behaves exactly as a single broker.
+//! - **Routing.** A keyed `send` goes to its partition's leader, every group request to its
+//!   group's coordinator, forwarded verbatim (the client's `src` stays the default consumer id).
+//!   Items bound for one peer are coalesced: one `fwd` batch is in flight per peer, and what
+//!   arrives meanwhile goes in the next batch. The owner serves each item as a local request and
+//!   answers with the reply bodies in order; the origin rewrites each into the client's reply.
+//!   `list_groups` fans out to every node and merges; `create_topic` creates locally and on every
+//!   peer. A keyless `send` goes to a partition the receiving node leads.
+//! - **Replication.** Each leader streams its partitions' records, with their offsets, to every
+//!   other node in `sync` batches (at most one in flight per peer, every [`SYNC_EVERY_MS`], resent
+//!   from the acknowledged position after [`SYNC_RESEND_MS`]). A replica appends only the exact
+//!   next offset and acknowledges its log end, so its copy is always a contiguous prefix of the
+//!   leader's. Maelstrom's `poll` and the coordinators' group polls read the local copy. The
+//!   kafka workload's per-key committed offsets are a max-merge register: committed locally,
+//!   gossiped in the same `sync` batches, served locally.
+//! - **Faults.** A forwarded batch is retried every [`RETRY_MS`] (the owner's dedupe table by
+//!   origin and batch sequence makes a retry never apply twice) and given up at [`GIVE_UP_MS`],
+//!   well inside Maelstrom's 5 s client timeout. On give-up a client gets 11
+//!   (temporarily-unavailable, definite) only when the operation certainly did not happen — the
+//!   batch was never transmitted, or the request only reads — and 13 (crash, indefinite)
+//!   otherwise.
+
+use super::service::{key_bytes, opt_topic, Node, OwnedReplyTo, ReplyTo};
+use crate::clock::Millis;
+use crate::loom::{Mutex, MutexGuard, StdArc as Arc};
+use crate::partition::{Key, KeyKind};
+use crate::partitioner::{murmur2, to_positive};
+use crate::topic::Topic;
+use crate::wire::reply::{self, JsonOut};
+use crate::wire::scan::Scanner;
+use crate::wire::{decode, Code, Field, Kind, Message, Raw, WireError};
+use std::collections::{BTreeSet, HashMap};
+use std::time::Duration;
+
+/// How often the cluster's timer runs ([`Node::tick`]).
+pub const TICK: Duration = Duration::from_millis(10);
+/// A forwarded batch without an answer is sent again after this long.
+pub const RETRY_MS: Millis = 500;
+/// A forwarded request is given up this long after it was accepted (clients wait 5 s).
+pub const GIVE_UP_MS: Millis = 3000;
+/// The least time between two `sync` batches to one peer.
+pub const SYNC_EVERY_MS: Millis = 50;
+/// A `sync` without an answer is considered lost after this long and sent again.
+pub const SYNC_RESEND_MS: Millis = 250;
+/// At most this many records of one partition per `sync`.
+pub const SYNC_MAX_RECORDS: usize = 1024;
+/// At most this many requests per forwarded batch.
+const BATCH_MAX: usize = 256;
+/// A dedupe entry is kept this long (a batch is retried for at most [`GIVE_UP_MS`]).
+const DEDUPE_KEEP_MS: Millis = 10_000;
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The hash placement uses: Kafka's `toPositive(murmur2(bytes))`.
+fn place(name: &str) -> u64 {
+    u64::from(to_positive(murmur2(name.as_bytes())))
+}
+
+/// What became of a forwarded request.
+pub(crate) enum Outcome<'a> {
+    /// The owner's reply body (an object).
+    Reply(Raw<'a>),
+    /// No answer in time; `transmitted` says whether the request ever left this node.
+    GaveUp { transmitted: bool },
+}
+
+/// What runs when a forwarded request is answered or given up.
+pub(crate) type Done = Box<dyn FnOnce(&Node, Outcome<'_>, &mut Vec<u8>) + Send>;
+
+/// One request forwarded to a peer.
+pub(crate) struct Item {
+    /// The client's id, escaped.
+    src: Box<str>,
+    /// The request's body, as it came.
+    body: Box<str>,
+    deadline: Millis,
+    done: Done,
+}
+
+/// A `fwd` batch in flight.
+struct Batch {
+    seq: u64,
+    msg_id: u64,
+    items: Vec<Item>,
+    /// The `msgs` array as sent (resent as is).
+    payload: Vec<u8>,
+    deadline: Millis,
+    last_sent: Millis,
+}
+
+#[derive(Default)]
+struct Forwarding {
+    next_seq: u64,
+    queue: Vec<Item>,
+    inflight: Option<Batch>,
+}
+
+#[derive(Default)]
+struct Syncing {
+    /// Per topic, per partition: the log end the peer acknowledged.
+    acked: HashMap<Box<str>, Vec<u64>>,
+    /// The commit version the peer acknowledged.
+    commits_acked: u64,
+    /// The `sync` in flight: (msg_id, sent at).
+    inflight: Option<(u64, Millis)>,
+    last_sent: Option<Millis>,
+}
+
+#[derive(Default)]
+struct Peer {
+    fwd: Mutex<Forwarding>,
+    sync: Mutex<Syncing>,
+}
+
+/// Per-key committed offsets this node accepted, versioned for gossip.
+#[derive(Default)]
+struct Commits {
+    version: u64,
+    map: HashMap<Box<str>, (u64, u64)>,
+}
+
+/// The cluster state of a node that `init` named with others; see the module docs.
+pub struct Cluster {
+    me: usize,
+    /// Node ids, escaped (wire form).
+    ids: Box<[Box<str>]>,
+    peers: Box<[Peer]>,
+    /// Answered batches by (origin, seq): the `msgs` array of the answer.
+    dedupe: Mutex<HashMap<(Box<str>, u64), (Millis, Box<[u8]>)>>,
+    commits: Mutex<Commits>,
+}
+
+impl Cluster {
+    /// The cluster of node `me` among `ids` (escaped wire forms), or `None` for a lone node.
+    pub fn new(me: &str, ids: &[Box<str>]) -> Option<Self> {
+        let me = ids.iter().position(|i| &**i == me)?;
+        (ids.len() > 1).then(|| Cluster {
+            me,
+            ids: ids.into(),
+            peers: ids.iter().map(|_| Peer::default()).collect(),
+            dedupe: Mutex::new(HashMap::new()),
+            commits: Mutex::new(Commits::default()),
+        })
+    }
+
+    /// This node's index.
+    pub fn me(&self) -> usize {
+        self.me
+    }
+
+    /// The node ids (escaped), in `init`'s order.
+    pub fn ids(&self) -> &[Box<str>] {
+        &self.ids
+    }
+
+    /// The index of the leader of partition `p` of `topic`.
+    pub fn leader(&self, topic: &str, p: u32) -> usize {
+        ((place(topic) + u64::from(p)) % self.ids.len() as u64) as usize
+    }
+
+    /// The index of the coordinator of `group`.
+    pub fn coordinator(&self, group: &str) -> usize {
+        (place(group) % self.ids.len() as u64) as usize
+    }
+
+    /// A partition of `t` this node leads, round-robin; `None` if it leads none.
+    fn pick_led(&self, t: &Topic) -> Option<u32> {
+        let n = t.partition_count();
+        let start = t.partition_of(None);
+        (0..n)
+            .map(|i| (start + i) % n)
+            .find(|&p| self.leader(t.name(), p) == self.me)
+    }
+
+    /// Notes a kafka-workload commit for gossip (kept as the maximum per key).
+    pub(crate) fn note_commit(&self, key: &str, offset: u64) {
+        let mut c = lock(&self.commits);
+        let version = c.version + 1;
+        match c.map.get_mut(key) {
+            Some(e) if e.0 >= offset => return,
+            Some(e) => *e = (offset, version),
+            None => {
+                c.map.insert(key.into(), (offset, version));
+            }
+        }
+        c.version = version;
+    }
+
+    fn is_peer(&self, src: &str) -> bool {
+        self.ids.iter().any(|i| &**i == src)
+    }
+}
+
+/// The `body` of a message line, as it came.
+fn body_text(line: &str) -> Option<&str> {
+    let mut sc = Scanner::new(line);
+    let mut body = None;
+    sc.object(0, |sc, key| {
+        let v = sc.value_opt(1)?;
+        if key.raw() == "body" {
+            body = Some(v.text());
+        }
+        Some(())
+    })?;
+    body
+}
+
+/// Fan-out state of `list_groups` or `create_topic`.
+struct Gather {
+    left: usize,
+    names: BTreeSet<String>,
+    failed: Option<WireError>,
+    client: OwnedReplyTo,
+    list: bool,
+}
+
+impl Node {
+    /// The cluster, if `init` named more than one node.
+    #[inline]
+    pub fn cluster(&self) -> Option<&Cluster> {
+        self.cluster.get()
+    }
+
+    /// Routes a client request: `Some` when it was forwarded (or fanned out), `None` to serve it here.
+    pub(crate) fn route(
+        &self,
+        c: &Cluster,
+        ty: &str,
+        msg: &Message<'_>,
+        to: &ReplyTo<'_>,
+        out: &mut Vec<u8>,
+    ) -> Option<Result<(), WireError>> {
+        let b = &msg.body;
+        let grouped = b.get(Field::Group).is_some();
+        match ty {
+            "send" => {
+                let topic = match opt_topic(b) {
+                    Ok(t) => t,
+                    Err(e) => return Some(Err(e)),
+                };
+                let t = self.broker.topic(topic.as_deref());
+                let owner = match b.get(Field::Key) {
+                    Some(k) => {
+                        let (kind, bytes) = key_bytes(k.value);
+                        c.leader(t.name(), t.partition_of(Some(Key { kind, bytes: &bytes })))
+                    }
+                    None if c.pick_led(&t).is_some() => c.me,
+                    None => c.leader(t.name(), 0),
+                };
+                (owner != c.me).then(|| self.forward_request(c, owner, msg, to, false, out))
+            }
+            "send_batch" => self.route_send_batch(c, msg, to, out),
+            "poll" | "list_committed_offsets" if !grouped => None,
+            "subscribe" | "unsubscribe" | "leave_group" | "poll" | "commit" | "heartbeat"
+            | "describe_group" | "reset_offsets" | "list_committed_offsets" => {
+                let g = b.str(Field::Group).ok()?.decode();
+                let owner = c.coordinator(&g);
+                let read_only = matches!(ty, "describe_group" | "list_committed_offsets");
+                (owner != c.me).then(|| self.forward_request(c, owner, msg, to, read_only, out))
+            }
+            "list_groups" => Some(self.fan_out(c, msg, to, true, out)),
+            "create_topic" => {
+                // Create here first: a bad request fails here, before any peer sees it.
+                let mut local = Vec::new();
+                if let Err(e) = self.create_topic(b, to, &mut local) {
+                    return Some(Err(e));
+                }
+                Some(self.fan_out(c, msg, to, false, out))
+            }
+            _ => None,
+        }
+    }
+
+    /// `send_batch` in a cluster: served by the one leader of all its keyed records.
+    fn route_send_batch(
+        &self,
+        c: &Cluster,
+        msg: &Message<'_>,
+        to: &ReplyTo<'_>,
+        out: &mut Vec<u8>,
+    ) -> Option<Result<(), WireError>> {
+        let b = &msg.body;
+        let topic = opt_topic(b).ok()?;
+        let msgs = b.array(Field::Msgs).ok()?;
+        let t = self.broker.topic(topic.as_deref());
+        let mut owner = None;
+        let mut keyless = false;
+        for item in msgs.items() {
+            let key = item
+                .entries()
+                .find(|(k, v)| matches!(Field::from_key(&k.decode()), Some((Field::Key, _))) && !v.is_null());
+            let leader = match key {
+                Some((_, v)) => {
+                    let (kind, bytes) = key_bytes(v);
+                    c.leader(t.name(), t.partition_of(Some(Key { kind, bytes: &bytes })))
+                }
+                None => {
+                    keyless = true;
+                    continue;
+                }
+            };
+            if owner.is_some_and(|o| o != leader) {
+                owner = Some(usize::MAX);
+            } else {
+                owner = Some(leader);
+            }
+        }
+        let here = c.pick_led(&t).is_some();
+        match owner {
+            None if here || !keyless => None,
+            Some(o) if o == c.me && (here || !keyless) => None,
+            Some(o) if o != usize::MAX && !keyless => {
+                Some(self.forward_request(c, o, msg, to, false, out))
+            }
+            _ => Some(Err(WireError::new(
+                Code::TemporarilyUnavailable,
+                "in a cluster, a send_batch must go to the partitions of one leader",
+            ))),
+        }
+    }
+
+    /// Forwards one client request to node `peer`; the client's reply is written when the answer
+    /// comes (or the request is given up).
+    fn forward_request(
+        &self,
+        c: &Cluster,
+        peer: usize,
+        msg: &Message<'_>,
+        to: &ReplyTo<'_>,
+        read_only: bool,
+        out: &mut Vec<u8>,
+    ) -> Result<(), WireError> {
+        let body = body_text(msg.body.line())
+            .ok_or_else(|| WireError::new(Code::MalformedRequest, "no body"))?;
+        let client = to.detach();
+        let item = Item {
+            src: msg.src.raw().into(),
+            body: body.into(),
+            deadline: self.now() + GIVE_UP_MS,
+            done: Box::new(move |node, outcome, out| node.relay(&client, read_only, outcome, out)),
+        };
+        self.forward(c, peer, item, out);
+        Ok(())
+    }
+
+    /// Writes the client's reply for a forwarded request.
+    fn relay(&self, client: &OwnedReplyTo, read_only: bool, outcome: Outcome<'_>, out: &mut Vec<u8>) {
+        let to = client.borrow();
+        match outcome {
+            Outcome::Reply(body) => {
+                out.extend_from_slice(b"{\"src\":\"");
+                out.extend_from_slice(to.me.as_bytes());
+                out.extend_from_slice(b"\",\"dest\":\"");
+                out.extend_from_slice(to.to.as_bytes());
+                out.extend_from_slice(b"\",\"body\":{");
+                let mut first = true;
+                for (k, v) in body.entries() {
+                    if matches!(k.raw(), "in_reply_to" | "msg_id") {
+                        continue;
+                    }
+                    if !first {
+                        out.push(b',');
+                    }
+                    first = false;
+                    out.raw_string(k.raw()).push(b':');
+                    out.extend_from_slice(&v.compact());
+                }
+                reply::end(out, to.msg_id, self.next_msg_id());
+            }
+            Outcome::GaveUp { transmitted } => {
+                let e = if !transmitted || read_only {
+                    WireError::new(
+                        Code::TemporarilyUnavailable,
+                        "the node that owns this request is unreachable; it did not happen",
+                    )
+                } else {
+                    WireError::new(
+                        Code::Crash,
+                        "the node that owns this request did not answer; it may have happened",
+                    )
+                };
+                self.error(&to, &e, out);
+            }
+        }
+    }
+
+    /// Queues `item` for `peer`, sending it at once when no batch to that peer is in flight.
+    pub(crate) fn forward(&self, c: &Cluster, peer: usize, item: Item, out: &mut Vec<u8>) {
+        let mut f = lock(&c.peers[peer].fwd);
+        f.queue.push(item);
+        if f.inflight.is_none() {
+            self.start_batch(c, peer, &mut f, self.now(), out);
+        }
+    }
+
+    fn start_batch(&self, c: &Cluster, peer: usize, f: &mut Forwarding, now: Millis, out: &mut Vec<u8>) {
+        if f.queue.is_empty() {
+            return;
+        }
+        let n = f.queue.len().min(BATCH_MAX);
+        let items: Vec<Item> = f.queue.drain(..n).collect();
+        let seq = f.next_seq;
+        f.next_seq += 1;
+        let mut payload = Vec::with_capacity(64 * items.len());
+        payload.push(b'[');
+        for (i, it) in items.iter().enumerate() {
+            if i > 0 {
+                payload.push(b',');
+            }
+            payload.push(b'[');
+            payload.raw_string(&it.src).push(b',');
+            payload.extend_from_slice(it.body.as_bytes());
+            payload.push(b']');
+        }
+        payload.push(b']');
+        let deadline = items.iter().map(|i| i.deadline).min().unwrap_or(now);
+        let msg_id = self.send_fwd(c, peer, seq, &payload, out);
+        f.inflight = Some(Batch {
+            seq,
+            msg_id,
+            items,
+            payload,
+            deadline,
+            last_sent: now,
+        });
+    }
+
+    fn send_fwd(&self, c: &Cluster, peer: usize, seq: u64, payload: &[u8], out: &mut Vec<u8>) -> u64 {
+        self.request(
+            &c.ids[peer],
+            "fwd",
+            |o| {
+                o.key("offset").uint(seq);
+                o.key("msgs").raw(payload);
+            },
+            Box::new(move |node, reply, out| node.batch_answered(peer, seq, reply, out)),
+            out,
+        )
+    }
+
+    /// The answer to batch `seq` to `peer` came: complete its items, send the next batch.
+    fn batch_answered(&self, peer: usize, seq: u64, reply: &Message<'_>, out: &mut Vec<u8>) {
+        let Some(c) = self.cluster() else { return };
+        let batch = {
+            let mut f = lock(&c.peers[peer].fwd);
+            if f.inflight.as_ref().is_none_or(|b| b.seq != seq) {
+                return;
+            }
+            let b = f.inflight.take();
+            self.start_batch(c, peer, &mut f, self.now(), out);
+            b
+        };
+        let Some(batch) = batch else { return };
+        let mut replies = reply
+            .body
+            .get(Field::Msgs)
+            .map(|s| s.value.items())
+            .into_iter()
+            .flatten();
+        for item in batch.items {
+            match replies.next() {
+                Some(r) if r.kind() == Kind::Object => (item.done)(self, Outcome::Reply(r), out),
+                _ => (item.done)(self, Outcome::GaveUp { transmitted: true }, out),
+            }
+        }
+    }
+
+    /// The cluster's timer: retries and gives up forwarded batches, replicates, prunes the dedupe
+    /// table. `now` is [`Node::now`] (tests pass later times).
+    pub fn tick(&self, now: Millis, out: &mut Vec<u8>) {
+        let Some(c) = self.cluster() else { return };
+        let mut failed: Vec<(Item, bool)> = Vec::new();
+        for peer in (0..c.ids.len()).filter(|&p| p != c.me) {
+            let mut f = lock(&c.peers[peer].fwd);
+            let mut give_up = false;
+            if let Some(b) = &mut f.inflight {
+                if now >= b.deadline {
+                    self.pending.cancel(b.msg_id);
+                    give_up = true;
+                } else if now.saturating_sub(b.last_sent) >= RETRY_MS {
+                    self.pending.cancel(b.msg_id);
+                    b.msg_id = self.send_fwd(c, peer, b.seq, &b.payload, out);
+                    b.last_sent = now;
+                }
+            }
+            if give_up {
+                if let Some(b) = f.inflight.take() {
+                    failed.extend(b.items.into_iter().map(|i| (i, true)));
+                }
+            }
+            let mut i = 0;
+            while i < f.queue.len() {
+                if f.queue[i].deadline <= now {
+                    failed.push((f.queue.remove(i), false));
+                } else {
+                    i += 1;
+                }
+            }
+            if f.inflight.is_none() {
+                self.start_batch(c, peer, &mut f, now, out);
+            }
+        }
+        for (item, transmitted) in failed {
+            (item.done)(self, Outcome::GaveUp { transmitted }, out);
+        }
+        for peer in (0..c.ids.len()).filter(|&p| p != c.me) {
+            self.sync_peer(c, peer, now, out);
+        }
+        lock(&c.dedupe).retain(|_, (at, _)| now.saturating_sub(*at) < DEDUPE_KEEP_MS);
+    }
+
+    /// `fwd {offset: seq, msgs: [[src, body], …]}` from a peer → `fwd_ok {msgs: [reply body, …]}`:
+    /// serves each request here; a retried batch gets the first answer again.
+    pub(crate) fn on_fwd(&self, msg: &Message<'_>, to: &ReplyTo<'_>, out: &mut Vec<u8>) -> Result<(), WireError> {
+        let c = self
+            .cluster()
+            .filter(|c| c.is_peer(msg.src.raw()))
+            .ok_or_else(|| WireError::not_supported("fwd"))?;
+        let seq = msg.body.u64(Field::Offset)?;
+        let items = msg.body.array(Field::Msgs)?;
+        let key: (Box<str>, u64) = (msg.src.raw().into(), seq);
+        let cached = lock(&c.dedupe).get(&key).map(|(_, r)| r.clone());
+        let replies = match cached {
+            Some(r) => r,
+            None => {
+                let r = self.serve_items(items);
+                lock(&c.dedupe).insert(key, (self.now(), r.clone()));
+                r
+            }
+        };
+        self.ok(to, out);
+        out.key("msgs").raw(&replies);
+        self.done(to, out);
+        Ok(())
+    }
+
+    fn serve_items(&self, items: Raw<'_>) -> Box<[u8]> {
+        let me = self.id().unwrap_or("");
+        let mut replies = vec![b'['];
+        let mut line = Vec::new();
+        let mut tmp = Vec::new();
+        for (i, item) in items.items().enumerate() {
+            if i > 0 {
+                replies.push(b',');
+            }
+            let mut parts = item.items();
+            let served = match (parts.next(), parts.next()) {
+                (Some(src), Some(body)) if src.kind() == Kind::Str && body.kind() == Kind::Object => {
+                    line.clear();
+                    line.extend_from_slice(b"{\"src\":");
+                    line.extend_from_slice(src.text().as_bytes());
+                    line.extend_from_slice(b",\"dest\":\"");
+                    line.extend_from_slice(me.as_bytes());
+                    line.extend_from_slice(b"\",\"body\":");
+                    line.extend_from_slice(body.text().as_bytes());
+                    line.push(b'}');
+                    tmp.clear();
+                    if let Ok(m) = decode(&line) {
+                        self.handle_message_with(&m, &mut tmp, false);
+                    }
+                    let text = std::str::from_utf8(&tmp).unwrap_or("");
+                    body_text(text.trim_end()).map(|b| replies.extend_from_slice(b.as_bytes()))
+                }
+                _ => None,
+            };
+            if served.is_none() {
+                replies.extend_from_slice(
+                    br#"{"type":"error","code":13,"text":"the forwarded request got no reply"}"#,
+                );
+            }
+        }
+        replies.push(b']');
+        replies.into()
+    }
+
+    /// Sends `list_groups` (merged) or `create_topic` (applied) to every peer; replies to the
+    /// client when all have answered or given up.
+    fn fan_out(
+        &self,
+        c: &Cluster,
+        msg: &Message<'_>,
+        to: &ReplyTo<'_>,
+        list: bool,
+        out: &mut Vec<u8>,
+    ) -> Result<(), WireError> {
+        let body = body_text(msg.body.line())
+            .ok_or_else(|| WireError::new(Code::MalformedRequest, "no body"))?;
+        let names = if list {
+            self.broker.groups.list_groups().into_iter().collect()
+        } else {
+            BTreeSet::new()
+        };
+        let gather = Arc::new(Mutex::new(Gather {
+            left: c.ids.len() - 1,
+            names,
+            failed: None,
+            client: to.detach(),
+            list,
+        }));
+        let deadline = self.now() + GIVE_UP_MS;
+        for peer in (0..c.ids.len()).filter(|&p| p != c.me) {
+            let g = gather.clone();
+            let item = Item {
+                src: msg.src.raw().into(),
+                body: body.into(),
+                deadline,
+                done: Box::new(move |node, outcome, out| node.gathered(&g, outcome, out)),
+            };
+            self.forward(c, peer, item, out);
+        }
+        Ok(())
+    }
+
+    fn gathered(&self, g: &Mutex<Gather>, outcome: Outcome<'_>, out: &mut Vec<u8>) {
+        let mut g = lock(g);
+        // A merged read did not happen; a creation did happen here, maybe not everywhere.
+        let code = if g.list {
+            Code::TemporarilyUnavailable
+        } else {
+            Code::Crash
+        };
+        let failure = |text: &str| WireError::new(code, text.to_string());
+        match outcome {
+            Outcome::Reply(body) => {
+                let mut ok = false;
+                for (k, v) in body.entries() {
+                    match k.raw() {
+                        "type" => ok = v.as_str().is_some_and(|t| t.raw().ends_with("_ok")),
+                        "groups" => {
+                            for n in v.items().filter_map(|n| n.as_str()) {
+                                g.names.insert(n.decode().into_owned());
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                if !ok && g.failed.is_none() {
+                    g.failed = Some(failure(&format!("a peer refused it: {}", body.text())));
+                }
+            }
+            Outcome::GaveUp { .. } => {
+                if g.failed.is_none() {
+                    g.failed = Some(failure("a node did not answer in time"));
+                }
+            }
+        }
+        g.left -= 1;
+        if g.left > 0 {
+            return;
+        }
+        let to = g.client.borrow();
+        if let Some(e) = &g.failed {
+            return self.error(&to, e, out);
+        }
+        self.ok(&to, out);
+        if g.list {
+            out.key("groups").push(b'[');
+            for (i, n) in g.names.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                out.string(n);
+            }
+            out.push(b']');
+        }
+        self.done(&to, out);
+    }
+
+    /// Sends `peer` the records of the partitions this node leads beyond what it acknowledged,
+    /// and the commits it has not acknowledged.
+    fn sync_peer(&self, c: &Cluster, peer: usize, now: Millis, out: &mut Vec<u8>) {
+        let mut s = lock(&c.peers[peer].sync);
+        if let Some((id, sent)) = s.inflight {
+            if now.saturating_sub(sent) < SYNC_RESEND_MS {
+                return;
+            }
+            self.pending.cancel(id);
+            s.inflight = None;
+        }
+        if s.last_sent.is_some_and(|t| now.saturating_sub(t) < SYNC_EVERY_MS) {
+            return;
+        }
+        let mut parts = vec![b'['];
+        let mut n = 0;
+        for t in self.broker.topics.list() {
+            let count = t.partition_count();
+            for p in 0..count {
+                if c.leader(t.name(), p) != c.me {
+                    continue;
+                }
+                let part = &t.partitions()[p as usize];
+                let end = part.end();
+                let from = s
+                    .acked
+                    .get(t.name())
+                    .and_then(|v| v.get(p as usize))
+                    .copied()
+                    .unwrap_or(0);
+                if end <= from {
+                    continue;
+                }
+                if n > 0 {
+                    parts.push(b',');
+                }
+                n += 1;
+                parts.push(b'[');
+                parts.string(t.name()).push(b',');
+                parts.uint(u64::from(count)).push(b',');
+                parts.uint(u64::from(p)).push(b',');
+                parts.uint(from).raw(b",[");
+                let mut first = true;
+                part.read(from, SYNC_MAX_RECORDS, |r| {
+                    if !first {
+                        parts.push(b',');
+                    }
+                    first = false;
+                    match r.key {
+                        None => parts.extend_from_slice(b"[0,null,"),
+                        Some(k) if k.kind == KeyKind::Str => {
+                            parts.extend_from_slice(b"[1,");
+                            reply::write_escaped(&mut parts, k.bytes);
+                            parts.push(b',');
+                        }
+                        Some(k) => {
+                            parts.extend_from_slice(b"[2,");
+                            parts.extend_from_slice(k.bytes);
+                            parts.push(b',');
+                        }
+                    }
+                    parts.extend_from_slice(r.value);
+                    parts.push(b']');
+                });
+                parts.extend_from_slice(b"]]");
+            }
+        }
+        parts.push(b']');
+        let mut commits = vec![b'{'];
+        let version = {
+            let cm = lock(&c.commits);
+            for (k, &(o, v)) in &cm.map {
+                if v > s.commits_acked {
+                    if commits.len() > 1 {
+                        commits.push(b',');
+                    }
+                    commits.string(k).push(b':');
+                    commits.uint(o);
+                }
+            }
+            cm.version
+        };
+        commits.push(b'}');
+        if n == 0 && commits.len() == 2 {
+            return;
+        }
+        let id = self.request(
+            &c.ids[peer],
+            "sync",
+            |o| {
+                o.key("msgs").raw(&parts);
+                o.key("offsets").raw(&commits);
+                o.key("offset").uint(version);
+            },
+            Box::new(move |node, reply, _| node.sync_answered(peer, reply)),
+            out,
+        );
+        s.inflight = Some((id, now));
+        s.last_sent = Some(now);
+    }
+
+    fn sync_answered(&self, peer: usize, reply: &Message<'_>) {
+        let Some(c) = self.cluster() else { return };
+        let mut s = lock(&c.peers[peer].sync);
+        s.inflight = None;
+        if let Some(acks) = reply.body.get(Field::Msgs) {
+            for a in acks.value.items() {
+                let mut it = a.items();
+                let (Some(t), Some(p), Some(end)) = (
+                    it.next().and_then(|t| t.as_str()),
+                    it.next().and_then(|p| p.as_u64()),
+                    it.next().and_then(|e| e.as_u64()),
+                ) else {
+                    continue;
+                };
+                let name = t.decode();
+                if !s.acked.contains_key(&*name) {
+                    s.acked.insert(name.as_ref().into(), Vec::new());
+                }
+                let v = s.acked.get_mut(&*name).expect("inserted above");
+                let p = p as usize;
+                if v.len() <= p {
+                    v.resize(p + 1, 0);
+                }
+                v[p] = v[p].max(end);
+            }
+        }
+        if let Ok(v) = reply.body.u64(Field::Offset) {
+            s.commits_acked = s.commits_acked.max(v);
+        }
+    }
+
+    /// `sync` from a leader: appends the exact next records of its partitions, merges its
+    /// commits; answers each partition's log end here.
+    pub(crate) fn on_sync(&self, msg: &Message<'_>, to: &ReplyTo<'_>, out: &mut Vec<u8>) -> Result<(), WireError> {
+        self.cluster()
+            .filter(|c| c.is_peer(msg.src.raw()))
+            .ok_or_else(|| WireError::not_supported("sync"))?;
+        let b = &msg.body;
+        let mut acks = vec![b'['];
+        for entry in b.array(Field::Msgs)?.items() {
+            let mut it = entry.items();
+            let (Some(name), Some(count), Some(p), Some(start), Some(records)) = (
+                it.next().and_then(|t| t.as_str()),
+                it.next().and_then(|c| c.as_u64()),
+                it.next().and_then(|p| p.as_u64()),
+                it.next().and_then(|s| s.as_u64()),
+                it.next(),
+            ) else {
+                continue;
+            };
+            let name = name.decode();
+            let topic = match self.broker.topics.get(&name) {
+                Some(t) => t,
+                None => match self.broker.topics.create(&name, count.clamp(1, 65_536) as u32) {
+                    Ok(t) => t,
+                    Err(_) => continue,
+                },
+            };
+            let Ok(part) = topic.partition(p as u32) else {
+                continue;
+            };
+            let mut end = part.end();
+            let mut offset = start;
+            for rec in records.items() {
+                if offset > end {
+                    break;
+                }
+                if offset == end {
+                    let mut f = rec.items();
+                    let (Some(kind), Some(key), Some(value)) = (f.next(), f.next(), f.next()) else {
+                        break;
+                    };
+                    let key_text;
+                    let key = match kind.as_u64() {
+                        Some(1) => {
+                            key_text = key.as_str().map(|s| s.decode().into_owned().into_bytes());
+                            key_text.as_deref().map(|bytes| Key { kind: KeyKind::Str, bytes })
+                        }
+                        Some(2) => {
+                            key_text = Some(key.compact().into_owned());
+                            key_text.as_deref().map(|bytes| Key { kind: KeyKind::Json, bytes })
+                        }
+                        _ => None,
+                    };
+                    let got = part.append(key, &value.compact());
+                    if got != offset {
+                        tracing::error!(topic = &*name, p, want = offset, got, "replica append out of place");
+                    }
+                    end = part.end();
+                }
+                offset += 1;
+            }
+            if acks.len() > 1 {
+                acks.push(b',');
+            }
+            acks.push(b'[');
+            acks.string(&name).push(b',');
+            acks.uint(p).push(b',');
+            acks.uint(part.end()).push(b']');
+        }
+        acks.push(b']');
+        if let Some(s) = b.get(Field::Offsets) {
+            for (k, v) in s.value.entries() {
+                if let Some(o) = v.as_u64() {
+                    self.broker.commit_key(&k.decode(), o);
+                }
+            }
+        }
+        self.ok(to, out);
+        out.key("msgs").raw(&acks);
+        out.key("offset").uint(b.u64(Field::Offset).unwrap_or(0));
+        self.done(to, out);
+        Ok(())
+    }
+
+    /// Appends a record here: in a cluster, a keyless record goes to a partition this node leads.
+    pub(crate) fn append(&self, topic: Option<&str>, key: Option<Key<'_>>, value: &[u8]) -> (u32, u64) {
+        if let (None, Some(c)) = (key, self.cluster()) {
+            let t = self.broker.topic(topic);
+            if let Some(p) = c.pick_led(&t) {
+                return (p, t.partitions()[p as usize].append(None, value));
+            }
+        }
+        self.broker.send(topic, key, value)
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placement_is_stable_and_spreads_partitions() {
+        let ids: Vec<Box<str>> = vec!["n0".into(), "n1".into(), "n2".into()];
+        let a = Cluster::new("n0", &ids).unwrap();
+        let b = Cluster::new("n2", &ids).unwrap();
+        for p in 0..8 {
+            assert_eq!(a.leader("default", p), b.leader("default", p));
+        }
+        let leaders: BTreeSet<usize> = (0..3).map(|p| a.leader("t", p)).collect();
+        assert_eq!(leaders.len(), 3, "3 consecutive partitions land on 3 nodes");
+        assert_eq!(a.coordinator("g"), b.coordinator("g"));
+        assert!(Cluster::new("n0", &ids[..1]).is_none());
+        assert!(Cluster::new("n9", &ids).is_none());
+    }
+
+    #[test]
+    fn body_text_finds_the_body() {
+        assert_eq!(
+            body_text(r#"{"src":"c1","body":{"type":"x","a":[1]},"dest":"n1"}"#),
+            Some(r#"{"type":"x","a":[1]}"#)
+        );
+        assert_eq!(body_text(r#"{"src":"c1"}"#), None);
+    }
+
+    #[test]
+    fn commits_gossip_only_increases() {
+        let ids: Vec<Box<str>> = vec!["n0".into(), "n1".into()];
+        let c = Cluster::new("n0", &ids).unwrap();
+        c.note_commit("k", 5);
+        c.note_commit("k", 3);
+        let cm = lock(&c.commits);
+        assert_eq!(cm.map.get("k"), Some(&(5, 1)));
+        assert_eq!(cm.version, 1);
+    }
+}
