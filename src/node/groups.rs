@@ -62,6 +62,32 @@ impl Node {
         Ok(self.broker.topics.get_or_create(name))
     }
 
+    /// The topics a poll by a non-member joins: the request's `topic`; else every topic the group
+    /// already knows (a member that expired — say, cut off from its coordinator — rejoins its
+    /// group's subscription, as a Kafka consumer rejoins with its own); else the default topic.
+    #[cold]
+    fn topics_for_rejoin(
+        &self,
+        b: &Body<'_>,
+        group: &str,
+        now: crate::clock::Millis,
+    ) -> Result<Vec<Arc<Topic>>, WireError> {
+        if opt_topic(b)?.is_none() {
+            if let Ok(d) = self.broker.groups.describe(group, now) {
+                let mut names: Vec<&str> = d.partitions.iter().map(|r| r.topic.as_str()).collect();
+                names.dedup();
+                let known: Vec<Arc<Topic>> = names
+                    .into_iter()
+                    .filter_map(|n| self.broker.topics.get(n))
+                    .collect();
+                if !known.is_empty() {
+                    return Ok(known);
+                }
+            }
+        }
+        Ok(vec![self.topic_for_join(b)?])
+    }
+
     fn join_options(b: &Body<'_>) -> Result<JoinOptions, WireError> {
         let assignor = match b.opt_str(Field::Assignor)? {
             None => None,
@@ -187,10 +213,11 @@ impl Node {
                 Err(Error::UnknownMember { .. } | Error::UnknownGroup(_)) if !joined => {
                     out.truncate(mark);
                     joined = true;
-                    let t = self.topic_for_join(b)?;
-                    self.broker
-                        .groups
-                        .subscribe(&group, &member, &t, &opts, now)?;
+                    for t in self.topics_for_rejoin(b, &group, now)? {
+                        self.broker
+                            .groups
+                            .subscribe(&group, &member, &t, &opts, now)?;
+                    }
                 }
                 Err(e) => return Err(e.into()),
             }
