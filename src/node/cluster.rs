@@ -138,6 +138,9 @@ struct Commits {
     map: HashMap<Box<str>, (u64, u64)>,
 }
 
+/// Answered batches by (origin, seq): when answered, and the `msgs` array of the answer.
+type Dedupe = HashMap<(Box<str>, u64), (Millis, Box<[u8]>)>;
+
 /// The cluster state of a node that `init` named with others; see the module docs.
 pub struct Cluster {
     me: usize,
@@ -145,7 +148,7 @@ pub struct Cluster {
     ids: Box<[Box<str>]>,
     peers: Box<[Peer]>,
     /// Answered batches by (origin, seq): the `msgs` array of the answer.
-    dedupe: Mutex<HashMap<(Box<str>, u64), (Millis, Box<[u8]>)>>,
+    dedupe: Mutex<Dedupe>,
     commits: Mutex<Commits>,
 }
 
@@ -261,7 +264,13 @@ impl Node {
                 let owner = match b.get(Field::Key) {
                     Some(k) => {
                         let (kind, bytes) = key_bytes(k.value);
-                        c.leader(t.name(), t.partition_of(Some(Key { kind, bytes: &bytes })))
+                        c.leader(
+                            t.name(),
+                            t.partition_of(Some(Key {
+                                kind,
+                                bytes: &bytes,
+                            })),
+                        )
                     }
                     None if c.pick_led(&t).is_some() => c.me,
                     None => c.leader(t.name(), 0),
@@ -270,8 +279,15 @@ impl Node {
             }
             "send_batch" => self.route_send_batch(c, msg, to, out),
             "poll" | "list_committed_offsets" if !grouped => None,
-            "subscribe" | "unsubscribe" | "leave_group" | "poll" | "commit" | "heartbeat"
-            | "describe_group" | "reset_offsets" | "list_committed_offsets" => {
+            "subscribe"
+            | "unsubscribe"
+            | "leave_group"
+            | "poll"
+            | "commit"
+            | "heartbeat"
+            | "describe_group"
+            | "reset_offsets"
+            | "list_committed_offsets" => {
                 let g = b.str(Field::Group).ok()?.decode();
                 let owner = c.coordinator(&g);
                 let read_only = matches!(ty, "describe_group" | "list_committed_offsets");
@@ -305,13 +321,19 @@ impl Node {
         let mut owner = None;
         let mut keyless = false;
         for item in msgs.items() {
-            let key = item
-                .entries()
-                .find(|(k, v)| matches!(Field::from_key(&k.decode()), Some((Field::Key, _))) && !v.is_null());
+            let key = item.entries().find(|(k, v)| {
+                matches!(Field::from_key(&k.decode()), Some((Field::Key, _))) && !v.is_null()
+            });
             let leader = match key {
                 Some((_, v)) => {
                     let (kind, bytes) = key_bytes(v);
-                    c.leader(t.name(), t.partition_of(Some(Key { kind, bytes: &bytes })))
+                    c.leader(
+                        t.name(),
+                        t.partition_of(Some(Key {
+                            kind,
+                            bytes: &bytes,
+                        })),
+                    )
                 }
                 None => {
                     keyless = true;
@@ -363,7 +385,13 @@ impl Node {
     }
 
     /// Writes the client's reply for a forwarded request.
-    fn relay(&self, client: &OwnedReplyTo, read_only: bool, outcome: Outcome<'_>, out: &mut Vec<u8>) {
+    fn relay(
+        &self,
+        client: &OwnedReplyTo,
+        read_only: bool,
+        outcome: Outcome<'_>,
+        out: &mut Vec<u8>,
+    ) {
         let to = client.borrow();
         match outcome {
             Outcome::Reply(body) => {
@@ -412,7 +440,14 @@ impl Node {
         }
     }
 
-    fn start_batch(&self, c: &Cluster, peer: usize, f: &mut Forwarding, now: Millis, out: &mut Vec<u8>) {
+    fn start_batch(
+        &self,
+        c: &Cluster,
+        peer: usize,
+        f: &mut Forwarding,
+        now: Millis,
+        out: &mut Vec<u8>,
+    ) {
         if f.queue.is_empty() {
             return;
         }
@@ -444,7 +479,14 @@ impl Node {
         });
     }
 
-    fn send_fwd(&self, c: &Cluster, peer: usize, seq: u64, payload: &[u8], out: &mut Vec<u8>) -> u64 {
+    fn send_fwd(
+        &self,
+        c: &Cluster,
+        peer: usize,
+        seq: u64,
+        payload: &[u8],
+        out: &mut Vec<u8>,
+    ) -> u64 {
         self.request(
             &c.ids[peer],
             "fwd",
@@ -462,7 +504,7 @@ impl Node {
         let Some(c) = self.cluster() else { return };
         let batch = {
             let mut f = lock(&c.peers[peer].fwd);
-            if f.inflight.as_ref().is_none_or(|b| b.seq != seq) {
+            if f.inflight.as_ref().map(|b| b.seq) != Some(seq) {
                 return;
             }
             let b = f.inflight.take();
@@ -530,7 +572,12 @@ impl Node {
 
     /// `fwd {offset: seq, msgs: [[src, body], …]}` from a peer → `fwd_ok {msgs: [reply body, …]}`:
     /// serves each request here; a retried batch gets the first answer again.
-    pub(crate) fn on_fwd(&self, msg: &Message<'_>, to: &ReplyTo<'_>, out: &mut Vec<u8>) -> Result<(), WireError> {
+    pub(crate) fn on_fwd(
+        &self,
+        msg: &Message<'_>,
+        to: &ReplyTo<'_>,
+        out: &mut Vec<u8>,
+    ) -> Result<(), WireError> {
         let c = self
             .cluster()
             .filter(|c| c.is_peer(msg.src.raw()))
@@ -564,7 +611,9 @@ impl Node {
             }
             let mut parts = item.items();
             let served = match (parts.next(), parts.next()) {
-                (Some(src), Some(body)) if src.kind() == Kind::Str && body.kind() == Kind::Object => {
+                (Some(src), Some(body))
+                    if src.kind() == Kind::Str && body.kind() == Kind::Object =>
+                {
                     line.clear();
                     line.extend_from_slice(b"{\"src\":");
                     line.extend_from_slice(src.text().as_bytes());
@@ -696,7 +745,9 @@ impl Node {
             self.pending.cancel(id);
             s.inflight = None;
         }
-        if s.last_sent.is_some_and(|t| now.saturating_sub(t) < SYNC_EVERY_MS) {
+        if s.last_sent
+            .is_some_and(|t| now.saturating_sub(t) < SYNC_EVERY_MS)
+        {
             return;
         }
         let mut parts = vec![b'['];
@@ -819,7 +870,12 @@ impl Node {
 
     /// `sync` from a leader: appends the exact next records of its partitions, merges its
     /// commits; answers each partition's log end here.
-    pub(crate) fn on_sync(&self, msg: &Message<'_>, to: &ReplyTo<'_>, out: &mut Vec<u8>) -> Result<(), WireError> {
+    pub(crate) fn on_sync(
+        &self,
+        msg: &Message<'_>,
+        to: &ReplyTo<'_>,
+        out: &mut Vec<u8>,
+    ) -> Result<(), WireError> {
         self.cluster()
             .filter(|c| c.is_peer(msg.src.raw()))
             .ok_or_else(|| WireError::not_supported("sync"))?;
@@ -839,7 +895,11 @@ impl Node {
             let name = name.decode();
             let topic = match self.broker.topics.get(&name) {
                 Some(t) => t,
-                None => match self.broker.topics.create(&name, count.clamp(1, 65_536) as u32) {
+                None => match self
+                    .broker
+                    .topics
+                    .create(&name, count.clamp(1, 65_536) as u32)
+                {
                     Ok(t) => t,
                     Err(_) => continue,
                 },
@@ -848,35 +908,46 @@ impl Node {
                 continue;
             };
             let mut end = part.end();
-            let mut offset = start;
-            for rec in records.items() {
+            for (offset, rec) in (start..).zip(records.items()) {
                 if offset > end {
                     break;
                 }
                 if offset == end {
                     let mut f = rec.items();
-                    let (Some(kind), Some(key), Some(value)) = (f.next(), f.next(), f.next()) else {
+                    let (Some(kind), Some(key), Some(value)) = (f.next(), f.next(), f.next())
+                    else {
                         break;
                     };
                     let key_text;
                     let key = match kind.as_u64() {
                         Some(1) => {
                             key_text = key.as_str().map(|s| s.decode().into_owned().into_bytes());
-                            key_text.as_deref().map(|bytes| Key { kind: KeyKind::Str, bytes })
+                            key_text.as_deref().map(|bytes| Key {
+                                kind: KeyKind::Str,
+                                bytes,
+                            })
                         }
                         Some(2) => {
                             key_text = Some(key.compact().into_owned());
-                            key_text.as_deref().map(|bytes| Key { kind: KeyKind::Json, bytes })
+                            key_text.as_deref().map(|bytes| Key {
+                                kind: KeyKind::Json,
+                                bytes,
+                            })
                         }
                         _ => None,
                     };
                     let got = part.append(key, &value.compact());
                     if got != offset {
-                        tracing::error!(topic = &*name, p, want = offset, got, "replica append out of place");
+                        tracing::error!(
+                            topic = &*name,
+                            p,
+                            want = offset,
+                            got,
+                            "replica append out of place"
+                        );
                     }
                     end = part.end();
                 }
-                offset += 1;
             }
             if acks.len() > 1 {
                 acks.push(b',');
@@ -902,7 +973,12 @@ impl Node {
     }
 
     /// Appends a record here: in a cluster, a keyless record goes to a partition this node leads.
-    pub(crate) fn append(&self, topic: Option<&str>, key: Option<Key<'_>>, value: &[u8]) -> (u32, u64) {
+    pub(crate) fn append(
+        &self,
+        topic: Option<&str>,
+        key: Option<Key<'_>>,
+        value: &[u8],
+    ) -> (u32, u64) {
         if let (None, Some(c)) = (key, self.cluster()) {
             let t = self.broker.topic(topic);
             if let Some(p) = c.pick_led(&t) {

@@ -5,8 +5,8 @@
 //! matches nothing (late, duplicated, or addressed to a client id) is logged and dropped: the node
 //! never answers a reply.
 
-use crate::loom::Mutex;
 use super::Node;
+use crate::loom::Mutex;
 use crate::wire::Message;
 use std::collections::HashMap;
 
