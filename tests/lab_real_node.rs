@@ -1,5 +1,5 @@
-//! kgroups-lab against the real kgroups node. Ignored until the node (issue 3) and the cluster
-//! (issue 5) land; run with `cargo test --test lab_real_node -- --ignored`.
+//! kgroups-lab against the real kgroups node: one node, and clusters of three with network
+//! partitions (the cluster, issue 5). Each run takes a few seconds.
 
 mod lab_support;
 
@@ -50,13 +50,11 @@ fn groups(nodes: &str, extra: &[&str]) -> lab_support::Run {
 }
 
 #[test]
-#[ignore = "needs the kgroups node (issue 3)"]
 fn real_node_kafka_on_one_node() {
     kafka("1", &["--seed", "1"]).assert_valid(500);
 }
 
 #[test]
-#[ignore = "needs the kgroups node (issue 3) / cluster (issue 5)"]
 fn real_node_kafka_on_three_nodes_with_partitions() {
     kafka(
         "3",
@@ -73,13 +71,32 @@ fn real_node_kafka_on_three_nodes_with_partitions() {
 }
 
 #[test]
-#[ignore = "needs the kgroups node (issue 3)"]
 fn real_node_groups_on_one_node_with_churn() {
     groups("1", &["--seed", "3"]).assert_valid(500);
 }
 
 #[test]
-#[ignore = "needs the kgroups node (issue 3) / cluster (issue 5)"]
 fn real_node_groups_on_three_nodes_with_churn() {
     groups("3", &["--seed", "4"]).assert_valid(500);
+}
+
+#[test]
+fn real_node_groups_on_three_nodes_with_churn_and_partitions() {
+    groups(
+        "3",
+        &[
+            "--seed",
+            "5",
+            "--nemesis",
+            "partition",
+            "--nemesis-interval",
+            "1",
+        ],
+    )
+    .assert_valid(500);
+}
+
+#[test]
+fn real_node_kafka_on_two_nodes() {
+    kafka("2", &["--seed", "6"]).assert_valid(500);
 }

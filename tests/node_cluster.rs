@@ -1,0 +1,430 @@
+//! The cluster (issue 5), driven in-process: several `Node`s wired by a tiny router that can cut
+//! links, with the cluster timer ([`Node::tick`]) called at chosen times so retries, give-ups and
+//! replication run without sleeping.
+
+use kgroups::broker::Config;
+use kgroups::node::Node;
+use serde_json::{json, Value};
+use std::collections::{HashSet, VecDeque};
+
+/// Nodes `n0…`, clients `c…`, and the messages between them.
+struct Net {
+    nodes: Vec<Node>,
+    /// Cut links (from, to): messages on them are dropped.
+    cut: HashSet<(usize, usize)>,
+    queue: VecDeque<(usize, String)>,
+    /// Replies that reached clients.
+    replies: Vec<Value>,
+    /// Messages between nodes delivered (and dropped).
+    server_msgs: usize,
+    dropped: usize,
+    next_id: u64,
+}
+
+fn node_index(id: &str) -> Option<usize> {
+    id.strip_prefix('n')?.parse().ok()
+}
+
+impl Net {
+    fn new(n: usize) -> Net {
+        let mut net = Net {
+            nodes: (0..n)
+                .map(|_| {
+                    Node::new(Config {
+                        default_partitions: 4,
+                        ..Config::default()
+                    })
+                })
+                .collect(),
+            cut: HashSet::new(),
+            queue: VecDeque::new(),
+            replies: Vec::new(),
+            server_msgs: 0,
+            dropped: 0,
+            next_id: 1,
+        };
+        let ids: Vec<String> = (0..n).map(|i| format!("n{i}")).collect();
+        for i in 0..n {
+            let r = net.call(
+                i,
+                json!({"type": "init", "node_id": format!("n{i}"), "node_ids": ids}),
+            );
+            assert_eq!(r["type"], "init_ok");
+        }
+        net
+    }
+
+    /// Feeds one line to node `i` and routes what it writes.
+    fn feed(&mut self, i: usize, line: &str) {
+        let mut out = Vec::new();
+        self.nodes[i].handle(line.as_bytes(), &mut out);
+        self.route(i, &out);
+    }
+
+    fn route(&mut self, from: usize, out: &[u8]) {
+        for line in std::str::from_utf8(out).unwrap().lines() {
+            let v: Value = serde_json::from_str(line).unwrap();
+            let dest = v["dest"].as_str().unwrap();
+            match node_index(dest) {
+                Some(to) => {
+                    self.server_msgs += 1;
+                    if self.cut.contains(&(from, to)) {
+                        self.dropped += 1;
+                    } else {
+                        self.queue.push_back((to, line.to_string()));
+                    }
+                }
+                None => self.replies.push(v),
+            }
+        }
+    }
+
+    /// Delivers until nothing is in flight.
+    fn run(&mut self) {
+        while let Some((to, line)) = self.queue.pop_front() {
+            self.feed(to, &line);
+        }
+    }
+
+    /// Runs every node's cluster timer as if `now` ms had passed on its clock.
+    fn tick(&mut self, now: u64) {
+        for i in 0..self.nodes.len() {
+            let mut out = Vec::new();
+            self.nodes[i].tick(now, &mut out);
+            self.route(i, &out);
+        }
+        self.run();
+    }
+
+    /// Sends a client request to node `i` without delivering anything; returns its msg_id.
+    fn send(&mut self, i: usize, client: &str, mut body: Value) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        body["msg_id"] = json!(id);
+        let line = json!({"src": client, "dest": format!("n{i}"), "body": body}).to_string();
+        self.feed(i, &line);
+        id
+    }
+
+    /// The reply to request `id`, if it came.
+    fn reply(&self, id: u64) -> Option<&Value> {
+        self.replies
+            .iter()
+            .find(|r| r["body"]["in_reply_to"] == json!(id))
+            .map(|r| &r["body"])
+    }
+
+    /// A request from client `c1` to node `i`, delivered to completion.
+    fn call(&mut self, i: usize, body: Value) -> Value {
+        self.call_as(i, "c1", body)
+    }
+
+    fn call_as(&mut self, i: usize, client: &str, body: Value) -> Value {
+        let id = self.send(i, client, body);
+        self.run();
+        self.reply(id)
+            .unwrap_or_else(|| panic!("no reply to {id}"))
+            .clone()
+    }
+
+    fn isolate(&mut self, i: usize) {
+        for j in 0..self.nodes.len() {
+            if j != i {
+                self.cut.insert((i, j));
+                self.cut.insert((j, i));
+            }
+        }
+    }
+
+    fn heal(&mut self) {
+        self.cut.clear();
+    }
+
+    /// How many records partition `p` of the default topic holds on node `i`.
+    fn held(&self, i: usize, p: u32) -> u64 {
+        self.nodes[i].broker().default_topic().partitions()[p as usize].end()
+    }
+}
+
+/// The leader of `key`'s partition, as node 0 computes it, and the partition.
+fn leader_of(net: &Net, key: &str) -> (usize, u32) {
+    let t = net.nodes[0].broker().default_topic();
+    let p = kgroups::partitioner::partition_for(key.as_bytes(), t.partition_count());
+    (net.nodes[0].cluster().unwrap().leader("default", p), p)
+}
+
+/// A key whose leader is `want`.
+fn key_led_by(net: &Net, want: usize) -> String {
+    (0..1000)
+        .map(|i| format!("k{i}"))
+        .find(|k| leader_of(net, k).0 == want)
+        .expect("some key has that leader")
+}
+
+/// A group coordinated by `want`.
+fn group_on(net: &Net, want: usize) -> String {
+    (0..1000)
+        .map(|i| format!("g{i}"))
+        .find(|g| net.nodes[0].cluster().unwrap().coordinator(g) == want)
+        .expect("some group has that coordinator")
+}
+
+#[test]
+fn every_node_computes_the_same_placement() {
+    let net = Net::new(3);
+    for key in ["a", "b", "k7"] {
+        let (l, p) = leader_of(&net, key);
+        for n in &net.nodes {
+            assert_eq!(n.cluster().unwrap().leader("default", p), l);
+            assert_eq!(
+                n.cluster().unwrap().coordinator(key),
+                net.nodes[0].cluster().unwrap().coordinator(key)
+            );
+        }
+    }
+}
+
+#[test]
+fn a_send_is_appended_once_at_its_leader_and_replicated() {
+    let mut net = Net::new(3);
+    let key = key_led_by(&net, 2);
+    let (_, p) = leader_of(&net, &key);
+    // Sent through n0: forwarded to n2, which alone appends.
+    let r = net.call(0, json!({"type": "send", "key": key, "msg": 1}));
+    // Exactly Maelstrom's fields: the closed schema holds for forwarded replies too.
+    let mut fields: Vec<&str> = r.as_object().unwrap().keys().map(|k| k.as_str()).collect();
+    fields.sort_unstable();
+    assert_eq!(fields, ["in_reply_to", "msg_id", "offset", "type"]);
+    assert_eq!(
+        (r["type"].as_str(), r["offset"].as_u64()),
+        (Some("send_ok"), Some(0))
+    );
+    let r = net.call(1, json!({"type": "send", "key": key, "msg": 2}));
+    assert_eq!(r["offset"], 1);
+    assert_eq!((net.held(0, p), net.held(1, p), net.held(2, p)), (0, 0, 2));
+    // Sent at the leader itself: no server message at all.
+    let before = net.server_msgs;
+    net.call(2, json!({"type": "send", "key": key, "msg": 3}));
+    assert_eq!(net.server_msgs, before);
+    // The leader's timer replicates to both peers, which then serve polls from their copy.
+    net.tick(100);
+    assert_eq!((net.held(0, p), net.held(1, p), net.held(2, p)), (3, 3, 3));
+    for i in 0..3 {
+        let r = net.call(i, json!({"type": "poll", "offsets": {key.clone(): 1}}));
+        assert_eq!(
+            r["msgs"],
+            json!({key.clone(): [[1, 2], [2, 3]]}),
+            "node {i}"
+        );
+    }
+}
+
+#[test]
+fn polls_over_keys_of_several_leaders_merge_on_any_node() {
+    let mut net = Net::new(3);
+    let keys: Vec<String> = (0..3).map(|n| key_led_by(&net, n)).collect();
+    for (i, k) in keys.iter().enumerate() {
+        for v in 0..3 {
+            net.call((i + 1) % 3, json!({"type": "send", "key": k, "msg": v}));
+        }
+    }
+    net.tick(100);
+    let offsets: serde_json::Map<String, Value> =
+        keys.iter().map(|k| (k.clone(), json!(0))).collect();
+    let want: serde_json::Map<String, Value> = keys
+        .iter()
+        .map(|k| (k.clone(), json!([[0, 0], [1, 1], [2, 2]])))
+        .collect();
+    for i in 0..3 {
+        let r = net.call(i, json!({"type": "poll", "offsets": offsets}));
+        assert_eq!(r["msgs"], Value::Object(want.clone()), "node {i}");
+    }
+}
+
+#[test]
+fn a_replica_serves_a_prefix_while_cut_off_and_catches_up_after_heal() {
+    let mut net = Net::new(2);
+    let key = key_led_by(&net, 1);
+    net.call(1, json!({"type": "send", "key": key, "msg": 1}));
+    net.tick(100);
+    net.isolate(0);
+    net.call(1, json!({"type": "send", "key": key, "msg": 2}));
+    net.tick(200);
+    let r = net.call(0, json!({"type": "poll", "offsets": {key.clone(): 0}}));
+    assert_eq!(r["msgs"], json!({key.clone(): [[0, 1]]}));
+    net.heal();
+    // The lost sync is resent from the acknowledged position.
+    net.tick(600);
+    let r = net.call(0, json!({"type": "poll", "offsets": {key.clone(): 0}}));
+    assert_eq!(r["msgs"], json!({key.clone(): [[0, 1], [1, 2]]}));
+}
+
+#[test]
+fn kafka_commits_are_max_merged_and_gossiped() {
+    let mut net = Net::new(3);
+    let r = net.call(
+        0,
+        json!({"type": "commit_offsets", "offsets": {"a": 5, "b": 2}}),
+    );
+    assert_eq!(r["type"], "commit_offsets_ok");
+    net.call(1, json!({"type": "commit_offsets", "offsets": {"a": 3}}));
+    net.tick(100);
+    for i in 0..3 {
+        let r = net.call(
+            i,
+            json!({"type": "list_committed_offsets", "keys": ["a", "b", "z"]}),
+        );
+        assert_eq!(r["offsets"], json!({"a": 5, "b": 2}), "node {i}");
+    }
+}
+
+#[test]
+fn group_requests_go_to_the_coordinator_from_any_node() {
+    let mut net = Net::new(3);
+    let g = group_on(&net, 2);
+    let r = net.call(
+        0,
+        json!({"type": "create_topic", "topic": "t", "partitions": 2}),
+    );
+    assert_eq!(r["type"], "create_topic_ok");
+    for n in &net.nodes {
+        assert_eq!(n.broker().topics.get("t").unwrap().partition_count(), 2);
+    }
+    let r = net.call_as(
+        0,
+        "c5",
+        json!({"type": "subscribe", "group": g, "topic": "t"}),
+    );
+    assert_eq!(r["type"], "subscribe_ok", "{r}");
+    assert_eq!(r["partitions"], json!([0, 1]));
+    // Only the coordinator knows the group; the consumer id defaulted to the client's src.
+    assert!(net.nodes[2].broker().groups.generation(&g).is_some());
+    assert!(net.nodes[0].broker().groups.generation(&g).is_none());
+    for k in 0..6 {
+        let r = net.call(
+            1,
+            json!({"type": "send", "topic": "t", "key": format!("k{k}"), "msg": k}),
+        );
+        assert_eq!(r["type"], "send_ok");
+    }
+    net.tick(100);
+    let r = net.call(
+        1,
+        json!({"type": "poll", "group": g, "consumer": "c5", "max_messages": 100}),
+    );
+    assert_eq!(r["msgs"].as_array().unwrap().len(), 6, "{r}");
+    // A forwarded commit, then a fenced one from a consumer that owns nothing.
+    let r = net.call(0, json!({"type": "commit", "group": g, "consumer": "c5", "topic": "t", "partition": 0, "offset": 1}));
+    assert_eq!(r["type"], "commit_ok", "{r}");
+    let r = net.call(0, json!({"type": "commit", "group": g, "consumer": "other", "topic": "t", "partition": 0, "offset": 2}));
+    assert_eq!(
+        (r["type"].as_str(), r["code"].as_u64()),
+        (Some("error"), Some(22))
+    );
+    let r = net.call(
+        1,
+        json!({"type": "list_committed_offsets", "group": g, "topic": "t"}),
+    );
+    assert_eq!(r["offsets"], json!({"0": 1}), "{r}");
+    let d = net.call(0, json!({"type": "describe_group", "group": g}));
+    assert_eq!(d["members"][0]["consumer"], "c5", "{d}");
+    // list_groups fans out and merges.
+    let g2 = group_on(&net, 0);
+    net.call(
+        1,
+        json!({"type": "subscribe", "group": g2, "consumer": "x"}),
+    );
+    let r = net.call(1, json!({"type": "list_groups"}));
+    let mut want = vec![g.clone(), g2.clone()];
+    want.sort();
+    assert_eq!(r["groups"], json!(want), "{r}");
+}
+
+#[test]
+fn a_retried_forward_is_applied_once() {
+    let mut net = Net::new(2);
+    let key = key_led_by(&net, 1);
+    let (_, p) = leader_of(&net, &key);
+    // The answer from the leader is lost; the origin retries; the leader answers from its table.
+    net.cut.insert((1, 0));
+    let id = net.send(0, "c1", json!({"type": "send", "key": key, "msg": 7}));
+    net.run();
+    assert!(net.reply(id).is_none());
+    assert_eq!(net.held(1, p), 1);
+    net.heal();
+    net.tick(super_retry());
+    let r = net.reply(id).expect("answered after the retry").clone();
+    assert_eq!(r["type"], "send_ok");
+    assert_eq!(r["offset"], 0);
+    assert_eq!(net.held(1, p), 1, "the retry did not append again");
+    // Later sends go on normally.
+    let r = net.call(0, json!({"type": "send", "key": key, "msg": 8}));
+    assert_eq!(r["offset"], 1);
+}
+
+fn super_retry() -> u64 {
+    kgroups::node::cluster::RETRY_MS + 50
+}
+
+#[test]
+fn give_up_says_11_only_when_the_operation_certainly_did_not_happen() {
+    let mut net = Net::new(2);
+    let key = key_led_by(&net, 1);
+    let g = group_on(&net, 1);
+    net.isolate(0);
+    // Transmitted (then lost): may have happened → 13.
+    let sent = net.send(0, "c1", json!({"type": "send", "key": key, "msg": 1}));
+    // Queued behind the batch in flight, never transmitted → 11.
+    let queued = net.send(0, "c2", json!({"type": "send", "key": key, "msg": 2}));
+    net.run();
+    net.tick(super_retry());
+    assert!(net.reply(sent).is_none() && net.reply(queued).is_none());
+    let give_up = kgroups::node::cluster::GIVE_UP_MS + 100;
+    net.tick(give_up);
+    assert_eq!(net.reply(sent).unwrap()["code"], 13);
+    assert_eq!(net.reply(queued).unwrap()["code"], 11);
+    // A read that was transmitted: it changed nothing → 11. A group poll moves positions → 13.
+    let read = net.send(0, "c3", json!({"type": "describe_group", "group": g}));
+    net.run();
+    net.tick(2 * give_up);
+    let poll = net.send(0, "c4", json!({"type": "poll", "group": g}));
+    net.run();
+    net.tick(4 * give_up);
+    assert_eq!(net.reply(read).unwrap()["code"], 11);
+    assert_eq!(net.reply(poll).unwrap()["code"], 13);
+    // The kafka workload's commits and polls never need another node.
+    let r = net.call(
+        0,
+        json!({"type": "commit_offsets", "offsets": {key.clone(): 0}}),
+    );
+    assert_eq!(r["type"], "commit_offsets_ok");
+    let r = net.call(0, json!({"type": "poll", "offsets": {key.clone(): 0}}));
+    assert_eq!(r["type"], "poll_ok");
+    // Nothing was appended twice or by the unreachable origin.
+    assert_eq!(net.held(0, leader_of(&net, &key).1), 0);
+}
+
+#[test]
+fn forwards_to_one_peer_are_coalesced_into_one_batch() {
+    let mut net = Net::new(2);
+    let key = key_led_by(&net, 1);
+    let before = net.server_msgs;
+    // Three clients' sends arrive before the first batch is answered.
+    let ids: Vec<u64> = (0..3)
+        .map(|c| {
+            net.send(
+                0,
+                &format!("c{c}"),
+                json!({"type": "send", "key": key, "msg": c}),
+            )
+        })
+        .collect();
+    net.run();
+    let offsets: Vec<u64> = ids
+        .iter()
+        .map(|&id| net.reply(id).unwrap()["offset"].as_u64().unwrap())
+        .collect();
+    assert_eq!(offsets, [0, 1, 2]);
+    // First batch: 1 item; second: the 2 that queued meanwhile. Two requests, two answers.
+    assert_eq!(net.server_msgs - before, 4);
+}
