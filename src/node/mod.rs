@@ -6,13 +6,15 @@
 //!             └─(busy: one job per chunk and worker, sharded by src)─▶ worker ──┘ (direct write when
 //!                                                                       ...         idle, else the
 //!                                                                                   writer thread)
-//!  timer ─▶ Coordinator::expire(now) every 100 ms
+//!  timer ─▶ Coordinator::expire(now) every 100 ms; in a cluster also Node::tick every 10 ms
 //! ```
 //!
 //! - [`service`]: [`Node`], which turns one line into its reply, and the RPC dispatch;
 //!   `kafka.rs` and `groups.rs` hold the RPCs.
 //! - [`reader`], [`pool`], [`output`]: the threads and their hand-offs.
 //! - [`pending`]: replies to the node's own requests, routed by `in_reply_to` (for the cluster).
+//! - [`cluster`]: several nodes as one broker: placement of partition leaders and group
+//!   coordinators, batched forwarding with dedupe, replication, and the 11-vs-13 give-up rule.
 //! - [`args`]: the command line.
 //!
 //! The node is not loom-modeled (its own synchronization is one mutex and one counter per shard,
@@ -51,13 +53,17 @@
 //! | `create_topic {topic, partitions}` | `create_topic_ok {}` |
 //! | `list_topics {}` | `list_topics_ok {topics: [{topic, partitions}…]}` |
 //! | `reset_offsets {group, topic?, to: "earliest"\|"latest"\|offset}` | `reset_offsets_ok {}` |
+//! | `fwd {offset: seq, msgs: [[src, body]…]}` (node to node) | `fwd_ok {msgs: [reply body…]}` |
+//! | `sync {msgs: [[topic, partitions, p, from, [[kind, key, msg]…]]…], offsets: {key: offset}, offset: version}` (node to node) | `sync_ok {msgs: [[topic, p, log_end]…], offset: version}` |
 //!
 //! `partitions` in `subscribe_ok` are those of the request's topic; in `heartbeat_ok` and
 //! `poll_ok`, those of `topic` when given, else all the member's partitions. Errors: 10 unknown
 //! type; 12 missing or ill-typed field (the text names it), unknown assignor, bad partition count;
 //! 13 a multi-partition commit that failed part-way (indefinite); 20 unknown topic, group or
 //! partition; 21 `create_topic` with another partition count; 22 fenced, not a member, group not
-//! empty (`reset_offsets`), another assignor than the group's. `unsubscribe` of a non-member
+//! empty (`reset_offsets`), another assignor than the group's. In a cluster: 11 when the node a
+//! request needs is unreachable and the request certainly did not happen (never transmitted, or a
+//! read), 13 when it may have happened (see [`cluster`]). `unsubscribe` of a non-member
 //! succeeds; a group `poll` by a non-member joins it first.
 
 pub mod args;
