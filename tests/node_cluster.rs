@@ -428,3 +428,33 @@ fn forwards_to_one_peer_are_coalesced_into_one_batch() {
     // First batch: 1 item; second: the 2 that queued meanwhile. Two requests, two answers.
     assert_eq!(net.server_msgs - before, 4);
 }
+
+#[test]
+fn a_topic_created_while_a_node_was_cut_off_reaches_it_after_heal() {
+    let mut net = Net::new(3);
+    net.isolate(2);
+    let id = net.send(
+        0,
+        "c1",
+        json!({"type": "create_topic", "topic": "late", "partitions": 3}),
+    );
+    net.run();
+    net.tick(super_retry());
+    net.tick(kgroups::node::cluster::GIVE_UP_MS + 100);
+    // Created here and on n1, not on n2: it may have happened, so indefinite.
+    assert_eq!(net.reply(id).unwrap()["code"], 13);
+    assert!(net.nodes[2].broker().topics.get("late").is_none());
+    net.heal();
+    net.tick(2 * kgroups::node::cluster::GIVE_UP_MS);
+    let t = net.nodes[2]
+        .broker()
+        .topics
+        .get("late")
+        .expect("learned from a sync");
+    assert_eq!(t.partition_count(), 3);
+    // The topic list stops travelling once every peer has it.
+    net.tick(3 * kgroups::node::cluster::GIVE_UP_MS);
+    let before = net.server_msgs;
+    net.tick(4 * kgroups::node::cluster::GIVE_UP_MS);
+    assert_eq!(net.server_msgs, before, "an idle cluster sends nothing");
+}

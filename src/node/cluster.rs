@@ -29,7 +29,9 @@
 //!   next offset and acknowledges its log end, so its copy is always a contiguous prefix of the
 //!   leader's. Maelstrom's `poll` and the coordinators' group polls read the local copy. The
 //!   kafka workload's per-key committed offsets are a max-merge register: committed locally,
-//!   gossiped in the same `sync` batches, served locally.
+//!   gossiped in the same `sync` batches, served locally. Until a peer knows every topic, the
+//!   `sync` also lists the topics with their partition counts, so a topic created while a peer
+//!   was cut off reaches it after the heal.
 //! - **Faults.** A forwarded batch is retried every [`RETRY_MS`] (the owner's dedupe table by
 //!   origin and batch sequence makes a retry never apply twice) and given up at [`GIVE_UP_MS`],
 //!   well inside Maelstrom's 5 s client timeout. On give-up a client gets 11
@@ -120,6 +122,8 @@ struct Syncing {
     acked: HashMap<Box<str>, Vec<u64>>,
     /// The commit version the peer acknowledged.
     commits_acked: u64,
+    /// How many topics the peer acknowledged knowing (the registry only grows).
+    topics_acked: u64,
     /// The `sync` in flight: (msg_id, sent at).
     inflight: Option<(u64, Millis)>,
     last_sent: Option<Millis>,
@@ -752,7 +756,23 @@ impl Node {
         }
         let mut parts = vec![b'['];
         let mut n = 0;
-        for t in self.broker.topics.list() {
+        let topics = self.broker.topics.list();
+        // The topic list goes along until the peer has them all: a topic created while the
+        // peer was cut off (or with no records yet) still reaches it, with its partition count.
+        let mut meta = Vec::new();
+        if topics.len() as u64 > s.topics_acked {
+            meta.push(b'[');
+            for (i, t) in topics.iter().enumerate() {
+                if i > 0 {
+                    meta.push(b',');
+                }
+                meta.push(b'[');
+                meta.string(t.name()).push(b',');
+                meta.uint(u64::from(t.partition_count())).push(b']');
+            }
+            meta.push(b']');
+        }
+        for t in topics {
             let count = t.partition_count();
             for p in 0..count {
                 if c.leader(t.name(), p) != c.me {
@@ -819,7 +839,7 @@ impl Node {
             cm.version
         };
         commits.push(b'}');
-        if n == 0 && commits.len() == 2 {
+        if n == 0 && commits.len() == 2 && meta.is_empty() {
             return;
         }
         let id = self.request(
@@ -829,6 +849,9 @@ impl Node {
                 o.key("msgs").raw(&parts);
                 o.key("offsets").raw(&commits);
                 o.key("offset").uint(version);
+                if !meta.is_empty() {
+                    o.key("keys").raw(&meta);
+                }
             },
             Box::new(move |node, reply, _| node.sync_answered(peer, reply)),
             out,
@@ -863,6 +886,9 @@ impl Node {
                 v[p] = v[p].max(end);
             }
         }
+        if let Ok(Some(t)) = reply.body.opt_u64(Field::Partitions) {
+            s.topics_acked = s.topics_acked.max(t);
+        }
         if let Ok(v) = reply.body.u64(Field::Offset) {
             s.commits_acked = s.commits_acked.max(v);
         }
@@ -880,6 +906,29 @@ impl Node {
             .filter(|c| c.is_peer(msg.src.raw()))
             .ok_or_else(|| WireError::not_supported("sync"))?;
         let b = &msg.body;
+        let mut known = None;
+        if let Some(meta) = b.get(Field::Keys) {
+            let mut k = 0u64;
+            for t in meta.value.items() {
+                let mut it = t.items();
+                if let (Some(name), Some(count)) = (
+                    it.next().and_then(|n| n.as_str()),
+                    it.next().and_then(|c| c.as_u64()),
+                ) {
+                    let name = name.decode();
+                    if self.broker.topics.get(&name).is_some()
+                        || self
+                            .broker
+                            .topics
+                            .create(&name, count.clamp(1, 65_536) as u32)
+                            .is_ok()
+                    {
+                        k += 1;
+                    }
+                }
+            }
+            known = Some(k);
+        }
         let mut acks = vec![b'['];
         for entry in b.array(Field::Msgs)?.items() {
             let mut it = entry.items();
@@ -968,6 +1017,10 @@ impl Node {
         self.ok(to, out);
         out.key("msgs").raw(&acks);
         out.key("offset").uint(b.u64(Field::Offset).unwrap_or(0));
+        if let Some(k) = known {
+            // How many of the listed topics this node now knows.
+            out.key("partitions").uint(k);
+        }
         self.done(to, out);
         Ok(())
     }
