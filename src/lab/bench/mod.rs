@@ -5,8 +5,8 @@
 //! from an acknowledged offset starts there and ascends; group deliveries ascend per consumer and
 //! key), and at the end every acknowledged record is read back (or, in `groups` mode, found in every
 //! group's deliveries). The figures: operations/s (records delivered/s in `groups` mode), latency
-//! p50/p99/max, the node's CPU time per operation during the load (from `/proc/<pid>/stat`, so the
-//! read-back is not counted), its whole-life CPU and peak RSS (`wait4`), and the driver's own CPU
+//! p50/p99/max, the node's CPU time per operation during the load (from `/proc/<pid>/task/*/schedstat`, so
+//! the read-back is not counted), its whole-life CPU and peak RSS (`wait4`), and the driver's own CPU
 //! per operation, which must stay well below the node's. `--echo` measures the
 //! [`echo`](crate::lab::echo) node the same way after each run: the floor of every figure.
 //!
@@ -188,13 +188,16 @@ pub fn run_once(
     let (mut fin, input, mut lines) = driver::drive(plan, stdin, lines);
     let cpu1 = child.cpu();
     let mut redelivered = 0;
-    if let Some(mut input) = input {
+    let mut input = input;
+    if let Some(input) = input.as_mut() {
         match plan.mode {
             Mode::Groups => redelivered = driver::check_groups(plan, &mut fin),
-            _ if plan.readback => driver::read_back(plan, &mut fin, &mut input, &mut lines),
+            _ if plan.readback => driver::read_back(plan, &mut fin, input, &mut lines),
             _ => {}
         }
     }
+    let peak_rss = child.peak_rss();
+    drop(input);
     drop(lines);
     let exit = finish(child, watchdog).map_err(|e| format!("wait for the node: {e}"))?;
     let o = &fin.outcome;
@@ -213,7 +216,12 @@ pub fn run_once(
         .map(|(k, v)| (k.to_string(), *v))
         .collect();
     Ok(RunStats {
-        valid: o.anomalies.is_empty() && o.acked == plan.ops,
+        valid: o.anomalies.is_empty()
+            && if plan.mode == Mode::Groups {
+                o.acked == plan.ops
+            } else {
+                o.ops == plan.ops
+            },
         errors,
         examples: o.anomalies.examples.clone(),
         ops: o.ops,
@@ -227,7 +235,7 @@ pub fn run_once(
         max_us: max,
         node_cpu_us_per_op: load_cpu.as_secs_f64() * 1e6 / ops,
         node_cpu_total_s: exit.cpu.as_secs_f64(),
-        peak_rss_bytes: exit.max_rss,
+        peak_rss_bytes: peak_rss.unwrap_or(exit.max_rss),
         driver_cpu_us_per_op: o.driver_cpu.as_secs_f64() * 1e6 / ops,
         elapsed_s: secs,
         delivered: o.delivered,

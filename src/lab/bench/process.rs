@@ -2,7 +2,7 @@
 //!
 //! The bench drives the pipes itself (no router, no channel per line): a writer thread owns stdin, a
 //! reader thread owns stdout through a [`LineReader`]. The node's CPU time during the load is read
-//! from `/proc/<pid>/stat` (all its threads, clock ticks); after the load, stdin is closed and
+//! from `/proc/<pid>/task/*/schedstat` (see [`NodeChild::cpu`]); after the load, stdin is closed and
 //! `wait4` returns the child's whole resource usage, including its peak RSS.
 
 use std::fs::File;
@@ -53,8 +53,25 @@ impl NodeChild {
         Ok((NodeChild { child, pid }, stdin, stdout))
     }
 
-    /// CPU time (user + system, all threads) so far, from `/proc/<pid>/stat`; `None` if unreadable.
+    /// CPU time of the node so far: the sum over its live threads of `/proc/<pid>/task/*/schedstat`
+    /// (nanoseconds on CPU), else user + system time of `/proc/<pid>/stat` (clock ticks, all
+    /// threads); `None` if neither is readable. The node's threads live as long as it does, so the
+    /// difference of two readings is the CPU it spent between them.
     pub fn cpu(&self) -> Option<Duration> {
+        self.schedstat_cpu().or_else(|| self.stat_cpu())
+    }
+
+    fn schedstat_cpu(&self) -> Option<Duration> {
+        let mut ns = 0u64;
+        for t in std::fs::read_dir(format!("/proc/{}/task", self.pid)).ok()? {
+            let path = t.ok()?.path().join("schedstat");
+            let s = std::fs::read_to_string(path).ok()?;
+            ns += s.split_whitespace().next()?.parse::<u64>().ok()?;
+        }
+        (ns > 0).then(|| Duration::from_nanos(ns))
+    }
+
+    fn stat_cpu(&self) -> Option<Duration> {
         let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid)).ok()?;
         // Fields after the command name (which may hold spaces) start at field 3 (state).
         let rest = &stat[stat.rfind(')')? + 2..];
@@ -65,6 +82,16 @@ impl NodeChild {
         let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
         let hz = if hz > 0 { hz as u64 } else { 100 };
         Some(Duration::from_nanos((utime + stime) * 1_000_000_000 / hz))
+    }
+
+    /// Peak resident set size so far (`VmHWM` of `/proc/<pid>/status`), in bytes. Unlike the
+    /// `ru_maxrss` of `wait4`, it does not count memory of the lab that the child shared before it
+    /// exec'd the node.
+    pub fn peak_rss(&self) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid)).ok()?;
+        let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+        let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+        Some(kib * 1024)
     }
 
     /// Kills the node (a hung node, on timeout).
