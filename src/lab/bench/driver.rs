@@ -680,12 +680,9 @@ impl Reader {
         self
     }
 
-    fn outcome(
-        self,
-        driver_cpu: Duration,
-    ) -> (Outcome, Vec<Vec<(u64, u64)>>, Vec<Vec<Vec<(u64, u64)>>>) {
-        (
-            Outcome {
+    fn finished_with(self, driver_cpu: Duration) -> Finished {
+        Finished {
+            outcome: Outcome {
                 ops: self.ops,
                 acked: self.acked,
                 delivered: self.delivered,
@@ -695,9 +692,9 @@ impl Reader {
                 driver_cpu,
                 anomalies: self.anomalies,
             },
-            self.acks,
-            self.recv,
-        )
+            acks: self.acks,
+            recv: self.recv,
+        }
     }
 }
 
@@ -784,16 +781,7 @@ pub fn drive<W: Write + Send + 'static, R: Read + Send + 'static>(
         Ok((i, cpu)) => (Some(i), cpu),
         Err(_) => (None, Duration::ZERO),
     };
-    let (outcome, acks, recv) = reader.outcome(reader_cpu + writer_cpu);
-    (
-        Finished {
-            outcome,
-            acks,
-            recv,
-        },
-        input,
-        lines,
-    )
+    (reader.finished_with(reader_cpu + writer_cpu), input, lines)
 }
 
 /// One client, one request at a time, on the calling thread: write, read the reply, repeat.
@@ -846,16 +834,7 @@ fn closed_loop<W: Write, R: Read>(
         }
     }
     let cpu = thread_cpu() - cpu0;
-    let (outcome, acks, recv) = reader.outcome(cpu);
-    (
-        Finished {
-            outcome,
-            acks,
-            recv,
-        },
-        Some(input),
-        lines,
-    )
+    (reader.finished_with(cpu), Some(input), lines)
 }
 
 /// Reads every key back from offset 0 with Maelstrom `poll`s (as client `c<clients>`) and checks
