@@ -34,6 +34,7 @@ use crossbeam_utils::CachePadded;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
+use super::fast;
 use super::process::LineReader;
 use crate::loom::{Arc, AtomicBool, AtomicU64, Ordering};
 use crate::wire::{self, Field, JsonOut, Kind};
@@ -380,38 +381,8 @@ struct Reader {
     lat: Vec<u32>,
     last_t: u64,
     anomalies: Anomalies,
-}
-
-/// The fast path for the common reply, in exactly the layout kgroups and kgroups-echo write:
-/// `{"src":"<node>","dest":"c<C>","body":{"type":"send_ok","offset":<O>,"in_reply_to":<I>,"msg_id":<M>}}`.
-/// Returns (C, I, O); any other layout (another binary's) goes through the full decoder, which
-/// checks the same things.
-#[inline]
-fn fast_send_ok(line: &[u8], node: &str) -> Option<(usize, u64, u64)> {
-    let rest = line.strip_prefix(b"{\"src\":\"")?;
-    let rest = rest.strip_prefix(node.as_bytes())?;
-    let rest = rest.strip_prefix(b"\",\"dest\":\"c")?;
-    let (c, rest) = digits(rest)?;
-    let rest = rest.strip_prefix(b"\",\"body\":{\"type\":\"send_ok\",\"offset\":")?;
-    let (off, rest) = digits(rest)?;
-    let rest = rest.strip_prefix(b",\"in_reply_to\":")?;
-    let (id, rest) = digits(rest)?;
-    let rest = rest.strip_prefix(b",\"msg_id\":")?;
-    let (_, rest) = digits(rest)?;
-    (rest == b"}}").then_some((c as usize, id, off))
-}
-
-/// A run of 1 to 19 decimal digits and what follows it.
-#[inline]
-fn digits(s: &[u8]) -> Option<(u64, &[u8])> {
-    let n = s.iter().take(20).take_while(|b| b.is_ascii_digit()).count();
-    if n == 0 || n > 19 {
-        return None;
-    }
-    let v = s[..n]
-        .iter()
-        .fold(0u64, |v, &d| v * 10 + u64::from(d - b'0'));
-    Some((v, &s[n..]))
+    /// The records of the poll reply being checked, `(key, offset, msg)`: reused.
+    scratch: Vec<(u64, u64, u64)>,
 }
 
 /// The client index of a `c<digits>` name.
@@ -440,6 +411,7 @@ impl Reader {
             lat: Vec::with_capacity(plan.ops as usize + 1024),
             last_t: 0,
             anomalies: Anomalies::default(),
+            scratch: Vec::with_capacity(1024),
             shared,
             plan,
         }
@@ -447,20 +419,8 @@ impl Reader {
 
     /// Checks one reply line received at `now` (ns since start).
     fn reply(&mut self, line: &[u8], now: u64) {
-        if let Some((c, id, off)) = fast_send_ok(line, &self.plan.node) {
-            if c < self.completed.len() {
-                let w = self.plan.window_of(c) as u64;
-                let slot_index = (id % w) as usize;
-                let slot = &self.shared.clients[c].slots[slot_index];
-                // Acquire: pairs with the writer's Release store that filled the slot.
-                let op = slot.op.load(Ordering::Acquire);
-                if op & BUSY != 0 && op >> KIND_SHIFT == K_SEND && id != 0 {
-                    let t = slot.t.load(Ordering::Relaxed);
-                    self.send_ok(c, op, off);
-                    self.complete(c, slot_index, t, now);
-                    return;
-                }
-            }
+        if self.fast_reply(line, now) {
+            return;
         }
         let m = match wire::decode(line) {
             Ok(m) => m,
@@ -508,6 +468,78 @@ impl Reader {
             }),
         }
         self.complete(c, slot_index, t, now);
+    }
+
+    /// The fast path: a reply in kgroups' exact layout ([`fast`]), checked as the general path
+    /// checks it. Returns false, having changed nothing, for any other line.
+    #[inline]
+    fn fast_reply(&mut self, line: &[u8], now: u64) -> bool {
+        let Some(h) = fast::head(line, &self.plan.node) else {
+            return false;
+        };
+        let c = h.client;
+        if c >= self.completed.len() || h.in_reply_to == 0 {
+            return false;
+        }
+        let w = self.plan.window_of(c) as u64;
+        let slot_index = (h.in_reply_to % w) as usize;
+        let slot = &self.shared.clients[c].slots[slot_index];
+        // Acquire: pairs with the writer's Release store that filled the slot.
+        let op = slot.op.load(Ordering::Acquire);
+        if op & BUSY == 0 {
+            return false;
+        }
+        let t = slot.t.load(Ordering::Relaxed);
+        let key = (op >> KEY_SHIFT & KEY_MASK) as usize;
+        let arg = op & ARG_MASK;
+        match (op >> KIND_SHIFT, h.ty) {
+            (K_SEND, b"send_ok") => match fast::send_ok(h.body) {
+                Some(off) => self.send_ok(c, op, off),
+                None => return false,
+            },
+            (K_COMMIT, b"commit_offsets_ok") if h.body.is_empty() => {}
+            (K_POLL, b"poll_ok") => {
+                let mut recs = std::mem::take(&mut self.scratch);
+                recs.clear();
+                let got = fast::kafka_poll(h.body, &mut recs);
+                if let Some(got) = got {
+                    match got {
+                        Some(k) if k == key as u64 => {
+                            self.poll_key(key, arg, recs.iter().map(|r| Some(r.1)))
+                        }
+                        Some(k) => {
+                            self.anomalies.add("poll-wrong-key", || k.to_string());
+                            self.poll_nothing(key, arg);
+                        }
+                        None => self.poll_nothing(key, arg),
+                    }
+                }
+                self.scratch = recs;
+                if got.is_none() {
+                    return false;
+                }
+            }
+            (K_GPOLL, b"poll_ok") => {
+                let mut recs = std::mem::take(&mut self.scratch);
+                recs.clear();
+                let ok = fast::group_poll(h.body, &mut recs).is_some();
+                if ok {
+                    self.polls += 1;
+                    let g = self.plan.group_of(c);
+                    for &(key, off, msg) in &recs {
+                        self.group_record(c, g, key, off, msg);
+                    }
+                    self.group_poll_end(c, recs.len() as u64, arg == 1);
+                }
+                self.scratch = recs;
+                if !ok {
+                    return false;
+                }
+            }
+            _ => return false,
+        }
+        self.complete(c, slot_index, t, now);
+        true
     }
 
     /// Frees the slot and counts the answered request.
@@ -564,31 +596,47 @@ impl Reader {
                 continue;
             }
             seen = true;
-            let mut prev = NONE;
-            for (i, rec) in v.items().enumerate() {
-                let off = rec.items().next().and_then(|o| o.as_u64());
-                match off {
-                    Some(o) if i == 0 && o != from => self.anomalies.add("poll-skip", || {
-                        format!("key {key}: poll from acknowledged {from} began at {o}")
-                    }),
-                    Some(o) if prev != NONE && o <= prev => {
-                        self.anomalies.add("non-monotonic-poll", || {
-                            format!("key {key}: {o} after {prev}")
-                        })
-                    }
-                    Some(_) => {}
-                    None => self
-                        .anomalies
-                        .add("malformed-reply", || rec.text().to_string()),
-                }
-                prev = off.unwrap_or(prev);
-            }
+            self.poll_key(
+                key,
+                from,
+                v.items()
+                    .map(|rec| rec.items().next().and_then(|o| o.as_u64())),
+            );
         }
         if !seen {
-            self.anomalies.add("poll-skip", || {
-                format!("key {key}: poll from acknowledged offset {from} returned nothing")
-            });
+            self.poll_nothing(key, from);
         }
+    }
+
+    /// The offsets a `poll` from acknowledged `from` returned for its key (None: a record without
+    /// an integer offset): they start at `from` and ascend.
+    fn poll_key(&mut self, key: usize, from: u64, offsets: impl Iterator<Item = Option<u64>>) {
+        let mut prev = NONE;
+        for (i, off) in offsets.enumerate() {
+            match off {
+                Some(o) if i == 0 && o != from => self.anomalies.add("poll-skip", || {
+                    format!("key {key}: poll from acknowledged {from} began at {o}")
+                }),
+                Some(o) if prev != NONE && o <= prev => {
+                    self.anomalies.add("non-monotonic-poll", || {
+                        format!("key {key}: {o} after {prev}")
+                    })
+                }
+                Some(_) => {}
+                None => self.anomalies.add("malformed-reply", || {
+                    format!("key {key}: record {i} without an integer offset")
+                }),
+            }
+            prev = off.unwrap_or(prev);
+        }
+    }
+
+    /// A `poll` from an acknowledged offset returned nothing for its key.
+    #[cold]
+    fn poll_nothing(&mut self, key: usize, from: u64) {
+        self.anomalies.add("poll-skip", || {
+            format!("key {key}: poll from acknowledged offset {from} returned nothing")
+        });
     }
 
     /// A group poll: per consumer and key, offsets ascend across polls; keep every record.
@@ -617,20 +665,35 @@ impl Reader {
                     .add("malformed-reply", || rec.text().to_string());
                 continue;
             };
-            if key as usize >= self.plan.keys {
-                self.anomalies.add("unknown-key", || rec.text().to_string());
-                continue;
-            }
-            let last = &mut self.last_recv[c * self.plan.keys + key as usize];
-            if *last != NONE && off <= *last {
-                let prev = *last;
-                self.anomalies.add("non-monotonic-delivery", || {
-                    format!("consumer c{c} key {key}: offset {off} after {prev}")
-                });
-            }
-            *last = off;
-            self.recv[g][key as usize].push((off, msg));
+            self.group_record(c, g, key, off, msg);
         }
+        self.group_poll_end(c, n, after_done);
+    }
+
+    /// One record delivered to consumer `c` of group `g`: its offset is past the last one this
+    /// consumer got for the key; kept for the final check.
+    #[inline]
+    fn group_record(&mut self, c: usize, g: usize, key: u64, off: u64, msg: u64) {
+        if key >= self.plan.keys as u64 {
+            return self.anomalies.add("unknown-key", || {
+                format!("key {key} offset {off} msg {msg}")
+            });
+        }
+        let key = key as usize;
+        let last = &mut self.last_recv[c * self.plan.keys + key];
+        if *last != NONE && off <= *last {
+            let prev = *last;
+            self.anomalies.add("non-monotonic-delivery", || {
+                format!("consumer c{c} key {key}: offset {off} after {prev}")
+            });
+        }
+        *last = off;
+        self.recv[g][key].push((off, msg));
+    }
+
+    /// A group poll of consumer `c` delivered `n` records; an empty one after every send was
+    /// acknowledged finishes the consumer.
+    fn group_poll_end(&mut self, c: usize, n: u64, after_done: bool) {
         self.delivered += n;
         if n == 0 && after_done {
             // Release: pairs with the writer's Acquire load in `Writer::pass`.

@@ -12,8 +12,10 @@
 //!
 //! - [`process`]: the child, its pipes, its CPU time and peak memory.
 //! - [`driver`]: the writer and reader threads and the checks.
+//! - `fast`: parsers for kgroups' exact reply layouts, with the general scanner as the fallback.
 
 pub mod driver;
+mod fast;
 pub mod process;
 
 use std::collections::BTreeMap;
