@@ -395,20 +395,20 @@ fn key_index(raw: wire::Raw<'_>) -> Option<u64> {
 }
 
 impl Reader {
-    fn new(shared: Arc<Shared>, plan: Plan) -> Self {
+    fn new(shared: Arc<Shared>, plan: Plan, store: Store) -> Self {
         let n = plan.total_clients();
         let k = plan.keys;
         Reader {
             completed: vec![0; n],
             last_send: vec![NONE; n * k],
-            acks: vec![Vec::new(); k],
+            acks: store.acks,
             last_recv: vec![NONE; n * k],
-            recv: vec![vec![Vec::new(); k]; plan.groups.max(1)],
+            recv: store.recv,
             acked: 0,
             delivered: 0,
             polls: 0,
             ops: 0,
-            lat: Vec::with_capacity(plan.ops as usize + 1024),
+            lat: store.lat,
             last_t: 0,
             anomalies: Anomalies::default(),
             scratch: Vec::with_capacity(1024),
@@ -761,6 +761,48 @@ impl Reader {
     }
 }
 
+/// The reader's record stores, sized for the whole load and written once before it starts (so the
+/// load's figures count neither their growth nor their first-touch page faults).
+struct Store {
+    acks: Vec<Vec<(u64, u64)>>,
+    recv: Vec<Vec<Vec<(u64, u64)>>>,
+    lat: Vec<u32>,
+}
+
+impl Store {
+    fn new(plan: &Plan) -> Self {
+        let k = plan.keys.max(1);
+        // Uniform keys: the mean per key, plus slack (a store that is still too small just grows).
+        let mean = plan.ops as usize / k;
+        let per_key = mean + 4 * (mean as f64).sqrt() as usize + 64;
+        let groups = if plan.mode == Mode::Groups {
+            plan.groups.max(1)
+        } else {
+            0
+        };
+        Store {
+            acks: (0..k).map(|_| touched(per_key)).collect(),
+            recv: (0..groups.max(1))
+                .map(|_| {
+                    (0..k)
+                        .map(|_| touched(if groups > 0 { per_key } else { 0 }))
+                        .collect()
+                })
+                .collect(),
+            lat: touched(plan.ops as usize + 1024),
+        }
+    }
+}
+
+/// An empty vector with room for `n` elements, its memory already written once.
+fn touched<T: Copy + Default>(n: usize) -> Vec<T> {
+    // Not `vec![x; n]`, which may map zeroed pages without touching them.
+    let mut v = Vec::with_capacity(n);
+    v.resize(n, T::default());
+    v.clear();
+    v
+}
+
 /// The calling thread's CPU time.
 fn thread_cpu() -> Duration {
     let mut ts = libc::timespec {
@@ -834,8 +876,9 @@ pub fn drive<W: Write + Send + 'static, R: Read + Send + 'static>(
             (input, thread_cpu() - cpu0)
         })
         .expect("spawn the bench writer");
+    let store = Store::new(plan);
     let shared = shared_for(plan, writer_thread.thread().clone());
-    let reader = Reader::new(Arc::clone(&shared), plan.clone());
+    let reader = Reader::new(Arc::clone(&shared), plan.clone(), store);
     let cpu0 = thread_cpu();
     let _ = tx.send(writer_for(&shared, plan));
     let reader = reader.run(&mut lines);
@@ -853,9 +896,10 @@ fn closed_loop<W: Write, R: Read>(
     mut input: W,
     mut lines: LineReader<R>,
 ) -> (Finished, Option<W>, LineReader<R>) {
+    let store = Store::new(plan);
     let shared = shared_for(plan, thread::current());
     let mut writer = writer_for(&shared, plan);
-    let mut reader = Reader::new(Arc::clone(&shared), plan.clone());
+    let mut reader = Reader::new(Arc::clone(&shared), plan.clone(), store);
     let cpu0 = thread_cpu();
     'run: loop {
         let finished = writer.pass();

@@ -139,11 +139,22 @@ pub(super) fn group_poll(body: &[u8], recs: &mut Vec<(u64, u64, u64)>) -> Option
 /// A JSON non-negative integer of 1 to 19 digits (no leading zero) and what follows it.
 #[inline]
 pub(super) fn digits(s: &[u8]) -> Option<(u64, &[u8])> {
-    let n = s.iter().take(20).take_while(|b| b.is_ascii_digit()).count();
+    let mut v = 0u64;
+    let mut n = 0;
+    while n < s.len() && n < 20 {
+        let d = s[n].wrapping_sub(b'0');
+        if d > 9 {
+            break;
+        }
+        // No overflow: at most 19 digits are accepted, and 10^19 - 1 < u64::MAX; a 20th digit
+        // is rejected below (wrapping keeps that case from panicking in debug builds).
+        v = v.wrapping_mul(10).wrapping_add(u64::from(d));
+        n += 1;
+    }
     if n == 0 || n > 19 || (n > 1 && s[0] == b'0') {
         return None;
     }
-    Some((number(&s[..n]), &s[n..]))
+    Some((v, &s[n..]))
 }
 
 /// The same, at the end of `s`: the integer and what precedes it.
@@ -320,6 +331,25 @@ mod tests {
         let h = head(commit.as_bytes(), "n0").unwrap();
         assert_eq!(fast_head(commit), general_head(commit));
         assert_eq!((h.ty, h.body), (&b"commit_offsets_ok"[..], &b""[..]));
+    }
+
+    #[test]
+    fn digits_read_json_integers_of_up_to_19_digits() {
+        assert_eq!(digits(b"0,"), Some((0, &b","[..])));
+        assert_eq!(digits(b"907}"), Some((907, &b"}"[..])));
+        let max = b"9999999999999999999";
+        assert_eq!(digits(max), Some((9_999_999_999_999_999_999, &b""[..])));
+        assert_eq!(
+            digits_back(b"x9999999999999999999"),
+            Some((9_999_999_999_999_999_999, &b"x"[..]))
+        );
+        assert_eq!(digits(b"99999999999999999999"), None); // 20 digits
+        assert_eq!(digits_back(b"99999999999999999999"), None);
+        assert_eq!(digits(b"01"), None);
+        assert_eq!(digits_back(b"x01"), None);
+        assert_eq!(digits(b"-1"), None);
+        assert_eq!(digits(b""), None);
+        assert_eq!(digits_back(b"x"), None);
     }
 
     #[test]
