@@ -1189,3 +1189,190 @@ pub fn settle_groups<W: Write, R: Read>(
     }
     Err("the groups did not settle on an assignment".into())
 }
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    fn plan(mode: Mode) -> Plan {
+        Plan {
+            mode,
+            clients: 1,
+            window: 4,
+            ops: 100,
+            keys: 10,
+            groups: 1,
+            consumers: if mode == Mode::Groups { 1 } else { 0 },
+            max_messages: 100,
+            consumer_window: 2,
+            seed: 1,
+            readback: false,
+            node: "n0".into(),
+        }
+    }
+
+    fn reader(plan: &Plan) -> Reader {
+        let shared = shared_for(plan, thread::current());
+        Reader::new(shared, plan.clone(), Store::new(plan))
+    }
+
+    /// Marks request `id` of client `c` as in flight with slot word `op`.
+    fn arm(r: &Reader, c: usize, id: u64, op: u64) {
+        let w = r.plan.window_of(c) as u64;
+        r.shared.clients[c].slots[(id % w) as usize]
+            .op
+            .store(op | BUSY, Ordering::SeqCst);
+    }
+
+    /// What the reader found: anomaly counts and examples, answered requests, deliveries and the
+    /// records kept.
+    type Verdict = (
+        BTreeMap<&'static str, u64>,
+        Vec<String>,
+        u64,
+        u64,
+        u64,
+        Vec<Vec<Vec<(u64, u64)>>>,
+    );
+
+    fn verdict(r: &Reader) -> Verdict {
+        (
+            r.anomalies.counts.clone(),
+            r.anomalies.examples.clone(),
+            r.ops,
+            r.delivered,
+            r.polls,
+            r.recv.clone(),
+        )
+    }
+
+    fn group_line(id: u64, recs: &[(u64, u64, u64)], reordered: bool) -> String {
+        let recs: Vec<String> = recs
+            .iter()
+            .map(|(k, o, m)| {
+                if reordered {
+                    format!(r#"{{"key":"{k}","msg":{m},"offset":{o},"partition":1,"topic":"t"}}"#)
+                } else {
+                    format!(r#"{{"topic":"t","partition":1,"offset":{o},"key":"{k}","msg":{m}}}"#)
+                }
+            })
+            .collect();
+        let msgs = recs.join(",");
+        if reordered {
+            format!(
+                r#"{{"dest":"c1","src":"n0","body":{{"msg_id":9,"in_reply_to":{id},"type":"poll_ok","generation":1,"partitions":[1],"msgs":[{msgs}]}}}}"#
+            )
+        } else {
+            format!(
+                r#"{{"src":"n0","dest":"c1","body":{{"type":"poll_ok","msgs":[{msgs}],"partitions":[1],"generation":1,"in_reply_to":{id},"msg_id":9}}}}"#
+            )
+        }
+    }
+
+    #[test]
+    fn group_polls_get_the_same_verdict_on_the_fast_and_the_general_path() {
+        let p = plan(Mode::Groups);
+        let polls: [&[(u64, u64, u64)]; 3] = [
+            &[(3, 5, 50), (3, 6, 60), (4, 0, 1)],
+            &[(3, 4, 40)], // goes back on key 3: non-monotonic
+            &[(12, 0, 0)], // no such key
+        ];
+        let mut verdicts = Vec::new();
+        for reordered in [false, true] {
+            let mut r = reader(&p);
+            for (i, recs) in polls.iter().enumerate() {
+                let id = i as u64 + 1;
+                arm(&r, 1, id, K_GPOLL << KIND_SHIFT);
+                let line = group_line(id, recs, reordered);
+                let fast = fast::head(line.as_bytes(), "n0")
+                    .and_then(|h| fast::group_poll(h.body, &mut Vec::new()));
+                assert_eq!(fast.is_some(), !reordered, "{line}");
+                r.reply(line.as_bytes(), 10);
+            }
+            verdicts.push(verdict(&r));
+        }
+        let v = &verdicts[0];
+        assert_eq!(v.0.get("non-monotonic-delivery"), Some(&1), "{v:?}");
+        assert_eq!(v.0.get("unknown-key"), Some(&1), "{v:?}");
+        assert_eq!(
+            v.1,
+            [
+                "non-monotonic-delivery: consumer c1 key 3: offset 4 after 6",
+                "unknown-key: key 12 offset 0 msg 0"
+            ]
+        );
+        assert_eq!((v.2, v.3, v.4), (3, 5, 3));
+        assert_eq!(v.5[0][3], [(5, 50), (6, 60), (4, 40)]);
+        assert_eq!(verdicts[0], verdicts[1]);
+    }
+
+    #[test]
+    fn kafka_polls_and_sends_get_the_same_verdict_on_the_fast_and_the_general_path() {
+        let p = plan(Mode::Mixed);
+        let lines = |reordered: bool| -> Vec<String> {
+            let frame = |id: u64, ty: &str, body: &str| {
+                if reordered {
+                    format!(
+                        r#"{{"src":"n0","dest":"c0","body":{{"in_reply_to":{id},"type":"{ty}"{body},"msg_id":9}}}}"#
+                    )
+                } else {
+                    format!(
+                        r#"{{"src":"n0","dest":"c0","body":{{"type":"{ty}"{body},"in_reply_to":{id},"msg_id":9}}}}"#
+                    )
+                }
+            };
+            vec![
+                frame(1, "send_ok", r#","offset":7"#),
+                frame(2, "send_ok", r#","offset":6"#), // goes back on key 2
+                frame(3, "poll_ok", r#","msgs":{"2":[[8,1],[9,2]]}"#), // from 7: skips
+                frame(4, "poll_ok", r#","msgs":{"5":[[7,1]]}"#), // wrong key
+                frame(5, "poll_ok", r#","msgs":{}"#),  // nothing
+                frame(6, "poll_ok", r#","msgs":{"2":[[7,1],[7,2]]}"#), // not ascending
+                frame(7, "commit_offsets_ok", ""),
+            ]
+        };
+        let ops = [
+            K_SEND << KIND_SHIFT | 2 << KEY_SHIFT | 11,
+            K_SEND << KIND_SHIFT | 2 << KEY_SHIFT | 12,
+            K_POLL << KIND_SHIFT | 2 << KEY_SHIFT | 7,
+            K_POLL << KIND_SHIFT | 2 << KEY_SHIFT | 7,
+            K_POLL << KIND_SHIFT | 2 << KEY_SHIFT | 7,
+            K_POLL << KIND_SHIFT | 2 << KEY_SHIFT | 7,
+            K_COMMIT << KIND_SHIFT | 2 << KEY_SHIFT | 7,
+        ];
+        let mut verdicts = Vec::new();
+        for reordered in [false, true] {
+            let mut r = reader(&p);
+            for (i, line) in lines(reordered).iter().enumerate() {
+                arm(&r, 0, i as u64 + 1, ops[i]);
+                assert_eq!(fast::head(line.as_bytes(), "n0").is_some(), !reordered);
+                r.reply(line.as_bytes(), 10);
+            }
+            verdicts.push((verdict(&r), r.acks[2].clone()));
+        }
+        let (v, acks) = &verdicts[0];
+        let want: BTreeMap<&str, u64> = [
+            ("non-monotonic-send", 1),
+            ("poll-skip", 3),
+            ("poll-wrong-key", 1),
+            ("non-monotonic-poll", 1),
+        ]
+        .into_iter()
+        .collect();
+        assert_eq!(v.0, want);
+        assert_eq!(
+            v.1,
+            [
+                "non-monotonic-send: client c0 key 2: offset 6 after 7",
+                "poll-skip: key 2: poll from acknowledged 7 began at 8",
+                "poll-wrong-key: 5",
+                "poll-skip: key 2: poll from acknowledged offset 7 returned nothing",
+                "poll-skip: key 2: poll from acknowledged offset 7 returned nothing",
+                "non-monotonic-poll: key 2: 7 after 7",
+            ]
+        );
+        assert_eq!(v.2, 7);
+        assert_eq!(acks, &[(7, 11), (6, 12)]);
+        assert_eq!(verdicts[0], verdicts[1]);
+    }
+}
