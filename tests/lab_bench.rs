@@ -81,6 +81,9 @@ fn groups_deliver_every_record_to_every_group() {
     assert_eq!(code, 0, "{json:#}");
     assert_eq!(json["records_delivered"], 40000);
     assert_eq!(json["redelivered"], 0);
+    for key in ["node_cpu_us_per_record", "driver_cpu_us_per_record"] {
+        assert!(json[key].as_f64().unwrap() > 0.0, "{key}: {json:#}");
+    }
 }
 
 #[test]

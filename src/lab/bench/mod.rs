@@ -54,6 +54,9 @@ pub struct RunStats {
     pub redelivered: u64,
     pub polls: u64,
     pub sends_per_s: f64,
+    /// groups: node and driver CPU µs per record delivered.
+    pub node_cpu_us_per_record: f64,
+    pub driver_cpu_us_per_record: f64,
 }
 
 impl RunStats {
@@ -74,6 +77,8 @@ impl RunStats {
             "redelivered": self.redelivered,
             "polls": self.polls,
             "sends_per_s": self.sends_per_s,
+            "node_cpu_us_per_record": self.node_cpu_us_per_record,
+            "driver_cpu_us_per_record": self.driver_cpu_us_per_record,
         })
     }
 }
@@ -117,6 +122,8 @@ fn median(runs: &[RunStats]) -> RunStats {
         redelivered: med(&|r| r.redelivered as f64) as u64,
         polls: med(&|r| r.polls as f64) as u64,
         sends_per_s: med(&|r| r.sends_per_s),
+        node_cpu_us_per_record: med(&|r| r.node_cpu_us_per_record),
+        driver_cpu_us_per_record: med(&|r| r.driver_cpu_us_per_record),
     }
 }
 
@@ -211,6 +218,13 @@ pub fn run_once(
     };
     let (p50, p99, max) = percentiles(fin.outcome.latencies_ns.clone());
     let o = &fin.outcome;
+    let per_record = |cpu: Duration| {
+        if o.delivered > 0 {
+            cpu.as_secs_f64() * 1e6 / o.delivered as f64
+        } else {
+            0.0
+        }
+    };
     let errors: BTreeMap<String, u64> = o
         .anomalies
         .counts
@@ -244,6 +258,8 @@ pub fn run_once(
         redelivered,
         polls: o.polls,
         sends_per_s: o.acked as f64 / secs,
+        node_cpu_us_per_record: per_record(load_cpu),
+        driver_cpu_us_per_record: per_record(o.driver_cpu),
     })
 }
 
@@ -346,6 +362,10 @@ fn table(opts: &BenchOpts, node: &RunStats, echo: Option<&RunStats>) -> String {
         s += &format!(
             "  records delivered {} (re-delivered {}), polls {}, sends/s {:.0}\n",
             node.delivered, node.redelivered, node.polls, node.sends_per_s
+        );
+        s += &format!(
+            "  CPU µs per record delivered: node {:.3}, driver {:.3}\n",
+            node.node_cpu_us_per_record, node.driver_cpu_us_per_record
         );
     }
     if !node.errors.is_empty() {
