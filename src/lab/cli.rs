@@ -2,8 +2,8 @@
 //!
 //! `kgroups-lab test -w kafka --node-count 3 --concurrency 2n --rate 1000 --time-limit 10 --nemesis partition`
 //!
-//! Only `test` exists today; the throughput mode (`bench`) of the throughput issue slots in beside it as a
-//! second subcommand and reuses the cluster and client layers.
+//! `kgroups-lab bench --mode send --clients 8 --window 64 --ops 1000000 --echo` is the throughput mode:
+//! one node, pipelined clients, the node's CPU per operation beside a do-nothing echo node.
 
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -28,6 +28,115 @@ pub enum Command {
     /// takes its last value.
     #[command(args_override_self = true)]
     Test(Box<TestOpts>),
+    /// Throughput: drive one node with pipelined clients, check every reply, and report operations/s,
+    /// latency, the node's CPU time per operation and its peak memory, beside a do-nothing echo node
+    /// (`--echo`) measured the same way in the same run.
+    ///
+    /// Exit code: 0 valid, 1 invalid, 2 could not run.
+    #[command(args_override_self = true)]
+    Bench(Box<BenchOpts>),
+}
+
+/// The load of `kgroups-lab bench`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BenchMode {
+    /// Only `send`, over `--keys` keys.
+    Send,
+    /// 80% send, 15% poll from an earlier acknowledged offset, 5% commit_offsets.
+    Mixed,
+    /// `--clients` producers send while `--consumers` consumers in `--groups` groups poll batches of
+    /// `--max-messages`; the figure is records delivered per second.
+    Groups,
+}
+
+impl BenchMode {
+    /// The mode's name as written on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            BenchMode::Send => "send",
+            BenchMode::Mixed => "mixed",
+            BenchMode::Groups => "groups",
+        }
+    }
+}
+
+/// Options of `kgroups-lab bench`.
+#[derive(Debug, Clone, Args)]
+pub struct BenchOpts {
+    /// The load: send, mixed or groups.
+    #[arg(long, value_enum, default_value_t = BenchMode::Send)]
+    pub mode: BenchMode,
+
+    /// Pipelined clients (producers in `groups` mode).
+    #[arg(long, default_value_t = 8)]
+    pub clients: usize,
+
+    /// Requests in flight per client. `--clients 1 --window 1` is the closed loop: one request at a
+    /// time, written and answered on one thread.
+    #[arg(long, default_value_t = 64)]
+    pub window: usize,
+
+    /// Operations of the clients in total (sends in `groups` mode).
+    #[arg(long, default_value_t = 1_000_000)]
+    pub ops: u64,
+
+    /// Distinct keys.
+    #[arg(long, default_value_t = 100)]
+    pub keys: usize,
+
+    /// The Maelstrom kafka binary to measure. Default: the `kgroups` binary next to this executable.
+    #[arg(long)]
+    pub bin: Option<PathBuf>,
+
+    /// Extra arguments passed to the node (write them after `--`).
+    #[arg(last = true, value_name = "NODE_ARGS")]
+    pub node_args: Vec<String>,
+
+    /// Also measure the echo node (the floor) in the same run, after each run of the node, and
+    /// print both side by side with their ratio.
+    #[arg(long)]
+    pub echo: bool,
+
+    /// The echo node. Default: `kgroups-echo` next to this executable.
+    #[arg(long)]
+    pub echo_bin: Option<PathBuf>,
+
+    /// Runs of each binary; figures are the medians.
+    #[arg(long, default_value_t = 1)]
+    pub runs: usize,
+
+    /// Do not read the acknowledged records back at the end (for a node that stores nothing).
+    #[arg(long)]
+    pub no_readback: bool,
+
+    /// groups: number of groups.
+    #[arg(long, default_value_t = 2)]
+    pub groups: usize,
+
+    /// groups: consumers in all, spread over the groups in turn.
+    #[arg(long, default_value_t = 8)]
+    pub consumers: usize,
+
+    /// groups: `max_messages` of each poll.
+    #[arg(long, default_value_t = 100)]
+    pub max_messages: u64,
+
+    /// groups: polls in flight per consumer.
+    #[arg(long, default_value_t = 2)]
+    pub consumer_window: usize,
+
+    /// Seed of the operation stream (keys, operation mix). Default: fixed, 1.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+
+    /// Seconds after which a run that has not finished is stopped (the node is killed).
+    #[arg(long, default_value_t = 300.0)]
+    pub timeout: f64,
+
+    /// Where to write results.json (the node's stderr goes to `node-logs/` beside it).
+    /// Default: store/bench-<mode>/<unix time>/results.json.
+    #[arg(long)]
+    pub results: Option<PathBuf>,
 }
 
 /// Which workload to run.
@@ -266,7 +375,9 @@ mod tests {
             "duplicate",
         ])
         .unwrap();
-        let Command::Test(t) = cli.command;
+        let Command::Test(t) = cli.command else {
+            panic!("not test")
+        };
         assert_eq!(t.workload, WorkloadKind::Kafka);
         assert_eq!(t.node_count, 3);
         assert_eq!(t.nemesis, Some(NemesisKind::Partition));
@@ -274,6 +385,28 @@ mod tests {
             t.node_args,
             vec!["--fault".to_string(), "duplicate".to_string()]
         );
+    }
+
+    #[test]
+    fn bench_command_parses() {
+        let cli = Cli::try_parse_from([
+            "kgroups-lab",
+            "bench",
+            "--mode",
+            "mixed",
+            "--clients",
+            "2",
+            "--window",
+            "4",
+            "--echo",
+        ])
+        .unwrap();
+        let Command::Bench(b) = cli.command else {
+            panic!("not bench")
+        };
+        assert_eq!(b.mode, BenchMode::Mixed);
+        assert_eq!((b.clients, b.window, b.ops, b.keys), (2, 4, 1_000_000, 100));
+        assert!(b.echo);
     }
 
     #[test]
@@ -289,7 +422,9 @@ mod tests {
             "0",
         ])
         .unwrap();
-        let Command::Test(t) = cli.command;
+        let Command::Test(t) = cli.command else {
+            panic!("not test")
+        };
         assert_eq!(t.churn, 0.0);
     }
 }

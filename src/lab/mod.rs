@@ -16,12 +16,16 @@
 //! - [`checker`]: jepsen's kafka checker ([`checker::kafka`]) and the groups checker
 //!   ([`checker::groups`]), pure functions of a history.
 //! - [`results`]: the progress line, the final table and `results.json`.
+//! - [`bench`]: the throughput mode (`kgroups-lab bench`), and [`echo`], its do-nothing floor node
+//!   (`kgroups-echo`).
 //!
 //! Exit codes follow Maelstrom: 0 valid, 1 invalid, 2 could not run.
 
+pub mod bench;
 pub mod checker;
 pub mod cli;
 pub mod cluster;
+pub mod echo;
 pub mod net;
 pub mod results;
 pub mod workload;
@@ -77,6 +81,13 @@ where
             Ok(code) => code,
             Err(_) => {
                 eprintln!("kgroups-lab: the lab itself failed (panic); no verdict");
+                EXIT_UNKNOWN
+            }
+        },
+        Command::Bench(opts) => match catch_unwind(AssertUnwindSafe(|| bench::bench(&opts))) {
+            Ok(code) => code,
+            Err(_) => {
+                eprintln!("kgroups-lab: the bench itself failed (panic); no verdict");
                 EXIT_UNKNOWN
             }
         },
