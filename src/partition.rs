@@ -55,7 +55,6 @@
 
 use crate::log::{Buckets, Log, Publish, Zeroable};
 use crate::loom::{AtomicPtr, AtomicU64, Mutex, Ordering, UnsafeCell};
-use crossbeam_utils::CachePadded;
 use std::ptr::NonNull;
 
 /// How the wire layer wants a key's bytes read back.
@@ -298,28 +297,79 @@ fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
     }
 }
 
-/// One distinct key of a partition.
+/// One distinct key of a partition. Its first cache line holds the key (inline up to 23 bytes),
+/// the offset list's length and its first bucket pointers, so that an append of a known key
+/// touches one line of its entry to check the key and, when it publishes, the same line to push.
+/// Appends of other keys do not read it: the table keeps each entry's hash beside its pointer.
+#[repr(C, align(64))]
 struct KeyEntry {
-    /// The key's hash in its partition's [`KeyTable`], kept to skip byte comparisons on a probe.
-    hash: u64,
+    /// The key's bytes, in a [`Value`]: inline up to 23 bytes, boxed beyond.
+    bytes: Value,
     kind: KeyKind,
-    bytes: Box<[u8]>,
-    /// On its own cache lines: the publisher writes its length on every record of the key, while
-    /// every append of any key may read `hash` above while probing.
-    offsets: CachePadded<OffsetList>,
+    offsets: OffsetList,
 }
 
 impl KeyEntry {
     fn key(&self) -> Key<'_> {
         Key {
             kind: self.kind,
-            bytes: &self.bytes,
+            bytes: self.bytes.as_slice(),
         }
     }
 
     #[inline]
-    fn is(&self, hash: u64, key: Key<'_>) -> bool {
-        self.hash == hash && self.kind == key.kind && bytes_eq(&self.bytes, key.bytes)
+    fn is(&self, key: Key<'_>) -> bool {
+        self.kind == key.kind && bytes_eq(self.bytes.as_slice(), key.bytes)
+    }
+}
+
+/// The hash of a key in a [`KeyTable`]: a keyed (random per table) hash, so that clients cannot
+/// choose keys that collide. Keys of up to 16 bytes (the common case) are read as two overlapping
+/// words, as [`inline_words`] does, and mixed by two 64×64→128-bit multiplies folded to 64 bits
+/// with the secret keys; longer keys go through ahash.
+struct KeyHasher {
+    keys: [u64; 4],
+    long: ahash::RandomState,
+}
+
+/// The 128-bit product of `a` and `b`, folded to 64 bits by xor of its halves.
+#[inline(always)]
+fn folded_mul(a: u64, b: u64) -> u64 {
+    let p = u128::from(a) * u128::from(b);
+    (p as u64) ^ ((p >> 64) as u64)
+}
+
+impl KeyHasher {
+    fn new() -> Self {
+        #[cfg(not(loom))]
+        let long = ahash::RandomState::new();
+        // Loom replays executions, which must not depend on a random seed.
+        #[cfg(loom)]
+        let long = ahash::RandomState::with_seeds(1, 2, 3, 4);
+        // The short-key keys come from the same random state: four distinct inputs, hashed.
+        let keys = std::array::from_fn(|i| long.hash_one(i as u64));
+        KeyHasher { keys, long }
+    }
+
+    #[inline]
+    fn hash(&self, key: Key<'_>) -> u64 {
+        let b = key.bytes;
+        let n = b.len();
+        // Kind and length in one word; the bytes in two. For a given length the two words
+        // determine the bytes, so distinct keys differ in at least one input.
+        let meta = n as u64 | u64::from(key.kind == KeyKind::Json) << 32;
+        let (x, y) = match n {
+            0 => (0, 0),
+            1..=3 => (
+                u64::from(b[0]) | u64::from(b[n / 2]) << 8 | u64::from(b[n - 1]) << 16,
+                0,
+            ),
+            4..=8 => (load4(b, 0), load4(b, n - 4)),
+            9..=16 => (load8(b, 0), load8(b, n - 8)),
+            _ => return self.long.hash_one(b) ^ meta,
+        };
+        let [k0, k1, k2, k3] = self.keys;
+        folded_mul(folded_mul(x ^ k0, y ^ k1) ^ k2, meta ^ k3)
     }
 }
 
@@ -338,7 +388,7 @@ struct KeyTable {
     /// Serializes inserts; holds every table ever published (the last one is `current`) so that
     /// they are freed on drop, and the entry count.
     writer: Mutex<Tables>,
-    hasher: ahash::RandomState,
+    hasher: KeyHasher,
 }
 
 #[derive(Default)]
@@ -351,7 +401,15 @@ struct Tables {
 
 struct Table {
     mask: usize,
-    slots: Box<[AtomicPtr<KeyEntry>]>,
+    slots: Box<[Slot]>,
+}
+
+/// A table slot: an entry and its key's hash, so that a probe compares hashes without reading
+/// the entries of other keys.
+struct Slot {
+    /// Written (Relaxed) before `entry` is stored (Release), never changed after.
+    hash: AtomicU64,
+    entry: AtomicPtr<KeyEntry>,
 }
 
 impl Table {
@@ -360,7 +418,10 @@ impl Table {
         Box::new(Table {
             mask: capacity - 1,
             slots: (0..capacity)
-                .map(|_| AtomicPtr::new(std::ptr::null_mut()))
+                .map(|_| Slot {
+                    hash: AtomicU64::new(0),
+                    entry: AtomicPtr::new(std::ptr::null_mut()),
+                })
                 .collect(),
         })
     }
@@ -370,14 +431,17 @@ impl Table {
     fn find(&self, hash: u64, key: Key<'_>) -> Option<NonNull<KeyEntry>> {
         let mut i = hash as usize & self.mask;
         loop {
-            // Acquire: pairs with the Release store in `KeyTable::insert` (or, for a table built
-            // by a resize, with the Release publication of the table), so the entry is fully built.
-            let p = self.slots[i].load(Ordering::Acquire);
-            let entry = NonNull::new(p)?;
-            // SAFETY:
-            // 1. Non-null slots point to entries allocated by `KeyTable::insert`, freed only when
-            //    the `KeyTable` drops, which `&self` (borrowed from it) excludes.
-            if unsafe { entry.as_ref() }.is(hash, key) {
+            let slot = &self.slots[i];
+            // Acquire: pairs with the Release store in `place`, so the entry and the slot's hash
+            // are visible.
+            let entry = NonNull::new(slot.entry.load(Ordering::Acquire))?;
+            // Relaxed: written before the entry's Release store, which we acquired above.
+            if slot.hash.load(Ordering::Relaxed) == hash
+                // SAFETY:
+                // 1. Non-null slots point to entries allocated by `KeyTable::insert`, freed only
+                //    when the `KeyTable` drops, which `&self` (borrowed from it) excludes.
+                && unsafe { entry.as_ref() }.is(key)
+            {
                 return Some(entry);
             }
             // The table is at most half full, so a null slot ends every probe.
@@ -389,11 +453,13 @@ impl Table {
     fn place(&self, hash: u64, entry: *mut KeyEntry) {
         let mut i = hash as usize & self.mask;
         // Relaxed: only the inserter (holding the mutex) writes slots, and reads its own writes.
-        while !self.slots[i].load(Ordering::Relaxed).is_null() {
+        while !self.slots[i].entry.load(Ordering::Relaxed).is_null() {
             i = (i + 1) & self.mask;
         }
+        // Relaxed: published by the Release store of `entry` just below.
+        self.slots[i].hash.store(hash, Ordering::Relaxed);
         // Release: pairs with the Acquire load in `find`.
-        self.slots[i].store(entry, Ordering::Release);
+        self.slots[i].entry.store(entry, Ordering::Release);
     }
 }
 
@@ -412,20 +478,13 @@ impl KeyTable {
                 all: vec![first],
                 entries: 0,
             }),
-            #[cfg(not(loom))]
-            hasher: ahash::RandomState::new(),
-            // Loom replays executions, which must not depend on a random seed.
-            #[cfg(loom)]
-            hasher: ahash::RandomState::with_seeds(1, 2, 3, 4),
+            hasher: KeyHasher::new(),
         }
     }
 
     #[inline]
     fn hash(&self, key: Key<'_>) -> u64 {
-        // The bytes alone, then the kind folded in: one hashing pass instead of three (kind,
-        // length, bytes). Keys of both kinds with the same bytes then share a probe start, and
-        // `KeyEntry::is` tells them apart.
-        self.hasher.hash_one(key.bytes) ^ (key.kind == KeyKind::Json) as u64
+        self.hasher.hash(key)
     }
 
     /// The entry for `key`, if it exists.
@@ -460,19 +519,17 @@ impl KeyTable {
         let entries = tables.entries;
         let table = Self::last(&tables);
         let entry = Box::into_raw(Box::new(KeyEntry {
-            hash,
+            bytes: Value::new(key.bytes),
             kind: key.kind,
-            bytes: key.bytes.into(),
-            offsets: CachePadded::new(OffsetList::new()),
+            offsets: OffsetList::new(),
         }));
         if entries * 2 > table.slots.len() {
             let bigger = Table::new(table.slots.len() * 2);
             for slot in table.slots.iter() {
-                // Relaxed: we are the only writer of slots, under the mutex.
-                let p = slot.load(Ordering::Relaxed);
+                // Relaxed (both): we are the only writer of slots, under the mutex.
+                let p = slot.entry.load(Ordering::Relaxed);
                 if !p.is_null() {
-                    // SAFETY: 1. As in `Table::find`: a live entry.
-                    bigger.place(unsafe { (*p).hash }, p);
+                    bigger.place(slot.hash.load(Ordering::Relaxed), p);
                 }
             }
             bigger.place(hash, entry);
@@ -501,7 +558,7 @@ impl Drop for KeyTable {
         if let Some(last) = tables.all.last() {
             for slot in last.slots.iter() {
                 // Relaxed: `&mut self`, so every insert happens-before.
-                let p = slot.load(Ordering::Relaxed);
+                let p = slot.entry.load(Ordering::Relaxed);
                 if !p.is_null() {
                     // SAFETY:
                     // 1. Every entry ever inserted is in the last table (a resize copies all).
