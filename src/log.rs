@@ -145,7 +145,7 @@ pub struct Log<T> {
     /// publisher role, whose offset it is; see the module docs.
     end: CachePadded<AtomicU64>,
     ready: Buckets<Ready, LOG_SHIFT, LOG_BUCKETS>,
-    values: Buckets<Cell<T>, LOG_SHIFT, LOG_BUCKETS>,
+    values: Buckets<Cell<T>, LOG_SHIFT, LOG_BUCKETS, true>,
 }
 
 // SAFETY:
@@ -187,7 +187,10 @@ impl<T: Publish> Log<T> {
         cell.0.with_mut(|p| unsafe { (*p).write(value) });
         // Acquire: pairs with the Release store of `end` by the previous holder (the hand-off).
         let end = self.end.load(Ordering::Acquire);
-        debug_assert!(end <= offset, "a record was published before it was written");
+        debug_assert!(
+            end <= offset,
+            "a record was published before it was written"
+        );
         if end == offset || self.wait_turn(offset) {
             self.publish_from(offset);
         }
