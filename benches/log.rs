@@ -195,6 +195,7 @@ fn run_appends_cpu<A: Appender>(
                 let per = batch / threads as u64 + u64::from((t as u64) < batch % threads as u64);
                 workers.push(s.spawn(move || {
                     start.wait();
+                    let t0 = Instant::now();
                     let cpu0 = thread_cpu();
                     // Each thread walks the keys from its own place, so threads collide on
                     // partitions only as often as hashing makes them.
@@ -209,16 +210,26 @@ fn run_appends_cpu<A: Appender>(
                         }
                     }
                     let used = thread_cpu() - cpu0;
+                    let t1 = Instant::now();
                     end.wait();
-                    used
+                    (t0, t1, used)
                 }));
             }
             start.wait();
-            let t0 = Instant::now();
             end.wait();
-            total += t0.elapsed();
+            // From the first worker's start to the last one's end, as the workers saw them: a
+            // timestamp taken by this thread around the barriers would miss the work done while
+            // it was descheduled between the barrier and the clock read.
+            let mut first = None::<Instant>;
+            let mut last = None::<Instant>;
             for w in workers {
-                cpu += w.join().expect("appender panicked");
+                let (t0, t1, used) = w.join().expect("appender panicked");
+                first = Some(first.map_or(t0, |f| f.min(t0)));
+                last = Some(last.map_or(t1, |l| l.max(t1)));
+                cpu += used;
+            }
+            if let (Some(first), Some(last)) = (first, last) {
+                total += last - first;
             }
         });
         drop(target);

@@ -323,10 +323,24 @@ impl KeyEntry {
     }
 }
 
-/// The hash of a key in a [`KeyTable`]: a keyed (random per table) hash, so that clients cannot
-/// choose keys that collide. Keys of up to 16 bytes (the common case) are read as two overlapping
-/// words, as [`inline_words`] does, and mixed by two 64×64→128-bit multiplies folded to 64 bits
-/// with the secret keys; longer keys go through ahash.
+/// A key as a [`KeyTable`] slot holds it, so that a probe compares keys without reading the
+/// entries. A key of up to 16 bytes (the common case) is its length and kind (`meta`) and two
+/// overlapping words that, for that length, determine its bytes (read as [`inline_words`] does):
+/// equal probes mean equal keys. A longer key is its length, kind and `LONG` flag, and its ahash
+/// in `x`: equal probes then still need a byte comparison with the entry.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Probe {
+    meta: u64,
+    x: u64,
+    y: u64,
+}
+
+/// The flag in [`Probe::meta`] of a key longer than 16 bytes.
+const LONG: u64 = 1 << 40;
+
+/// Hashes keys for a [`KeyTable`]: a keyed (random per table) hash, so that clients cannot choose
+/// keys that collide. A short key's probe words are mixed with the secret keys by two 64×64→128-bit
+/// multiplies, each folded to 64 bits; a long key goes through ahash.
 struct KeyHasher {
     keys: [u64; 4],
     long: ahash::RandomState,
@@ -351,12 +365,11 @@ impl KeyHasher {
         KeyHasher { keys, long }
     }
 
+    /// The probe of `key` and its hash (where its probe sequence starts).
     #[inline]
-    fn hash(&self, key: Key<'_>) -> u64 {
+    fn probe(&self, key: Key<'_>) -> (Probe, u64) {
         let b = key.bytes;
         let n = b.len();
-        // Kind and length in one word; the bytes in two. For a given length the two words
-        // determine the bytes, so distinct keys differ in at least one input.
         let meta = n as u64 | u64::from(key.kind == KeyKind::Json) << 32;
         let (x, y) = match n {
             0 => (0, 0),
@@ -366,25 +379,47 @@ impl KeyHasher {
             ),
             4..=8 => (load4(b, 0), load4(b, n - 4)),
             9..=16 => (load8(b, 0), load8(b, n - 8)),
-            _ => return self.long.hash_one(b) ^ meta,
+            _ => {
+                let hash = self.long.hash_one(b);
+                let probe = Probe {
+                    meta: meta | LONG,
+                    x: hash,
+                    y: 0,
+                };
+                return (probe, hash);
+            }
         };
+        let probe = Probe { meta, x, y };
+        (probe, self.hash(&probe))
+    }
+
+    /// The hash of a probe, for a resize to re-place the key without reading its entry.
+    #[inline]
+    fn hash(&self, p: &Probe) -> u64 {
+        if p.meta & LONG != 0 {
+            return p.x;
+        }
         let [k0, k1, k2, k3] = self.keys;
-        folded_mul(folded_mul(x ^ k0, y ^ k1) ^ k2, meta ^ k3)
+        folded_mul(folded_mul(p.x ^ k0, p.y ^ k1) ^ k2, p.meta ^ k3)
     }
 }
 
 /// The insert-only hash table from key to [`KeyEntry`]: lock-free lookups, inserts serialized by a
 /// mutex (a new key is rare next to appends of known keys).
 ///
-/// A table is an open-addressing array of entry pointers with linear probing, at most half full.
-/// Readers load the current table (Acquire) and probe it. The inserter, under the mutex, either
-/// fills a null slot (Release) of the current table, or, when the table would pass half full, builds
-/// a table twice as large holding every entry plus the new one and publishes it (Release). Old
-/// tables are kept, unchanged, until the partition drops, so a reader that loaded one may finish
-/// probing it; it just may miss a key inserted after the swap, which is fine: see "Orderings" for
-/// why nobody who needs that key can miss it. Entries are freed only when the table drops.
+/// A table is an open-addressing array of slots with linear probing, at most half full. A slot
+/// holds an entry pointer and the key's [`Probe`], so that a lookup of a short key reads the
+/// table's slots and nothing else; its first slot is a header holding the mask, so that `current`
+/// is one pointer to one allocation. Readers load the current table (Acquire) and probe it. The
+/// inserter, under the mutex, either fills a null slot (Release) of the current table, or, when the
+/// table would pass half full, builds a table twice as large holding every entry plus the new one
+/// and publishes it (Release). Old tables are kept, unchanged, until the partition drops, so a
+/// reader that loaded one may finish probing it; it just may miss a key inserted after the swap,
+/// which is fine: see "Orderings" for why nobody who needs that key can miss it. Entries are freed
+/// only when the table drops.
 struct KeyTable {
-    current: AtomicPtr<Table>,
+    /// The first slot (the header) of the current table.
+    current: AtomicPtr<Slot>,
     /// Serializes inserts; holds every table ever published (the last one is `current`) so that
     /// they are freed on drop, and the entry count.
     writer: Mutex<Tables>,
@@ -393,74 +428,119 @@ struct KeyTable {
 
 #[derive(Default)]
 struct Tables {
-    /// Boxed: `KeyTable::current` points at a table, which must not move when the `Vec` grows.
-    #[allow(clippy::vec_box)]
-    all: Vec<Box<Table>>,
+    /// `KeyTable::current` points into the last one; a `Table`'s slots do not move with it.
+    all: Vec<Table>,
     entries: usize,
 }
 
-struct Table {
-    mask: usize,
-    slots: Box<[Slot]>,
+/// One table: `1 + capacity` slots, the first a header whose `x` is the mask (`capacity - 1`).
+struct Table(Box<[Slot]>);
+
+/// A table slot. `meta`, `x` and `y` (the key's [`Probe`]) are written (Relaxed) before `entry` is
+/// stored (Release), and never change after.
+struct Slot {
+    entry: AtomicPtr<KeyEntry>,
+    meta: AtomicU64,
+    x: AtomicU64,
+    y: AtomicU64,
 }
 
-/// A table slot: an entry and its key's hash, so that a probe compares hashes without reading
-/// the entries of other keys.
-struct Slot {
-    /// Written (Relaxed) before `entry` is stored (Release), never changed after.
-    hash: AtomicU64,
-    entry: AtomicPtr<KeyEntry>,
+impl Slot {
+    fn empty() -> Self {
+        Slot {
+            entry: AtomicPtr::new(std::ptr::null_mut()),
+            meta: AtomicU64::new(0),
+            x: AtomicU64::new(0),
+            y: AtomicU64::new(0),
+        }
+    }
+
+    /// The slot's probe. Call only after an Acquire load of `entry` found it non-null, or as the
+    /// inserter: the Relaxed loads then see the values written before `entry` was stored.
+    #[inline]
+    fn probe(&self) -> Probe {
+        Probe {
+            // Relaxed (all three): see above.
+            meta: self.meta.load(Ordering::Relaxed),
+            x: self.x.load(Ordering::Relaxed),
+            y: self.y.load(Ordering::Relaxed),
+        }
+    }
 }
 
 impl Table {
-    fn new(capacity: usize) -> Box<Table> {
+    fn new(capacity: usize) -> Table {
         debug_assert!(capacity.is_power_of_two());
-        Box::new(Table {
-            mask: capacity - 1,
-            slots: (0..capacity)
-                .map(|_| Slot {
-                    hash: AtomicU64::new(0),
-                    entry: AtomicPtr::new(std::ptr::null_mut()),
-                })
-                .collect(),
-        })
+        let slots: Box<[Slot]> = (0..=capacity).map(|_| Slot::empty()).collect();
+        // Relaxed: published with the table (the `KeyTable` under construction, or the Release
+        // store of `current`).
+        slots[0].x.store(capacity as u64 - 1, Ordering::Relaxed);
+        Table(slots)
     }
 
-    /// The entry for `key`, if this table has it.
+    fn header(&self) -> *mut Slot {
+        self.0.as_ptr() as *mut Slot
+    }
+
+    /// The slots of the table whose header is `header`.
+    ///
+    /// # Safety
+    ///
+    /// `header` must come from [`Table::header`] of a table that outlives `'a`, and the table's
+    /// construction must happen-before this call.
     #[inline]
-    fn find(&self, hash: u64, key: Key<'_>) -> Option<NonNull<KeyEntry>> {
-        let mut i = hash as usize & self.mask;
-        loop {
-            let slot = &self.slots[i];
-            // Acquire: pairs with the Release store in `place`, so the entry and the slot's hash
-            // are visible.
-            let entry = NonNull::new(slot.entry.load(Ordering::Acquire))?;
-            // Relaxed: written before the entry's Release store, which we acquired above.
-            if slot.hash.load(Ordering::Relaxed) == hash
+    unsafe fn slots<'a>(header: *const Slot) -> &'a [Slot] {
+        // SAFETY:
+        // 1. `header` points to the first of `mask + 2` live slots of one allocation (the
+        //    caller's contract), and the mask was written before the table was shared.
+        unsafe {
+            // Relaxed: see the contract: the write happens-before.
+            let mask = (*header).x.load(Ordering::Relaxed) as usize;
+            std::slice::from_raw_parts(header, mask + 2)
+        }
+    }
+}
+
+/// The entry for `key` (of probe `probe` and hash `hash`) in the table `slots`, if it is there.
+#[inline]
+fn find(slots: &[Slot], hash: u64, probe: &Probe, key: Key<'_>) -> Option<NonNull<KeyEntry>> {
+    let mask = slots.len() - 2;
+    let mut i = hash as usize & mask;
+    loop {
+        let slot = &slots[1 + i];
+        // Acquire: pairs with the Release store in `place`, so the entry and the slot's probe are
+        // visible.
+        let entry = NonNull::new(slot.entry.load(Ordering::Acquire))?;
+        if slot.probe() == *probe
+            && (probe.meta & LONG == 0
                 // SAFETY:
                 // 1. Non-null slots point to entries allocated by `KeyTable::insert`, freed only
-                //    when the `KeyTable` drops, which `&self` (borrowed from it) excludes.
-                && unsafe { entry.as_ref() }.is(key)
-            {
-                return Some(entry);
-            }
-            // The table is at most half full, so a null slot ends every probe.
-            i = (i + 1) & self.mask;
+                //    when the `KeyTable` drops, which the borrow of its table excludes.
+                || unsafe { entry.as_ref() }.is(key))
+        {
+            return Some(entry);
         }
+        // The table is at most half full, so a null slot ends every probe.
+        i = (i + 1) & mask;
     }
+}
 
-    /// Puts `entry` in the first free slot of its probe sequence.
-    fn place(&self, hash: u64, entry: *mut KeyEntry) {
-        let mut i = hash as usize & self.mask;
-        // Relaxed: only the inserter (holding the mutex) writes slots, and reads its own writes.
-        while !self.slots[i].entry.load(Ordering::Relaxed).is_null() {
-            i = (i + 1) & self.mask;
-        }
-        // Relaxed: published by the Release store of `entry` just below.
-        self.slots[i].hash.store(hash, Ordering::Relaxed);
-        // Release: pairs with the Acquire load in `find`.
-        self.slots[i].entry.store(entry, Ordering::Release);
+/// Puts `entry` (of probe `probe` and hash `hash`) in the first free slot of its probe sequence.
+/// Only the inserter, holding the mutex, calls it.
+fn place(slots: &[Slot], hash: u64, probe: &Probe, entry: *mut KeyEntry) {
+    let mask = slots.len() - 2;
+    let mut i = hash as usize & mask;
+    // Relaxed: only the inserter writes slots, and reads its own writes.
+    while !slots[1 + i].entry.load(Ordering::Relaxed).is_null() {
+        i = (i + 1) & mask;
     }
+    let slot = &slots[1 + i];
+    // Relaxed (all three): published by the Release store of `entry` just below.
+    slot.meta.store(probe.meta, Ordering::Relaxed);
+    slot.x.store(probe.x, Ordering::Relaxed);
+    slot.y.store(probe.y, Ordering::Relaxed);
+    // Release: pairs with the Acquire load in `find`.
+    slot.entry.store(entry, Ordering::Release);
 }
 
 #[cfg(not(loom))]
@@ -471,9 +551,8 @@ const FIRST_TABLE: usize = 2;
 impl KeyTable {
     fn new() -> Self {
         let first = Table::new(FIRST_TABLE);
-        let current = AtomicPtr::new(&*first as *const Table as *mut Table);
         KeyTable {
-            current,
+            current: AtomicPtr::new(first.header()),
             writer: Mutex::new(Tables {
                 all: vec![first],
                 entries: 0,
@@ -482,20 +561,17 @@ impl KeyTable {
         }
     }
 
-    #[inline]
-    fn hash(&self, key: Key<'_>) -> u64 {
-        self.hasher.hash(key)
-    }
-
     /// The entry for `key`, if it exists.
     #[inline]
     fn get(&self, key: Key<'_>) -> Option<NonNull<KeyEntry>> {
-        let hash = self.hash(key);
+        let (probe, hash) = self.hasher.probe(key);
         // Acquire: pairs with the Release store of a new table in `insert`.
-        let table = self.current.load(Ordering::Acquire);
+        let header = self.current.load(Ordering::Acquire);
         // SAFETY:
         // 1. Tables are freed only when the `KeyTable` drops, which `&self` excludes.
-        unsafe { &*table }.find(hash, key)
+        // 2. The table was built before it was published (Release, acquired above), or before
+        //    the `KeyTable` was shared.
+        find(unsafe { Table::slots(header) }, hash, &probe, key)
     }
 
     /// The entry for `key`, inserted if absent.
@@ -510,45 +586,44 @@ impl KeyTable {
     #[cold]
     #[inline(never)]
     fn insert(&self, key: Key<'_>) -> NonNull<KeyEntry> {
-        let hash = self.hash(key);
+        let (probe, hash) = self.hasher.probe(key);
         let mut tables = self.writer.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(entry) = Self::last(&tables).find(hash, key) {
+        if let Some(entry) = find(Self::last(&tables), hash, &probe, key) {
             return entry;
         }
         tables.entries += 1;
         let entries = tables.entries;
-        let table = Self::last(&tables);
+        let slots = Self::last(&tables);
+        let capacity = slots.len() - 1;
         let entry = Box::into_raw(Box::new(KeyEntry {
             bytes: Value::new(key.bytes),
             kind: key.kind,
             offsets: OffsetList::new(),
         }));
-        if entries * 2 > table.slots.len() {
-            let bigger = Table::new(table.slots.len() * 2);
-            for slot in table.slots.iter() {
-                // Relaxed (both): we are the only writer of slots, under the mutex.
+        if entries * 2 > capacity {
+            let bigger = Table::new(capacity * 2);
+            for slot in &slots[1..] {
+                // Relaxed: we are the only writer of slots, under the mutex.
                 let p = slot.entry.load(Ordering::Relaxed);
                 if !p.is_null() {
-                    bigger.place(slot.hash.load(Ordering::Relaxed), p);
+                    let old = slot.probe();
+                    place(&bigger.0, self.hasher.hash(&old), &old, p);
                 }
             }
-            bigger.place(hash, entry);
+            place(&bigger.0, hash, &probe, entry);
             // Release: pairs with the Acquire load in `get`; the new table and every entry in it
             // are visible to whoever loads it.
-            self.current
-                .store(&*bigger as *const Table as *mut Table, Ordering::Release);
+            self.current.store(bigger.header(), Ordering::Release);
             tables.all.push(bigger);
         } else {
-            table.place(hash, entry);
+            place(slots, hash, &probe, entry);
         }
         // SAFETY: 1. `Box::into_raw` never returns null.
         unsafe { NonNull::new_unchecked(entry) }
     }
-}
 
-impl KeyTable {
-    fn last(tables: &Tables) -> &Table {
-        tables.all.last().expect("a key table has a first table")
+    fn last(tables: &Tables) -> &[Slot] {
+        &tables.all.last().expect("a key table has a first table").0
     }
 }
 
@@ -556,7 +631,7 @@ impl Drop for KeyTable {
     fn drop(&mut self) {
         let tables = self.writer.get_mut().unwrap_or_else(|e| e.into_inner());
         if let Some(last) = tables.all.last() {
-            for slot in last.slots.iter() {
+            for slot in &last.0[1..] {
                 // Relaxed: `&mut self`, so every insert happens-before.
                 let p = slot.entry.load(Ordering::Relaxed);
                 if !p.is_null() {
@@ -821,6 +896,36 @@ mod tests {
             let v = Value::new(&src[..n]);
             assert_eq!(v.as_slice(), &src[..n], "length {n}");
             assert_eq!(v.tag() == HEAP, n > INLINE, "length {n}");
+        }
+    }
+
+    #[test]
+    fn keys_of_every_length_and_both_kinds_stay_apart() {
+        // Keys whose probe words coincide ("aaaa" and "aaaaa" read the same two words), keys that
+        // differ in one byte, both kinds of the same bytes, and keys past the 16-byte inline probe.
+        let mut keys: Vec<(KeyKind, Vec<u8>)> = vec![];
+        for n in 0..=40usize {
+            for kind in [KeyKind::Str, KeyKind::Json] {
+                keys.push((kind, vec![b'a'; n]));
+                for i in 0..n {
+                    let mut k = vec![b'a'; n];
+                    k[i] = b'b';
+                    keys.push((kind, k));
+                }
+            }
+        }
+        let p = Partition::new();
+        for (i, (kind, bytes)) in keys.iter().enumerate() {
+            let key = Key { kind: *kind, bytes };
+            assert_eq!(p.append(Some(key), &(i as u64).to_le_bytes()), i as u64);
+        }
+        for (i, (kind, bytes)) in keys.iter().enumerate() {
+            let key = Key { kind: *kind, bytes };
+            assert_eq!(
+                collect(&p, key, 0, 10),
+                [(i as u64, (i as u64).to_le_bytes().to_vec())]
+            );
+            assert_eq!(p.get(i as u64).unwrap().key, Some(key));
         }
     }
 
