@@ -244,7 +244,11 @@ fn append_append_drop() {
         assert_eq!(log.end(), 2);
         assert_eq!(Arc::strong_count(&token), 3);
         drop(log);
-        assert_eq!(Arc::strong_count(&token), 1, "a record dropped twice or never");
+        assert_eq!(
+            Arc::strong_count(&token),
+            1,
+            "a record dropped twice or never"
+        );
     });
 }
 
