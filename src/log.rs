@@ -180,19 +180,35 @@ impl<T: Publish> Log<T> {
         // Relaxed: only the RMW's atomicity matters, see "Orderings".
         let offset = self.reserved.fetch_add(1, Ordering::Relaxed);
         let cell = self.values.get_or_alloc(offset);
-        // SAFETY:
-        // 1. `offset` was handed out once, to this call, so no other thread writes this cell.
-        // 2. No other thread reads the value before it acquires the `ready` flag set below (a
-        //    role holder) or an `end` above `offset` (readers), both after this write.
-        cell.0.with_mut(|p| unsafe { (*p).write(value) });
         // Acquire: pairs with the Release store of `end` by the previous holder (the hand-off).
         let end = self.end.load(Ordering::Acquire);
         debug_assert!(
             end <= offset,
             "a record was published before it was written"
         );
-        if end == offset || self.wait_turn(offset) {
-            self.publish_from(offset);
+        if end == offset {
+            // The fast path: we hold the role (see "Orderings"), so we publish our record from
+            // the value in hand, before writing it: both happen before we store `end`.
+            value.publish(offset);
+            // SAFETY:
+            // 1. `offset` was handed out once, to this call, so no other thread writes this cell.
+            // 2. No other thread reads it before it acquires an `end` above `offset`, which we
+            //    store after this write.
+            cell.0.with_mut(|p| unsafe { (*p).write(value) });
+            self.walk_from(offset + 1);
+        } else {
+            // SAFETY:
+            // 1. As above, no other thread writes this cell.
+            // 2. No other thread reads it before it acquires the `ready` flag set in `wait_turn`
+            //    (a role holder) or an `end` above `offset` (readers), both after this write.
+            cell.0.with_mut(|p| unsafe { (*p).write(value) });
+            if self.wait_turn(offset) {
+                // SAFETY:
+                // 1. We wrote the record (program order) and hold the role, so no one else
+                //    publishes it; nothing mutates a written value.
+                unsafe { self.value(offset) }.publish(offset);
+                self.walk_from(offset + 1);
+            }
         }
         offset
     }
@@ -203,14 +219,14 @@ impl<T: Publish> Log<T> {
     #[cold]
     #[inline(never)]
     fn wait_turn(&self, offset: u64) -> bool {
-        // Release: pairs with the holder's Acquire load of `ready` in `publish_from`.
+        // Release: pairs with the holder's Acquire load of `ready` in `walk_from`.
         self.ready
             .get_or_alloc(offset)
             .0
             .store(true, Ordering::Release);
         let mut spins = 0;
         loop {
-            // Acquire: pairs with the Release store in `publish_from`.
+            // Acquire: pairs with the Release store in `walk_from`.
             let end = self.end.load(Ordering::Acquire);
             if end >= offset {
                 return end == offset;
@@ -224,15 +240,12 @@ impl<T: Publish> Log<T> {
         }
     }
 
-    /// Runs the publisher role, held by the appender of `start` (the record it wrote itself):
-    /// publishes `start` and every following ready record, then hands the role on through `end`.
+    /// The rest of the publisher role, held by the appender of `start - 1`, which has published
+    /// its own record: publishes every ready record from `start` on, then hands the role on
+    /// through `end`.
     #[inline]
-    fn publish_from(&self, start: u64) {
-        // SAFETY:
-        // 1. We wrote the record at `start` ourselves (program order), and hold the role, so no
-        //    one else publishes it; nothing mutates a written value.
-        unsafe { self.value(start) }.publish(start);
-        let mut end = start + 1;
+    fn walk_from(&self, start: u64) {
+        let mut end = start;
         // Relaxed: an upper bound for the walk only, see "Orderings". A record reserved after
         // this load is published by its own appender, which will read `end == offset`.
         let reserved = self.reserved.load(Ordering::Relaxed);
@@ -258,7 +271,7 @@ impl<T: Publish> Log<T> {
 
     /// The high watermark: every offset below it is published.
     pub fn end(&self) -> u64 {
-        // Acquire: pairs with the Release store in `publish_from`.
+        // Acquire: pairs with the Release store in `walk_from`.
         self.end.load(Ordering::Acquire)
     }
 

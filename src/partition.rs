@@ -228,6 +228,20 @@ impl Drop for Value {
     }
 }
 
+/// A hint to load the cache line at `p` (no effect on other targets).
+#[inline(always)]
+fn prefetch<T>(p: *const T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY:
+    // 1. SSE, which the intrinsic requires, is part of the x86-64 baseline.
+    // 2. A prefetch never faults and has no effect beyond the cache, whatever the address.
+    unsafe {
+        core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(p.cast())
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}
+
 /// One record in the log.
 struct Record {
     /// The key's entry in this partition's index; `None` for a record without a key.
@@ -298,9 +312,9 @@ fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 /// One distinct key of a partition. Its first cache line holds the key (inline up to 23 bytes),
-/// the offset list's length and its first bucket pointers, so that an append of a known key
-/// touches one line of its entry to check the key and, when it publishes, the same line to push.
-/// Appends of other keys do not read it: the table keeps each entry's hash beside its pointer.
+/// the offset list's length and the writer's cursor, so that publishing a record of the key
+/// touches that line and the slot it writes. Lookups of short keys do not read entries at all:
+/// the table's slots hold the keys.
 #[repr(C, align(64))]
 struct KeyEntry {
     /// The key's bytes, in a [`Value`]: inline up to 23 bytes, boxed beyond.
@@ -678,12 +692,23 @@ unsafe impl Zeroable for OffsetSlot {
 /// An append-only list of offsets: one writer at a time, many lock-free readers.
 struct OffsetList {
     len: AtomicU64,
+    /// The writer's cursor: the slot for the next push and the end of its bucket (both null
+    /// before the first push). Only the writer touches it, so a push of a known key reads and
+    /// writes this cache line and the slot, and reaches the bucket table once per bucket.
+    tail: UnsafeCell<Tail>,
     slots: Buckets<OffsetSlot, LIST_SHIFT, LIST_BUCKETS>,
+}
+
+#[derive(Clone, Copy)]
+struct Tail {
+    next: *const OffsetSlot,
+    end: *const OffsetSlot,
 }
 
 // SAFETY:
 // 1. Slots are written only by the single writer at index `len` before `len` is released, and read
 //    only below an acquired `len`; see "Orderings".
+// 2. `tail` is read and written only by the single writer; its pointers point into `slots`.
 unsafe impl Sync for OffsetList {}
 // SAFETY: the list owns plain integers.
 unsafe impl Send for OffsetList {}
@@ -692,6 +717,10 @@ impl OffsetList {
     fn new() -> Self {
         OffsetList {
             len: AtomicU64::new(0),
+            tail: UnsafeCell::new(Tail {
+                next: std::ptr::null(),
+                end: std::ptr::null(),
+            }),
             slots: Buckets::new(),
         }
     }
@@ -704,11 +733,32 @@ impl OffsetList {
     unsafe fn push(&self, offset: u64) {
         // Relaxed: the single writer reads its own last store, or one that happens-before.
         let len = self.len.load(Ordering::Relaxed);
-        let slot = self.slots.get_or_alloc(len);
         // SAFETY:
-        // 1. Slot `len` is not yet visible to readers (they read below `len`), and pushes do not
+        // 1. Only the writer touches `tail`, and pushes do not overlap (the caller's contract),
+        //    each happening-before the next.
+        let mut tail = self.tail.with(|t| unsafe { *t });
+        if tail.next == tail.end {
+            // The first push, or the bucket is full: find slot `len` and its bucket's end.
+            let (bucket, index) = Buckets::<OffsetSlot, LIST_SHIFT, LIST_BUCKETS>::locate(len);
+            let first: *const OffsetSlot = self.slots.get_or_alloc(len);
+            let left = Buckets::<OffsetSlot, LIST_SHIFT, LIST_BUCKETS>::bucket_len(bucket) - index;
+            // SAFETY:
+            // 1. Slot `len` is at `index` of a bucket of `bucket_len(bucket)` slots, so `first +
+            //    left` is one past the bucket's end, in (or just past) the same allocation.
+            tail = Tail {
+                next: first,
+                end: unsafe { first.add(left) },
+            };
+        }
+        // SAFETY:
+        // 1. `tail.next` is slot `len`: set so when its bucket was reached, and advanced by one
+        //    per push since, never past its bucket's end; buckets never move.
+        // 2. Slot `len` is not yet visible to readers (they read below `len`), and pushes do not
         //    overlap, so this write is exclusive.
-        slot.0.with_mut(|p| unsafe { *p = offset });
+        unsafe { (*tail.next).0.with_mut(|p| *p = offset) };
+        tail.next = tail.next.wrapping_add(1);
+        // SAFETY: as for the read of `tail` above.
+        self.tail.with_mut(|t| unsafe { *t = tail });
         // Release: pairs with the Acquire load in `count`.
         self.len.store(len + 1, Ordering::Release);
     }
@@ -772,7 +822,14 @@ impl Partition {
 
     /// Appends a record; returns its offset once it is published (readable).
     pub fn append(&self, key: Option<Key<'_>>, value: &[u8]) -> u64 {
-        let key = key.map(|k| self.keys.get_or_insert(k));
+        let key = key.map(|k| {
+            let entry = self.keys.get_or_insert(k);
+            // The publisher pushes to the entry's offset list, in its first cache line: start
+            // loading it now, while the log reserves the offset (a locked RMW, which waits for
+            // earlier loads but not for prefetches) and writes the record.
+            prefetch(entry.as_ptr());
+            entry
+        });
         self.log.append(Record {
             key,
             value: Value::new(value),
