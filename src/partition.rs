@@ -228,20 +228,6 @@ impl Drop for Value {
     }
 }
 
-/// A hint to load the cache line at `p` (no effect on other targets).
-#[inline(always)]
-fn prefetch<T>(p: *const T) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY:
-    // 1. SSE, which the intrinsic requires, is part of the x86-64 baseline.
-    // 2. A prefetch never faults and has no effect beyond the cache, whatever the address.
-    unsafe {
-        core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(p.cast())
-    };
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = p;
-}
-
 /// One record in the log.
 struct Record {
     /// The key's entry in this partition's index; `None` for a record without a key.
@@ -822,14 +808,7 @@ impl Partition {
 
     /// Appends a record; returns its offset once it is published (readable).
     pub fn append(&self, key: Option<Key<'_>>, value: &[u8]) -> u64 {
-        let key = key.map(|k| {
-            let entry = self.keys.get_or_insert(k);
-            // The publisher pushes to the entry's offset list, in its first cache line: start
-            // loading it now, while the log reserves the offset (a locked RMW, which waits for
-            // earlier loads but not for prefetches) and writes the record.
-            prefetch(entry.as_ptr());
-            entry
-        });
+        let key = key.map(|k| self.keys.get_or_insert(k));
         self.log.append(Record {
             key,
             value: Value::new(value),
