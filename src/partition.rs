@@ -325,7 +325,8 @@ impl KeyEntry {
 
 /// A key as a [`KeyTable`] slot holds it, so that a probe compares keys without reading the
 /// entries. A key of up to 16 bytes (the common case) is its length and kind (`meta`) and two
-/// overlapping words that, for that length, determine its bytes (read as [`inline_words`] does):
+/// words that, for that length, determine its bytes (overlapping reads, as in [`inline_words`];
+/// up to 8 bytes, all in `x`):
 /// equal probes mean equal keys. A longer key is its length, kind and `LONG` flag, and its ahash
 /// in `x`: equal probes then still need a byte comparison with the entry.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -339,8 +340,9 @@ struct Probe {
 const LONG: u64 = 1 << 40;
 
 /// Hashes keys for a [`KeyTable`]: a keyed (random per table) hash, so that clients cannot choose
-/// keys that collide. A short key's probe words are mixed with the secret keys by two 64×64→128-bit
-/// multiplies, each folded to 64 bits; a long key goes through ahash.
+/// keys that collide. A short key's probe words are mixed with the secret keys by one (up to 8
+/// bytes) or two 64×64→128-bit multiplies, each folded to 64 bits; a long key goes through ahash.
+#[repr(C)]
 struct KeyHasher {
     keys: [u64; 4],
     long: ahash::RandomState,
@@ -377,7 +379,7 @@ impl KeyHasher {
                 u64::from(b[0]) | u64::from(b[n / 2]) << 8 | u64::from(b[n - 1]) << 16,
                 0,
             ),
-            4..=8 => (load4(b, 0), load4(b, n - 4)),
+            4..=8 => (load4(b, 0) | load4(b, n - 4) << 32, 0),
             9..=16 => (load8(b, 0), load8(b, n - 8)),
             _ => {
                 let hash = self.long.hash_one(b);
@@ -400,7 +402,12 @@ impl KeyHasher {
             return p.x;
         }
         let [k0, k1, k2, k3] = self.keys;
-        folded_mul(folded_mul(p.x ^ k0, p.y ^ k1) ^ k2, p.meta ^ k3)
+        if p.meta as u32 <= 8 {
+            // Up to 8 bytes, the key is all in `x`: one multiply.
+            folded_mul(p.x ^ k0, p.meta ^ k1)
+        } else {
+            folded_mul(folded_mul(p.x ^ k0, p.y ^ k1) ^ k2, p.meta ^ k3)
+        }
     }
 }
 
@@ -417,13 +424,17 @@ impl KeyHasher {
 /// reader that loaded one may finish probing it; it just may miss a key inserted after the swap,
 /// which is fine: see "Orderings" for why nobody who needs that key can miss it. Entries are freed
 /// only when the table drops.
+///
+/// `repr(C)`: `current` and the hasher's keys, which every append reads, come first, so that they
+/// share a cache line.
+#[repr(C)]
 struct KeyTable {
     /// The first slot (the header) of the current table.
     current: AtomicPtr<Slot>,
+    hasher: KeyHasher,
     /// Serializes inserts; holds every table ever published (the last one is `current`) so that
     /// they are freed on drop, and the entry count.
     writer: Mutex<Tables>,
-    hasher: KeyHasher,
 }
 
 #[derive(Default)]
@@ -502,7 +513,7 @@ impl Table {
 }
 
 /// The entry for `key` (of probe `probe` and hash `hash`) in the table `slots`, if it is there.
-#[inline]
+#[inline(always)]
 fn find(slots: &[Slot], hash: u64, probe: &Probe, key: Key<'_>) -> Option<NonNull<KeyEntry>> {
     let mask = slots.len() - 2;
     let mut i = hash as usize & mask;
