@@ -22,10 +22,11 @@
 //! The *publisher role* travels with the watermark `end`: the role at `end == x` belongs to the
 //! appender of offset `x`, and only the role holder calls [`Publish::publish`] and stores `end`.
 //!
-//! An append (1) reserves an offset `x` with one `fetch_add` on `reserved`, (2) writes its slot, and
-//! (3) loads `end`. On the fast path `end == x`: every record below `x` is published, so the
-//! appender holds the role (4). Otherwise it sets the slot's `ready` flag, so that a role holder
-//! below it may publish the record for it, and waits until `end ≥ x` (spinning briefly, then
+//! An append (1) reserves an offset `x` with one `fetch_add` on `reserved`, (2) loads `end`, and (3)
+//! writes its slot. On the fast path `end == x`: every record below `x` is published, so the
+//! appender holds the role (4), and it publishes its record from the value in hand before writing
+//! it (both precede its store of `end`). Otherwise it sets the slot's `ready` flag, so that a role
+//! holder below it may publish the record for it, and waits until `end ≥ x` (spinning briefly, then
 //! yielding): `end > x` means somebody published its record and it returns; `end == x` means the
 //! role came to it (the holder below stopped before its flag was set), and it goes on to (4).
 //! (4) The holder publishes its own record, then walks on over every following slot whose `ready`
@@ -65,16 +66,16 @@
 //!   of `x(i+1)` that is holder `x(i)`'s last act. Hence `publish` calls never overlap, each happens
 //!   before the next, and offsets are published in increasing order (holder `x(i)` publishes
 //!   `x(i)..x(i+1)`).
-//! - *Fast path without a flag.* An appender that reads `end == x` before setting its flag holds
-//!   the role at once: holder `x(i)` stopped at `x` and will never look at `x`'s flag again, so no
-//!   one else will publish `x`. `end > x` cannot be read there: `end` passes `x` only when `x` is
+//! - *Fast path without a flag.* An appender that reads `end == x` (before writing its record or
+//!   setting its flag) holds the role at once: holder `x(i)` stopped at `x` and will never look at
+//!   `x`'s flag again, so no one else will publish `x`. `end > x` cannot be read there: `end` passes `x` only when `x` is
 //!   published, by its own appender or by a holder that saw its flag.
 //! - *No lost publication.* Let appender `x` set its flag and then wait. A holder `h < x` whose
 //!   walk reaches `x` either sees the flag (and publishes `x`, storing `end > x`) or does not (and
 //!   stores `end = x`, which appender `x` will read, as no one else stores `end` until it does).
 //!   A holder whose walk stops below `x` stops at some `y` whose appender has not yet set its flag
 //!   or read `end == y`; the same argument applies to `y`, and so on up to `x`. So every append
-//!   returns once every appender below it has reached step (3).
+//!   returns once every appender below it has written its record and set its flag or read `end`.
 //! - Buckets: see `log/buckets.rs`'s Orderings. A bucket is installed before the slot in it is written,
 //!   so anyone who synchronized with that write finds the bucket.
 

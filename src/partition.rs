@@ -27,21 +27,27 @@
 //! overhead beyond the value, counting the key bytes as stored once per key. A larger value adds
 //! its boxed copy: 16 bytes of pointer and length, plus the allocator's rounding and header (8 to
 //! 24 bytes with glibc). Buckets double, but they are zeroed and the large ones are mapped lazily,
-//! so the unused tail of the last bucket is not resident. Each distinct key costs about 400 bytes
-//! once (entry with its cache-padded offset list and bucket table, key bytes, table slot).
+//! so the unused tail of the last bucket is not resident; once a log has about 4,000 records, its
+//! mid-sized record buckets share one 2 MiB huge-page mapping (see `log/buckets.rs`), which may be
+//! resident before records fill it. Each distinct key costs about 400 bytes once (a 320-byte entry
+//! with the key inline up to 23 bytes and its offset list's bucket table, and 64 bytes of table
+//! slots at most half full), plus its bytes if longer than 23.
 //! `cargo bench --bench log -- memory` measures it: 10 M records of 100 keys with 5-byte values
 //! in 8 partitions.
 //!
 //! # Orderings
 //!
-//! - Offset list: the single writer writes element `len`, then `len.store(len + 1, Release)`; readers
+//! - Offset list: the single writer writes element `len` (through its cursor, a plain cell only the
+//!   writer touches), then `len.store(len + 1, Release)`; readers
 //!   `len.load(Acquire)` and read elements below it. The writer loads `len` with `Relaxed`: it is the
 //!   only writer, and the previous writer's store happens-before through the log's publisher
 //!   hand-off (see [`crate::log`]'s Orderings).
 //! - [`Partition::read_key`] loads the log's `end` (Acquire) *before* the list's length (Acquire): the
 //!   publisher pushed every offset below `end` before its Release store of `end`, so those pushes
 //!   happen-before the length load.
-//! - Key table: a new entry is stored into a table slot with Release, and a new table into
+//! - Key table: a slot's key words are written (Relaxed) before its entry pointer, which is stored
+//!   with Release; a lookup loads the pointer with Acquire and only then the key words (see
+//!   `find`). A new entry is stored into a table slot with Release, and a new table into
 //!   `current` with Release (after every slot of it is filled); lookups load `current` and slots
 //!   with Acquire, so a found entry is fully built. Slots go only from null to an entry, and a
 //!   table that has been replaced is never written again, so a lookup that raced a resize probes a
