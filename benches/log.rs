@@ -24,8 +24,8 @@
 //!   to an 8-partition topic (100 keys, values like JSON numbers) and reports the resident memory
 //!   per record beyond its key and value bytes.
 //!
-//! - `probe` (`cargo bench --bench log -- probe`): the append contenders in turns, best of 15
-//!   batches each, for a quick comparison on a busy machine; it also prints the CPU time the
+//! - `probe` (`cargo bench --bench log -- probe [N]`): the append contenders in turns, best of 15
+//!   batches (of `N` records, `BATCH` by default) each, for a quick comparison on a busy machine; it also prints the CPU time the
 //!   appending threads used per record (page faults included), which other load disturbs less.
 //!
 //! Key and value bytes are generated before the timed loop. A batch's time runs from the first
@@ -383,8 +383,8 @@ fn memory() {
 }
 
 /// A quick, noise-resistant comparison for a shared machine: the contenders take turns, 15 rounds
-/// of `BATCH` records each, and the best round of each is reported.
-fn probe() {
+/// of `batch` records each, and the best round of each is reported.
+fn probe(batch: u64) {
     let keys = keys();
     let names = ["kgroups", "mutex-vec", "mutex-indexed"];
     for partitions in [PARTITIONS, 1] {
@@ -393,9 +393,9 @@ fn probe() {
             let mut best_cpu = [f64::MAX; 3];
             for _ in 0..15 {
                 let runs = [
-                    run_appends_cpu::<Topic>(partitions, threads, BATCH, &keys),
-                    run_appends_cpu::<MutexVec>(partitions, threads, BATCH, &keys),
-                    run_appends_cpu::<MutexIndexed>(partitions, threads, BATCH, &keys),
+                    run_appends_cpu::<Topic>(partitions, threads, batch, &keys),
+                    run_appends_cpu::<MutexVec>(partitions, threads, batch, &keys),
+                    run_appends_cpu::<MutexIndexed>(partitions, threads, batch, &keys),
                 ];
                 for (i, (wall, cpu)) in runs.into_iter().enumerate() {
                     best[i] = best[i].min(wall.as_secs_f64());
@@ -407,14 +407,14 @@ fn probe() {
                     format!(
                         "{} {:.1} M/s ({:.1} CPU-ns/record)",
                         names[i],
-                        BATCH as f64 / best[i] / 1e6,
-                        best_cpu[i] * 1e9 / BATCH as f64,
+                        batch as f64 / best[i] / 1e6,
+                        best_cpu[i] * 1e9 / batch as f64,
                     )
                 })
                 .collect();
             println!(
                 "probe append/{partitions}-partition(s) T={threads}: {} (best of 15 batches of \
-                 {BATCH})",
+                 {batch})",
                 line.join(", ")
             );
         }
@@ -428,8 +428,14 @@ fn main() {
         memory();
         return;
     }
-    if std::env::args().skip(1).any(|a| a == "probe") {
-        probe();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if let Some(i) = args.iter().position(|a| a == "probe") {
+        // `probe [records per batch]`, `BATCH` by default.
+        let batch = args
+            .get(i + 1)
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(BATCH);
+        probe(batch);
         return;
     }
     benches();
