@@ -19,54 +19,63 @@
 //!
 //! # Appending and publishing
 //!
-//! An append (1) reserves an offset with one `fetch_add` on `reserved`, (2) writes its slot and sets
-//! the slot's `ready` flag, (3) *notifies* by incrementing `pending`. The appender whose increment
-//! found `pending == 0` becomes the *publisher*: it walks `end` forward over every contiguous ready
-//! slot, calling [`Publish::publish`] on each, stores the new `end`, and then tries to hand the role
-//! back with `compare_exchange(seen, 0)` on `pending`, where `seen` is the last value of `pending` it
-//! read. If another appender notified meanwhile the exchange fails, the publisher reads the new count
-//! and walks again. (4) An appender whose record is still above `end` waits for it: it spins briefly,
-//! then yields. This is a *combining* publisher: one thread publishes for many, and only one thread at
-//! a time ever runs `publish`.
+//! The *publisher role* travels with the watermark `end`: the role at `end == x` belongs to the
+//! appender of offset `x`, and only the role holder calls [`Publish::publish`] and stores `end`.
 //!
-//! An append costs three uncontended RMWs. A *ticket* variant (each appender waits until
-//! `end == offset`, then publishes its own record: one RMW) measured within noise of this design on
-//! one thread, as an append's cost is dominated by writing fresh memory, and it hands every record
-//! from thread to thread in offset order, so one preempted appender stalls all later ones even when
-//! their records are written. The combining design publishes every written record it can reach.
+//! An append (1) reserves an offset `x` with one `fetch_add` on `reserved`, (2) loads `end`, and (3)
+//! writes its slot. On the fast path `end == x`: every record below `x` is published, so the
+//! appender holds the role (4), and it publishes its record from the value in hand before writing
+//! it (both precede its store of `end`). Otherwise it sets the slot's `ready` flag, so that a role
+//! holder below it may publish the record for it, and waits until `end ≥ x` (spinning briefly, then
+//! yielding): `end > x` means somebody published its record and it returns; `end == x` means the
+//! role came to it (the holder below stopped before its flag was set), and it goes on to (4).
+//! (4) The holder publishes its own record, then walks on over every following slot whose `ready`
+//! flag is set (up to the `reserved` it loaded once), publishing each, and finally stores the new
+//! `end`, which hands the role to the appender of that offset. This is a *combining* publisher: a
+//! holder publishes for every written record it can reach, so appenders who arrive while it works
+//! need not run `publish` themselves; and only one thread at a time ever runs `publish`.
+//!
+//! An uncontended append costs one RMW (`reserved`), made before the record is written: nothing
+//! after the record's stores waits for them to drain from the store buffer. (An earlier design
+//! with a `pending` counter cost three RMWs, two of them after the record's stores: a locked
+//! instruction waits for the store buffer, which holds the write of the record into fresh memory,
+//! and those two RMWs were about a fifth of an append's time.) The fast path does not even set the
+//! `ready` flag. As before, one appender preempted between (1) and (3) stalls all later appends of
+//! the log until it runs; new here, so does one preempted while it waits, as the role may come to
+//! it. A `Mutex` holder preempted inside its critical section stalls its waiters the same way.
 //!
 //! # Orderings
 //!
 //! - `reserved.fetch_add(1, Relaxed)`: only the atomicity of the RMW matters (each offset is handed
-//!   out once, densely); no data is published through `reserved`.
-//! - Slot write, then `ready.store(true, Release)`: pairs with the publisher's `ready.load(Acquire)`,
-//!   so the publisher (and, through `end`, every reader) sees the record fully written.
-//! - `pending` is only ever modified by RMWs (`fetch_add(1, AcqRel)` from appenders,
-//!   `compare_exchange(seen, 0, AcqRel, Acquire)` from the publisher), so its modification order is
-//!   one chain of RMWs, every one of which is a release and acquire. Hence:
-//!   * Whoever reads a value of `pending` (by an RMW or by the failed exchange, Acquire) synchronizes
-//!     with every increment before it in the chain, and so sees the `ready` flags those appenders set
-//!     before incrementing.
-//!   * *Mutual exclusion of the publisher role*: the role is held from an increment that read 0 to the
-//!     successful exchange that writes 0. Between those two, `pending > 0`, so no other increment
-//!     reads 0. Role hand-offs are ordered: the next holder's increment reads the 0 written by the
-//!     previous holder's successful exchange (Release), or a later value in the chain, and so
-//!     synchronizes with it. So `publish` calls never overlap, and the publisher keeps its position
-//!     in a plain cell, `cursor`, that only the role holder touches (loom checks this exclusivity).
-//!     The publisher never loads `end`, it only stores it.
-//!   * *No lost publication*: let appender A increment `pending` after setting its `ready` flag. If
-//!     A's increment reads 0, A publishes. Otherwise some publisher P holds the role and has not yet
-//!     written 0. P can only leave by an exchange that expects exactly the value it last read; A's
-//!     increment changed the value (the count only grows between two resets, so there is no ABA),
-//!     so P's exchange fails until P has read a value that includes A's increment, and P's walk that
-//!     follows that read sees A's `ready` flag. P's walk stops only at a slot that is not ready; that
-//!     slot's appender has not yet notified, and when it does, the same argument applies to it, and
-//!     the walk it causes continues over A's slot. So every record is published once every appender
-//!     below it has finished step (3).
-//! - `end.store(Release)` by the publisher, after its `publish` calls, pairs with
-//!   `end.load(Acquire)` in readers ([`Log::end`], [`Log::get`], [`Log::read`]) and in waiting
-//!   appenders: a reader that sees `end = e` sees every record below `e` and every effect of `publish`
-//!   for them (the partition's key index relies on this).
+//!   out once, densely); no data is published through `reserved`. The holder's
+//!   `reserved.load(Relaxed)` is only an upper bound for its walk, so that it does not touch (and
+//!   fault in) flags past the last reserved slot.
+//! - Slot write, then `ready.store(true, Release)` (slow path only): pairs with the holder's
+//!   `ready.load(Acquire)` in its walk, so the holder (and, through `end`, every reader) sees the
+//!   record fully written.
+//! - `end.store(e, Release)` by the holder, after its `publish` calls, pairs with every
+//!   `end.load(Acquire)`: in readers ([`Log::end`], [`Log::get`], [`Log::read`]), who then see every
+//!   record below `e` and every effect of `publish` for them (the partition's key index relies on
+//!   this); in appenders, whose load that returns `e` makes them the next holder, after all the
+//!   previous holder's `publish` calls; and in waiting appenders whose record is below `e`.
+//! - *One holder at a time, publishes in order.* `end` is stored only by a holder, as its last act
+//!   on the log, and each store is larger than the last (a holder publishes at least its own
+//!   record). So each value `x` is stored at most once, and between that store and the next one,
+//!   made by holder `x` itself, `end` reads `x`. Only appender `x` acts on reading `end == x`; so
+//!   the holders form one chain, `x0 = 0 < x1 < x2 < …`, in which holder `x(i+1)` acquires the store
+//!   of `x(i+1)` that is holder `x(i)`'s last act. Hence `publish` calls never overlap, each happens
+//!   before the next, and offsets are published in increasing order (holder `x(i)` publishes
+//!   `x(i)..x(i+1)`).
+//! - *Fast path without a flag.* An appender that reads `end == x` (before writing its record or
+//!   setting its flag) holds the role at once: holder `x(i)` stopped at `x` and will never look at
+//!   `x`'s flag again, so no one else will publish `x`. `end > x` cannot be read there: `end` passes `x` only when `x` is
+//!   published, by its own appender or by a holder that saw its flag.
+//! - *No lost publication.* Let appender `x` set its flag and then wait. A holder `h < x` whose
+//!   walk reaches `x` either sees the flag (and publishes `x`, storing `end > x`) or does not (and
+//!   stores `end = x`, which appender `x` will read, as no one else stores `end` until it does).
+//!   A holder whose walk stops below `x` stops at some `y` whose appender has not yet set its flag
+//!   or read `end == y`; the same argument applies to `y`, and so on up to `x`. So every append
+//!   returns once every appender below it has written its record and set its flag or read `end`.
 //! - Buckets: see `log/buckets.rs`'s Orderings. A bucket is installed before the slot in it is written,
 //!   so anyone who synchronized with that write finds the bucket.
 
@@ -129,25 +138,15 @@ unsafe impl<T> Zeroable for Cell<T> {
     }
 }
 
-/// The publisher's output, on one cache line: both fields are written only by the publisher.
-struct Watermark {
-    /// The high watermark: every offset below it is published.
-    end: AtomicU64,
-    /// The publisher's own copy of `end`, read and written only by the holder of the publisher role.
-    /// Keeping it apart from `end` means the publisher never loads `end`; readers alone do.
-    cursor: UnsafeCell<u64>,
-}
-
 /// A lock-free, append-only log of `T`.
 pub struct Log<T> {
     /// The next offset to hand out.
     reserved: CachePadded<AtomicU64>,
-    /// Notifications not yet consumed by the publisher; see the module docs.
-    pending: CachePadded<AtomicU64>,
-    /// The high watermark: every offset below it is published. Written only by the publisher.
-    end: CachePadded<Watermark>,
+    /// The high watermark: every offset below it is published. Stored only by the holder of the
+    /// publisher role, whose offset it is; see the module docs.
+    end: CachePadded<AtomicU64>,
     ready: Buckets<Ready, LOG_SHIFT, LOG_BUCKETS>,
-    values: Buckets<Cell<T>, LOG_SHIFT, LOG_BUCKETS>,
+    values: Buckets<Cell<T>, LOG_SHIFT, LOG_BUCKETS, true>,
 }
 
 // SAFETY:
@@ -170,11 +169,7 @@ impl<T: Publish> Log<T> {
         );
         Log {
             reserved: CachePadded::new(AtomicU64::new(0)),
-            pending: CachePadded::new(AtomicU64::new(0)),
-            end: CachePadded::new(Watermark {
-                end: AtomicU64::new(0),
-                cursor: UnsafeCell::new(0),
-            }),
+            end: CachePadded::new(AtomicU64::new(0)),
             ready: Buckets::new(),
             values: Buckets::new(),
         }
@@ -186,70 +181,57 @@ impl<T: Publish> Log<T> {
         // Relaxed: only the RMW's atomicity matters, see "Orderings".
         let offset = self.reserved.fetch_add(1, Ordering::Relaxed);
         let cell = self.values.get_or_alloc(offset);
-        // SAFETY:
-        // 1. `offset` was handed out once, to this call, so no other thread writes this cell.
-        // 2. No thread reads the value before `ready` is set below (the publisher) or before `end`
-        //    passes `offset` (readers), both of which happen after this write.
-        cell.0.with_mut(|p| unsafe { (*p).write(value) });
-        // Release: pairs with the publisher's Acquire load of `ready` in `publish_from`.
+        // Acquire: pairs with the Release store of `end` by the previous holder (the hand-off).
+        let end = self.end.load(Ordering::Acquire);
+        debug_assert!(
+            end <= offset,
+            "a record was published before it was written"
+        );
+        if end == offset {
+            // The fast path: we hold the role (see "Orderings"), so we publish our record from
+            // the value in hand, before writing it: both happen before we store `end`.
+            value.publish(offset);
+            // SAFETY:
+            // 1. `offset` was handed out once, to this call, so no other thread writes this cell.
+            // 2. No other thread reads it before it acquires an `end` above `offset`, which we
+            //    store after this write.
+            cell.0.with_mut(|p| unsafe { (*p).write(value) });
+            self.walk_from(offset + 1);
+        } else {
+            // SAFETY:
+            // 1. As above, no other thread writes this cell.
+            // 2. No other thread reads it before it acquires the `ready` flag set in `wait_turn`
+            //    (a role holder) or an `end` above `offset` (readers), both after this write.
+            cell.0.with_mut(|p| unsafe { (*p).write(value) });
+            if self.wait_turn(offset) {
+                // SAFETY:
+                // 1. We wrote the record (program order) and hold the role, so no one else
+                //    publishes it; nothing mutates a written value.
+                unsafe { self.value(offset) }.publish(offset);
+                self.walk_from(offset + 1);
+            }
+        }
+        offset
+    }
+
+    /// The slow path of an append whose record is written but not yet reachable by the role:
+    /// sets its `ready` flag and waits until `end` reaches `offset`. Returns true if the role came
+    /// to this appender (`end == offset`), false if its record was published by a holder below it.
+    #[cold]
+    #[inline(never)]
+    fn wait_turn(&self, offset: u64) -> bool {
+        // Release: pairs with the holder's Acquire load of `ready` in `walk_from`.
         self.ready
             .get_or_alloc(offset)
             .0
             .store(true, Ordering::Release);
-        // AcqRel: see "Orderings" (the `pending` chain).
-        if self.pending.fetch_add(1, Ordering::AcqRel) == 0 {
-            self.publish_from(1);
-        }
-        self.wait_published(offset);
-        offset
-    }
-
-    /// Runs the publisher role, entered by the increment that made `pending` equal `seen`.
-    fn publish_from(&self, mut seen: u64) {
-        // SAFETY:
-        // 1. Only the holder of the publisher role touches `cursor`, and we hold it.
-        // 2. The previous holder's write happens-before this read through the `pending` chain.
-        let mut end = self.end.cursor.with(|p| unsafe { *p });
-        loop {
-            // Relaxed: an upper bound only, so that the walk does not touch (and fault in) the
-            // slot past the last reserved one. Every appender we synchronized with through
-            // `pending` reserved before notifying, so its offset is below this bound (coherence).
-            let reserved = self.reserved.load(Ordering::Relaxed);
-            while end < reserved {
-                let Some(ready) = self.ready.get(end) else {
-                    break;
-                };
-                // Acquire: pairs with the Release store of `ready` in `append`.
-                if !ready.0.load(Ordering::Acquire) {
-                    break;
-                }
-                // SAFETY:
-                // 1. `ready` is set and we acquired it, so the value is initialized and its write
-                //    (and its cell's bucket) happens-before this read.
-                // 2. Nothing mutates a published value.
-                unsafe { self.value(end) }.publish(end);
-                end += 1;
-            }
-            // SAFETY: as for the read of `cursor` above.
-            self.end.cursor.with_mut(|p| unsafe { *p = end });
-            // Release: pairs with the Acquire loads of `end` in readers and waiting appenders.
-            self.end.end.store(end, Ordering::Release);
-            // AcqRel/Acquire: see "Orderings" (the `pending` chain).
-            match self
-                .pending
-                .compare_exchange(seen, 0, Ordering::AcqRel, Ordering::Acquire)
-            {
-                Ok(_) => return,
-                Err(now) => seen = now,
-            }
-        }
-    }
-
-    /// Waits until `end` passes `offset`.
-    fn wait_published(&self, offset: u64) {
         let mut spins = 0;
-        // Acquire: pairs with the Release store in `publish_from`.
-        while self.end.end.load(Ordering::Acquire) <= offset {
+        loop {
+            // Acquire: pairs with the Release store in `walk_from`.
+            let end = self.end.load(Ordering::Acquire);
+            if end >= offset {
+                return end == offset;
+            }
             if spins < SPINS {
                 spins += 1;
                 spin_loop();
@@ -259,10 +241,39 @@ impl<T: Publish> Log<T> {
         }
     }
 
+    /// The rest of the publisher role, held by the appender of `start - 1`, which has published
+    /// its own record: publishes every ready record from `start` on, then hands the role on
+    /// through `end`.
+    #[inline]
+    fn walk_from(&self, start: u64) {
+        let mut end = start;
+        // Relaxed: an upper bound for the walk only, see "Orderings". A record reserved after
+        // this load is published by its own appender, which will read `end == offset`.
+        let reserved = self.reserved.load(Ordering::Relaxed);
+        while end < reserved {
+            let Some(ready) = self.ready.get(end) else {
+                break;
+            };
+            // Acquire: pairs with the Release store of `ready` in `wait_turn`.
+            if !ready.0.load(Ordering::Acquire) {
+                break;
+            }
+            // SAFETY:
+            // 1. `ready` is set and we acquired it, so the value is initialized and its write
+            //    (and its cell's bucket) happens-before this read.
+            // 2. Nothing mutates a written value.
+            unsafe { self.value(end) }.publish(end);
+            end += 1;
+        }
+        // Release: pairs with the Acquire loads of `end` in readers and appenders; this is our
+        // last act as the holder.
+        self.end.store(end, Ordering::Release);
+    }
+
     /// The high watermark: every offset below it is published.
     pub fn end(&self) -> u64 {
-        // Acquire: pairs with the Release store in `publish_from`.
-        self.end.end.load(Ordering::Acquire)
+        // Acquire: pairs with the Release store in `walk_from`.
+        self.end.load(Ordering::Acquire)
     }
 
     /// The record at `offset`, if it is published.
@@ -333,23 +344,31 @@ impl<T: Publish> Default for Log<T> {
 
 impl<T> Drop for Log<T> {
     fn drop(&mut self) {
-        // Relaxed: `&mut self` means every append has returned and its effects happen-before.
-        let reserved = self.reserved.load(Ordering::Relaxed);
         if !std::mem::needs_drop::<T>() {
             return;
         }
+        // Relaxed (both): `&mut self` means every append has returned and its effects
+        // happen-before.
+        let reserved = self.reserved.load(Ordering::Relaxed);
+        let end = self.end.load(Ordering::Relaxed);
         for offset in 0..reserved {
-            let Some(ready) = self.ready.get(offset) else {
-                continue;
-            };
-            // Relaxed: as above, we have exclusive access.
-            if ready.0.load(Ordering::Relaxed) {
+            // Below `end`, every record is written (published); at or above it (only if an
+            // append panicked before its record was published), exactly those whose `ready` flag
+            // is set, as the fast path, which skips the flag, publishes before it returns.
+            let written = offset < end
+                || self
+                    .ready
+                    .get(offset)
+                    // Relaxed: as above, we have exclusive access.
+                    .is_some_and(|r| r.0.load(Ordering::Relaxed));
+            if written {
                 let cell = self
                     .values
                     .get(offset)
                     .expect("a written record has a bucket");
                 // SAFETY:
-                // 1. `ready` is set only after the value is written, so it is initialized.
+                // 1. `offset` is below `end` (published, so written) or its `ready` flag, set only
+                //    after the write, is set: the value is initialized.
                 // 2. Each record is visited once and the log is being dropped, so the value is
                 //    dropped exactly once and never read again.
                 cell.0.with_mut(|p| unsafe { (*p).assume_init_drop() });
@@ -361,7 +380,7 @@ impl<T> Drop for Log<T> {
 impl<T> std::fmt::Debug for Log<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Log")
-            .field("end", &self.end.end.load(Ordering::Relaxed))
+            .field("end", &self.end.load(Ordering::Relaxed))
             .finish_non_exhaustive()
     }
 }

@@ -27,21 +27,27 @@
 //! overhead beyond the value, counting the key bytes as stored once per key. A larger value adds
 //! its boxed copy: 16 bytes of pointer and length, plus the allocator's rounding and header (8 to
 //! 24 bytes with glibc). Buckets double, but they are zeroed and the large ones are mapped lazily,
-//! so the unused tail of the last bucket is not resident. Each distinct key costs about 400 bytes
-//! once (entry with its cache-padded offset list and bucket table, key bytes, table slot).
+//! so the unused tail of the last bucket is not resident; once a log has about 4,000 records, its
+//! mid-sized record buckets share one 2 MiB huge-page mapping (see `log/buckets.rs`), which may be
+//! resident before records fill it. Each distinct key costs about 400 bytes once (a 320-byte entry
+//! with the key inline up to 23 bytes and its offset list's bucket table, and 64 bytes of table
+//! slots at most half full), plus its bytes if longer than 23.
 //! `cargo bench --bench log -- memory` measures it: 10 M records of 100 keys with 5-byte values
 //! in 8 partitions.
 //!
 //! # Orderings
 //!
-//! - Offset list: the single writer writes element `len`, then `len.store(len + 1, Release)`; readers
+//! - Offset list: the single writer writes element `len` (through its cursor, a plain cell only the
+//!   writer touches), then `len.store(len + 1, Release)`; readers
 //!   `len.load(Acquire)` and read elements below it. The writer loads `len` with `Relaxed`: it is the
 //!   only writer, and the previous writer's store happens-before through the log's publisher
 //!   hand-off (see [`crate::log`]'s Orderings).
 //! - [`Partition::read_key`] loads the log's `end` (Acquire) *before* the list's length (Acquire): the
 //!   publisher pushed every offset below `end` before its Release store of `end`, so those pushes
 //!   happen-before the length load.
-//! - Key table: a new entry is stored into a table slot with Release, and a new table into
+//! - Key table: a slot's key words are written (Relaxed) before its entry pointer, which is stored
+//!   with Release; a lookup loads the pointer with Acquire and only then the key words (see
+//!   `find`). A new entry is stored into a table slot with Release, and a new table into
 //!   `current` with Release (after every slot of it is filled); lookups load `current` and slots
 //!   with Acquire, so a found entry is fully built. Slots go only from null to an entry, and a
 //!   table that has been replaced is never written again, so a lookup that raced a resize probes a
@@ -55,7 +61,6 @@
 
 use crate::log::{Buckets, Log, Publish, Zeroable};
 use crate::loom::{AtomicPtr, AtomicU64, Mutex, Ordering, UnsafeCell};
-use crossbeam_utils::CachePadded;
 use std::ptr::NonNull;
 
 /// How the wire layer wants a key's bytes read back.
@@ -298,103 +303,261 @@ fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
     }
 }
 
-/// One distinct key of a partition.
+/// One distinct key of a partition. Its first cache line holds the key (inline up to 23 bytes),
+/// the offset list's length and the writer's cursor, so that publishing a record of the key
+/// touches that line and the slot it writes. Lookups of short keys do not read entries at all:
+/// the table's slots hold the keys.
+#[repr(C, align(64))]
 struct KeyEntry {
-    /// The key's hash in its partition's [`KeyTable`], kept to skip byte comparisons on a probe.
-    hash: u64,
+    /// The key's bytes, in a [`Value`]: inline up to 23 bytes, boxed beyond.
+    bytes: Value,
     kind: KeyKind,
-    bytes: Box<[u8]>,
-    /// On its own cache lines: the publisher writes its length on every record of the key, while
-    /// every append of any key may read `hash` above while probing.
-    offsets: CachePadded<OffsetList>,
+    offsets: OffsetList,
 }
 
 impl KeyEntry {
     fn key(&self) -> Key<'_> {
         Key {
             kind: self.kind,
-            bytes: &self.bytes,
+            bytes: self.bytes.as_slice(),
         }
     }
 
     #[inline]
-    fn is(&self, hash: u64, key: Key<'_>) -> bool {
-        self.hash == hash && self.kind == key.kind && bytes_eq(&self.bytes, key.bytes)
+    fn is(&self, key: Key<'_>) -> bool {
+        self.kind == key.kind && bytes_eq(self.bytes.as_slice(), key.bytes)
+    }
+}
+
+/// A key as a [`KeyTable`] slot holds it, so that a probe compares keys without reading the
+/// entries. A key of up to 16 bytes (the common case) is its length and kind (`meta`) and two
+/// words that, for that length, determine its bytes (overlapping reads, as in [`inline_words`];
+/// up to 8 bytes, all in `x`):
+/// equal probes mean equal keys. A longer key is its length, kind and `LONG` flag, and its ahash
+/// in `x`: equal probes then still need a byte comparison with the entry.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Probe {
+    meta: u64,
+    x: u64,
+    y: u64,
+}
+
+/// The flag in [`Probe::meta`] of a key longer than 16 bytes.
+const LONG: u64 = 1 << 40;
+
+/// Hashes keys for a [`KeyTable`]: a keyed (random per table) hash, so that clients cannot choose
+/// keys that collide. A short key's probe words are mixed with the secret keys by one (up to 8
+/// bytes) or two 64×64→128-bit multiplies, each folded to 64 bits; a long key goes through ahash.
+#[repr(C)]
+struct KeyHasher {
+    keys: [u64; 4],
+    long: ahash::RandomState,
+}
+
+/// The 128-bit product of `a` and `b`, folded to 64 bits by xor of its halves.
+#[inline(always)]
+fn folded_mul(a: u64, b: u64) -> u64 {
+    let p = u128::from(a) * u128::from(b);
+    (p as u64) ^ ((p >> 64) as u64)
+}
+
+impl KeyHasher {
+    fn new() -> Self {
+        #[cfg(not(loom))]
+        let long = ahash::RandomState::new();
+        // Loom replays executions, which must not depend on a random seed.
+        #[cfg(loom)]
+        let long = ahash::RandomState::with_seeds(1, 2, 3, 4);
+        // The short-key keys come from the same random state: four distinct inputs, hashed.
+        let keys = std::array::from_fn(|i| long.hash_one(i as u64));
+        KeyHasher { keys, long }
+    }
+
+    /// The probe of `key` and its hash (where its probe sequence starts).
+    #[inline]
+    fn probe(&self, key: Key<'_>) -> (Probe, u64) {
+        let b = key.bytes;
+        let n = b.len();
+        let meta = n as u64 | u64::from(key.kind == KeyKind::Json) << 32;
+        let (x, y) = match n {
+            0 => (0, 0),
+            1..=3 => (
+                u64::from(b[0]) | u64::from(b[n / 2]) << 8 | u64::from(b[n - 1]) << 16,
+                0,
+            ),
+            4..=8 => (load4(b, 0) | load4(b, n - 4) << 32, 0),
+            9..=16 => (load8(b, 0), load8(b, n - 8)),
+            _ => {
+                let hash = self.long.hash_one(b);
+                let probe = Probe {
+                    meta: meta | LONG,
+                    x: hash,
+                    y: 0,
+                };
+                return (probe, hash);
+            }
+        };
+        let probe = Probe { meta, x, y };
+        (probe, self.hash(&probe))
+    }
+
+    /// The hash of a probe, for a resize to re-place the key without reading its entry.
+    #[inline]
+    fn hash(&self, p: &Probe) -> u64 {
+        if p.meta & LONG != 0 {
+            return p.x;
+        }
+        let [k0, k1, k2, k3] = self.keys;
+        if p.meta as u32 <= 8 {
+            // Up to 8 bytes, the key is all in `x`: one multiply.
+            folded_mul(p.x ^ k0, p.meta ^ k1)
+        } else {
+            folded_mul(folded_mul(p.x ^ k0, p.y ^ k1) ^ k2, p.meta ^ k3)
+        }
     }
 }
 
 /// The insert-only hash table from key to [`KeyEntry`]: lock-free lookups, inserts serialized by a
 /// mutex (a new key is rare next to appends of known keys).
 ///
-/// A table is an open-addressing array of entry pointers with linear probing, at most half full.
-/// Readers load the current table (Acquire) and probe it. The inserter, under the mutex, either
-/// fills a null slot (Release) of the current table, or, when the table would pass half full, builds
-/// a table twice as large holding every entry plus the new one and publishes it (Release). Old
-/// tables are kept, unchanged, until the partition drops, so a reader that loaded one may finish
-/// probing it; it just may miss a key inserted after the swap, which is fine: see "Orderings" for
-/// why nobody who needs that key can miss it. Entries are freed only when the table drops.
+/// A table is an open-addressing array of slots with linear probing, at most half full. A slot
+/// holds an entry pointer and the key's [`Probe`], so that a lookup of a short key reads the
+/// table's slots and nothing else; its first slot is a header holding the mask, so that `current`
+/// is one pointer to one allocation. Readers load the current table (Acquire) and probe it. The
+/// inserter, under the mutex, either fills a null slot (Release) of the current table, or, when the
+/// table would pass half full, builds a table twice as large holding every entry plus the new one
+/// and publishes it (Release). Old tables are kept, unchanged, until the partition drops, so a
+/// reader that loaded one may finish probing it; it just may miss a key inserted after the swap,
+/// which is fine: see "Orderings" for why nobody who needs that key can miss it. Entries are freed
+/// only when the table drops.
+///
+/// `repr(C)`: `current` and the hasher's keys, which every append reads, come first, so that they
+/// share a cache line.
+#[repr(C)]
 struct KeyTable {
-    current: AtomicPtr<Table>,
+    /// The first slot (the header) of the current table.
+    current: AtomicPtr<Slot>,
+    hasher: KeyHasher,
     /// Serializes inserts; holds every table ever published (the last one is `current`) so that
     /// they are freed on drop, and the entry count.
     writer: Mutex<Tables>,
-    hasher: ahash::RandomState,
 }
 
 #[derive(Default)]
 struct Tables {
-    /// Boxed: `KeyTable::current` points at a table, which must not move when the `Vec` grows.
-    #[allow(clippy::vec_box)]
-    all: Vec<Box<Table>>,
+    /// `KeyTable::current` points into the last one; a `Table`'s slots do not move with it.
+    all: Vec<Table>,
     entries: usize,
 }
 
-struct Table {
-    mask: usize,
-    slots: Box<[AtomicPtr<KeyEntry>]>,
+/// One table: `1 + capacity` slots, the first a header whose `x` is the mask (`capacity - 1`).
+struct Table(Box<[Slot]>);
+
+/// A table slot. `meta`, `x` and `y` (the key's [`Probe`]) are written (Relaxed) before `entry` is
+/// stored (Release), and never change after.
+struct Slot {
+    entry: AtomicPtr<KeyEntry>,
+    meta: AtomicU64,
+    x: AtomicU64,
+    y: AtomicU64,
+}
+
+impl Slot {
+    fn empty() -> Self {
+        Slot {
+            entry: AtomicPtr::new(std::ptr::null_mut()),
+            meta: AtomicU64::new(0),
+            x: AtomicU64::new(0),
+            y: AtomicU64::new(0),
+        }
+    }
+
+    /// The slot's probe. Call only after an Acquire load of `entry` found it non-null, or as the
+    /// inserter: the Relaxed loads then see the values written before `entry` was stored.
+    #[inline]
+    fn probe(&self) -> Probe {
+        Probe {
+            // Relaxed (all three): see above.
+            meta: self.meta.load(Ordering::Relaxed),
+            x: self.x.load(Ordering::Relaxed),
+            y: self.y.load(Ordering::Relaxed),
+        }
+    }
 }
 
 impl Table {
-    fn new(capacity: usize) -> Box<Table> {
+    fn new(capacity: usize) -> Table {
         debug_assert!(capacity.is_power_of_two());
-        Box::new(Table {
-            mask: capacity - 1,
-            slots: (0..capacity)
-                .map(|_| AtomicPtr::new(std::ptr::null_mut()))
-                .collect(),
-        })
+        let slots: Box<[Slot]> = (0..=capacity).map(|_| Slot::empty()).collect();
+        // Relaxed: published with the table (the `KeyTable` under construction, or the Release
+        // store of `current`).
+        slots[0].x.store(capacity as u64 - 1, Ordering::Relaxed);
+        Table(slots)
     }
 
-    /// The entry for `key`, if this table has it.
+    fn header(&self) -> *mut Slot {
+        self.0.as_ptr() as *mut Slot
+    }
+
+    /// The slots of the table whose header is `header`.
+    ///
+    /// # Safety
+    ///
+    /// `header` must come from [`Table::header`] of a table that outlives `'a`, and the table's
+    /// construction must happen-before this call.
     #[inline]
-    fn find(&self, hash: u64, key: Key<'_>) -> Option<NonNull<KeyEntry>> {
-        let mut i = hash as usize & self.mask;
-        loop {
-            // Acquire: pairs with the Release store in `KeyTable::insert` (or, for a table built
-            // by a resize, with the Release publication of the table), so the entry is fully built.
-            let p = self.slots[i].load(Ordering::Acquire);
-            let entry = NonNull::new(p)?;
-            // SAFETY:
-            // 1. Non-null slots point to entries allocated by `KeyTable::insert`, freed only when
-            //    the `KeyTable` drops, which `&self` (borrowed from it) excludes.
-            if unsafe { entry.as_ref() }.is(hash, key) {
-                return Some(entry);
-            }
-            // The table is at most half full, so a null slot ends every probe.
-            i = (i + 1) & self.mask;
+    unsafe fn slots<'a>(header: *const Slot) -> &'a [Slot] {
+        // SAFETY:
+        // 1. `header` points to the first of `mask + 2` live slots of one allocation (the
+        //    caller's contract), and the mask was written before the table was shared.
+        unsafe {
+            // Relaxed: see the contract: the write happens-before.
+            let mask = (*header).x.load(Ordering::Relaxed) as usize;
+            std::slice::from_raw_parts(header, mask + 2)
         }
     }
+}
 
-    /// Puts `entry` in the first free slot of its probe sequence.
-    fn place(&self, hash: u64, entry: *mut KeyEntry) {
-        let mut i = hash as usize & self.mask;
-        // Relaxed: only the inserter (holding the mutex) writes slots, and reads its own writes.
-        while !self.slots[i].load(Ordering::Relaxed).is_null() {
-            i = (i + 1) & self.mask;
+/// The entry for `key` (of probe `probe` and hash `hash`) in the table `slots`, if it is there.
+#[inline(always)]
+fn find(slots: &[Slot], hash: u64, probe: &Probe, key: Key<'_>) -> Option<NonNull<KeyEntry>> {
+    let mask = slots.len() - 2;
+    let mut i = hash as usize & mask;
+    loop {
+        let slot = &slots[1 + i];
+        // Acquire: pairs with the Release store in `place`, so the entry and the slot's probe are
+        // visible.
+        let entry = NonNull::new(slot.entry.load(Ordering::Acquire))?;
+        if slot.probe() == *probe
+            && (probe.meta & LONG == 0
+                // SAFETY:
+                // 1. Non-null slots point to entries allocated by `KeyTable::insert`, freed only
+                //    when the `KeyTable` drops, which the borrow of its table excludes.
+                || unsafe { entry.as_ref() }.is(key))
+        {
+            return Some(entry);
         }
-        // Release: pairs with the Acquire load in `find`.
-        self.slots[i].store(entry, Ordering::Release);
+        // The table is at most half full, so a null slot ends every probe.
+        i = (i + 1) & mask;
     }
+}
+
+/// Puts `entry` (of probe `probe` and hash `hash`) in the first free slot of its probe sequence.
+/// Only the inserter, holding the mutex, calls it.
+fn place(slots: &[Slot], hash: u64, probe: &Probe, entry: *mut KeyEntry) {
+    let mask = slots.len() - 2;
+    let mut i = hash as usize & mask;
+    // Relaxed: only the inserter writes slots, and reads its own writes.
+    while !slots[1 + i].entry.load(Ordering::Relaxed).is_null() {
+        i = (i + 1) & mask;
+    }
+    let slot = &slots[1 + i];
+    // Relaxed (all three): published by the Release store of `entry` just below.
+    slot.meta.store(probe.meta, Ordering::Relaxed);
+    slot.x.store(probe.x, Ordering::Relaxed);
+    slot.y.store(probe.y, Ordering::Relaxed);
+    // Release: pairs with the Acquire load in `find`.
+    slot.entry.store(entry, Ordering::Release);
 }
 
 #[cfg(not(loom))]
@@ -405,38 +568,27 @@ const FIRST_TABLE: usize = 2;
 impl KeyTable {
     fn new() -> Self {
         let first = Table::new(FIRST_TABLE);
-        let current = AtomicPtr::new(&*first as *const Table as *mut Table);
         KeyTable {
-            current,
+            current: AtomicPtr::new(first.header()),
             writer: Mutex::new(Tables {
                 all: vec![first],
                 entries: 0,
             }),
-            #[cfg(not(loom))]
-            hasher: ahash::RandomState::new(),
-            // Loom replays executions, which must not depend on a random seed.
-            #[cfg(loom)]
-            hasher: ahash::RandomState::with_seeds(1, 2, 3, 4),
+            hasher: KeyHasher::new(),
         }
-    }
-
-    #[inline]
-    fn hash(&self, key: Key<'_>) -> u64 {
-        // The bytes alone, then the kind folded in: one hashing pass instead of three (kind,
-        // length, bytes). Keys of both kinds with the same bytes then share a probe start, and
-        // `KeyEntry::is` tells them apart.
-        self.hasher.hash_one(key.bytes) ^ (key.kind == KeyKind::Json) as u64
     }
 
     /// The entry for `key`, if it exists.
     #[inline]
     fn get(&self, key: Key<'_>) -> Option<NonNull<KeyEntry>> {
-        let hash = self.hash(key);
+        let (probe, hash) = self.hasher.probe(key);
         // Acquire: pairs with the Release store of a new table in `insert`.
-        let table = self.current.load(Ordering::Acquire);
+        let header = self.current.load(Ordering::Acquire);
         // SAFETY:
         // 1. Tables are freed only when the `KeyTable` drops, which `&self` excludes.
-        unsafe { &*table }.find(hash, key)
+        // 2. The table was built before it was published (Release, acquired above), or before
+        //    the `KeyTable` was shared.
+        find(unsafe { Table::slots(header) }, hash, &probe, key)
     }
 
     /// The entry for `key`, inserted if absent.
@@ -451,47 +603,44 @@ impl KeyTable {
     #[cold]
     #[inline(never)]
     fn insert(&self, key: Key<'_>) -> NonNull<KeyEntry> {
-        let hash = self.hash(key);
+        let (probe, hash) = self.hasher.probe(key);
         let mut tables = self.writer.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(entry) = Self::last(&tables).find(hash, key) {
+        if let Some(entry) = find(Self::last(&tables), hash, &probe, key) {
             return entry;
         }
         tables.entries += 1;
         let entries = tables.entries;
-        let table = Self::last(&tables);
+        let slots = Self::last(&tables);
+        let capacity = slots.len() - 1;
         let entry = Box::into_raw(Box::new(KeyEntry {
-            hash,
+            bytes: Value::new(key.bytes),
             kind: key.kind,
-            bytes: key.bytes.into(),
-            offsets: CachePadded::new(OffsetList::new()),
+            offsets: OffsetList::new(),
         }));
-        if entries * 2 > table.slots.len() {
-            let bigger = Table::new(table.slots.len() * 2);
-            for slot in table.slots.iter() {
+        if entries * 2 > capacity {
+            let bigger = Table::new(capacity * 2);
+            for slot in &slots[1..] {
                 // Relaxed: we are the only writer of slots, under the mutex.
-                let p = slot.load(Ordering::Relaxed);
+                let p = slot.entry.load(Ordering::Relaxed);
                 if !p.is_null() {
-                    // SAFETY: 1. As in `Table::find`: a live entry.
-                    bigger.place(unsafe { (*p).hash }, p);
+                    let old = slot.probe();
+                    place(&bigger.0, self.hasher.hash(&old), &old, p);
                 }
             }
-            bigger.place(hash, entry);
+            place(&bigger.0, hash, &probe, entry);
             // Release: pairs with the Acquire load in `get`; the new table and every entry in it
             // are visible to whoever loads it.
-            self.current
-                .store(&*bigger as *const Table as *mut Table, Ordering::Release);
+            self.current.store(bigger.header(), Ordering::Release);
             tables.all.push(bigger);
         } else {
-            table.place(hash, entry);
+            place(slots, hash, &probe, entry);
         }
         // SAFETY: 1. `Box::into_raw` never returns null.
         unsafe { NonNull::new_unchecked(entry) }
     }
-}
 
-impl KeyTable {
-    fn last(tables: &Tables) -> &Table {
-        tables.all.last().expect("a key table has a first table")
+    fn last(tables: &Tables) -> &[Slot] {
+        &tables.all.last().expect("a key table has a first table").0
     }
 }
 
@@ -499,9 +648,9 @@ impl Drop for KeyTable {
     fn drop(&mut self) {
         let tables = self.writer.get_mut().unwrap_or_else(|e| e.into_inner());
         if let Some(last) = tables.all.last() {
-            for slot in last.slots.iter() {
+            for slot in &last.0[1..] {
                 // Relaxed: `&mut self`, so every insert happens-before.
-                let p = slot.load(Ordering::Relaxed);
+                let p = slot.entry.load(Ordering::Relaxed);
                 if !p.is_null() {
                     // SAFETY:
                     // 1. Every entry ever inserted is in the last table (a resize copies all).
@@ -546,12 +695,23 @@ unsafe impl Zeroable for OffsetSlot {
 /// An append-only list of offsets: one writer at a time, many lock-free readers.
 struct OffsetList {
     len: AtomicU64,
+    /// The writer's cursor: the slot for the next push and the end of its bucket (both null
+    /// before the first push). Only the writer touches it, so a push of a known key reads and
+    /// writes this cache line and the slot, and reaches the bucket table once per bucket.
+    tail: UnsafeCell<Tail>,
     slots: Buckets<OffsetSlot, LIST_SHIFT, LIST_BUCKETS>,
+}
+
+#[derive(Clone, Copy)]
+struct Tail {
+    next: *const OffsetSlot,
+    end: *const OffsetSlot,
 }
 
 // SAFETY:
 // 1. Slots are written only by the single writer at index `len` before `len` is released, and read
 //    only below an acquired `len`; see "Orderings".
+// 2. `tail` is read and written only by the single writer; its pointers point into `slots`.
 unsafe impl Sync for OffsetList {}
 // SAFETY: the list owns plain integers.
 unsafe impl Send for OffsetList {}
@@ -560,6 +720,10 @@ impl OffsetList {
     fn new() -> Self {
         OffsetList {
             len: AtomicU64::new(0),
+            tail: UnsafeCell::new(Tail {
+                next: std::ptr::null(),
+                end: std::ptr::null(),
+            }),
             slots: Buckets::new(),
         }
     }
@@ -572,11 +736,32 @@ impl OffsetList {
     unsafe fn push(&self, offset: u64) {
         // Relaxed: the single writer reads its own last store, or one that happens-before.
         let len = self.len.load(Ordering::Relaxed);
-        let slot = self.slots.get_or_alloc(len);
         // SAFETY:
-        // 1. Slot `len` is not yet visible to readers (they read below `len`), and pushes do not
+        // 1. Only the writer touches `tail`, and pushes do not overlap (the caller's contract),
+        //    each happening-before the next.
+        let mut tail = self.tail.with(|t| unsafe { *t });
+        if tail.next == tail.end {
+            // The first push, or the bucket is full: find slot `len` and its bucket's end.
+            let (bucket, index) = Buckets::<OffsetSlot, LIST_SHIFT, LIST_BUCKETS>::locate(len);
+            let first: *const OffsetSlot = self.slots.get_or_alloc(len);
+            let left = Buckets::<OffsetSlot, LIST_SHIFT, LIST_BUCKETS>::bucket_len(bucket) - index;
+            // SAFETY:
+            // 1. Slot `len` is at `index` of a bucket of `bucket_len(bucket)` slots, so `first +
+            //    left` is one past the bucket's end, in (or just past) the same allocation.
+            tail = Tail {
+                next: first,
+                end: unsafe { first.add(left) },
+            };
+        }
+        // SAFETY:
+        // 1. `tail.next` is slot `len`: set so when its bucket was reached, and advanced by one
+        //    per push since, never past its bucket's end; buckets never move.
+        // 2. Slot `len` is not yet visible to readers (they read below `len`), and pushes do not
         //    overlap, so this write is exclusive.
-        slot.0.with_mut(|p| unsafe { *p = offset });
+        unsafe { (*tail.next).0.with_mut(|p| *p = offset) };
+        tail.next = tail.next.wrapping_add(1);
+        // SAFETY: as for the read of `tail` above.
+        self.tail.with_mut(|t| unsafe { *t = tail });
         // Release: pairs with the Acquire load in `count`.
         self.len.store(len + 1, Ordering::Release);
     }
@@ -764,6 +949,36 @@ mod tests {
             let v = Value::new(&src[..n]);
             assert_eq!(v.as_slice(), &src[..n], "length {n}");
             assert_eq!(v.tag() == HEAP, n > INLINE, "length {n}");
+        }
+    }
+
+    #[test]
+    fn keys_of_every_length_and_both_kinds_stay_apart() {
+        // Keys whose probe words coincide ("aaaa" and "aaaaa" read the same two words), keys that
+        // differ in one byte, both kinds of the same bytes, and keys past the 16-byte inline probe.
+        let mut keys: Vec<(KeyKind, Vec<u8>)> = vec![];
+        for n in 0..=40usize {
+            for kind in [KeyKind::Str, KeyKind::Json] {
+                keys.push((kind, vec![b'a'; n]));
+                for i in 0..n {
+                    let mut k = vec![b'a'; n];
+                    k[i] = b'b';
+                    keys.push((kind, k));
+                }
+            }
+        }
+        let p = Partition::new();
+        for (i, (kind, bytes)) in keys.iter().enumerate() {
+            let key = Key { kind: *kind, bytes };
+            assert_eq!(p.append(Some(key), &(i as u64).to_le_bytes()), i as u64);
+        }
+        for (i, (kind, bytes)) in keys.iter().enumerate() {
+            let key = Key { kind: *kind, bytes };
+            assert_eq!(
+                collect(&p, key, 0, 10),
+                [(i as u64, (i as u64).to_le_bytes().to_vec())]
+            );
+            assert_eq!(p.get(i as u64).unwrap().key, Some(key));
         }
     }
 

@@ -53,9 +53,16 @@ pub fn to_positive(n: i32) -> u32 {
 /// # Panics
 ///
 /// If `partitions` is 0.
+#[inline]
 pub fn partition_for(key: &[u8], partitions: u32) -> u32 {
     assert!(partitions > 0, "a topic has at least one partition");
-    to_positive(murmur2(key)) % partitions
+    let h = to_positive(murmur2(key));
+    if partitions.is_power_of_two() {
+        // The same value as `%` (both are non-negative), without a division (tens of cycles).
+        h & (partitions - 1)
+    } else {
+        h % partitions
+    }
 }
 
 #[cfg(test)]
@@ -121,6 +128,17 @@ mod tests {
         assert_eq!(to_positive(i32::MIN), 0);
         assert_eq!(to_positive(-1), 0x7fff_ffff);
         assert_eq!(partition_for(b"foobar", 1), 0);
+    }
+
+    #[test]
+    fn power_of_two_counts_agree_with_the_remainder() {
+        for i in 0..2000u32 {
+            let key = format!("key-{i}");
+            let h = to_positive(murmur2(key.as_bytes()));
+            for n in [1, 2, 3, 4, 8, 10, 16, 64, 1 << 20, 1 << 31] {
+                assert_eq!(partition_for(key.as_bytes(), n), h % n, "{key} over {n}");
+            }
+        }
     }
 
     #[test]
