@@ -9,6 +9,8 @@
 use super::scan::{word, word_const, Raw, Scanner, Str, SyntaxError};
 use std::fmt;
 
+mod fast;
+
 /// Why a line cannot be served at all. Such a line is logged and skipped; it gets no reply.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LineError {
@@ -256,7 +258,20 @@ pub fn decode(line: &[u8]) -> Result<Message<'_>, LineError> {
 }
 
 /// Decodes one line of text (without its newline).
+///
+/// The layouts Maelstrom and the lab write are read by an exact-layout fast path; every other
+/// line by the general validating scanner, with the same result (see `request/fast.rs`).
+#[inline]
 pub fn decode_str(text: &str) -> Result<Message<'_>, LineError> {
+    match fast::decode(text) {
+        Some(m) => Ok(m),
+        None => decode_general(text),
+    }
+}
+
+/// [`decode_str`] by the general validating scanner alone.
+#[inline(never)]
+pub fn decode_general(text: &str) -> Result<Message<'_>, LineError> {
     let mut sc = Scanner::new(text);
     let mut src = None;
     let mut dest = None;
@@ -378,8 +393,14 @@ impl<'a> Body<'a> {
     #[inline]
     fn put(&mut self, f: Field, spelling: u8, v: Raw<'a>) {
         let start = v.text().as_ptr() as usize - self.text.as_ptr() as usize;
+        self.put_span(f, spelling, v.pack(), start, v.text().len());
+    }
+
+    /// [`Body::put`] of the value `self.text[start..start + len]`, whose [`Raw::pack`] is `packed`.
+    #[inline(always)]
+    fn put_span(&mut self, f: Field, spelling: u8, packed: u8, start: usize, len: usize) {
         let n = usize::from(self.count);
-        match Self::pack(f, usize::from(spelling), v.pack(), start, v.text().len()) {
+        match Self::pack(f, usize::from(spelling), packed, start, len) {
             Some(e) if n < MAX_FIELDS => {
                 self.entries[n] = e;
                 self.count += 1;

@@ -1,0 +1,401 @@
+//! The exact-layout fast path of [`decode_str`](super::decode_str).
+//!
+//! Maelstrom writes every request as `{"id":N,"src":"…","dest":"…","body":{…}}` and the lab's
+//! driver as the same without `id`: compact, envelope keys in that order, body values that are
+//! plain strings and integers (a `poll`'s `offsets` is one small object). [`decode`] reads exactly
+//! that shape with fixed-prefix compares and one tight loop over the body's fields, and returns
+//! `None` on anything else — whitespace, another key order, an escape in a key or a string, a
+//! number with a sign, fraction or exponent, a trailing byte, a syntax error — so the general
+//! validating scanner decides every unusual line (and words its errors).
+//!
+//! What it accepts, the general path accepts too, with the very same [`Message`]: the same spans
+//! filed under the same fields in the same order (repeated and unknown body fields included),
+//! the same kinds and flags. Nested values (`{`, `[`, `true`, `false`, `null`) are scanned by the
+//! general scanner itself at the same depth. `tests::agrees_with_the_general_path` checks this on
+//! generated lines.
+
+use super::{Body, Field, Message};
+use crate::wire::scan::{Kind, Scanner, Str};
+
+/// Decodes `text` if it has the exact layout described in the module doc; `None` otherwise
+/// (the caller then runs the general path, which may still accept the line).
+#[inline]
+pub(super) fn decode(text: &str) -> Option<Message<'_>> {
+    let b = text.as_bytes();
+    let mut i;
+    // The envelope: `{"id":<int>,"src":"` or `{"src":"`.
+    if let Some(r) = b.strip_prefix(b"{\"id\":") {
+        let n = int_len(r)?;
+        i = 6 + n;
+        i += prefix_len(&b[i..], b",\"src\":\"")?;
+    } else {
+        i = prefix_len(b, b"{\"src\":\"")?;
+    }
+    let (src, n) = plain(text, i)?;
+    i += n;
+    i += prefix_len(&b[i..], b",\"dest\":\"")?;
+    let (dest, n) = plain(text, i)?;
+    i += n;
+    i += prefix_len(&b[i..], b",\"body\":{")?;
+    let mut body = Body::empty(text);
+    if b.get(i) == Some(&b'}') {
+        i += 1;
+    } else {
+        loop {
+            // `"key":`
+            if b.get(i) != Some(&b'"') {
+                return None;
+            }
+            let (key, n) = plain(text, i + 1)?;
+            i += 1 + n;
+            if b.get(i) != Some(&b':') {
+                return None;
+            }
+            i += 1;
+            // The value: its packed kind (see `Raw::pack`: kind << 1 | flag) and length.
+            let (packed, len) = match *b.get(i)? {
+                b'"' => {
+                    let (_, n) = plain(text, i + 1)?;
+                    ((Kind::Str as u8) << 1, 1 + n)
+                }
+                b'1'..=b'9' => (
+                    (Kind::Int as u8) << 1,
+                    number_end(b, i, count_digits(&b[i..]))?,
+                ),
+                b'0' => ((Kind::Int as u8) << 1, number_end(b, i, 1)?),
+                b'{' | b'[' | b't' | b'f' | b'n' => {
+                    let mut sc = Scanner::at(text, i);
+                    let v = sc.value_opt(2)?;
+                    (v.pack(), v.text().len())
+                }
+                _ => return None,
+            };
+            if let Some((f, spelling)) = Field::lookup(key.raw()) {
+                body.put_span(f, spelling, packed, i, len);
+            }
+            i += len;
+            match b.get(i) {
+                Some(b',') => i += 1,
+                Some(b'}') => {
+                    i += 1;
+                    break;
+                }
+                _ => return None,
+            }
+        }
+    }
+    // The envelope's closing brace ends the line.
+    (i + 1 == b.len() && b[i] == b'}').then_some(Message {
+        src,
+        dest: Some(dest),
+        body,
+    })
+}
+
+/// The length of `prefix` if `b` starts with it.
+#[inline(always)]
+fn prefix_len(b: &[u8], prefix: &[u8]) -> Option<usize> {
+    b.starts_with(prefix).then_some(prefix.len())
+}
+
+/// A plain string's body starting at byte `at` of `text` (after its opening quote): the string,
+/// and how many bytes it spans with its closing quote. `None` at an escape, a control byte or
+/// the end of the text.
+#[inline(always)]
+fn plain(text: &str, at: usize) -> Option<(Str<'_>, usize)> {
+    let rest = text.as_bytes().get(at..)?;
+    let n = rest.iter().position(|&c| STOP[usize::from(c)])?;
+    // A plain string ends at its quote; `\\` or a control byte is for the general path.
+    if rest[n] != b'"' {
+        return None;
+    }
+    Some((Str::plain(text.get(at..at + n)?), n + 1))
+}
+
+/// The length of a JSON integer without sign at the start of `b` that ends the number: `0` or
+/// `[1-9][0-9]*`, not followed by a fraction, an exponent or another digit.
+#[inline(always)]
+fn int_len(b: &[u8]) -> Option<usize> {
+    match b.first()? {
+        b'0' => number_end(b, 0, 1),
+        b'1'..=b'9' => number_end(b, 0, count_digits(b)),
+        _ => None,
+    }
+}
+
+/// `n`, the length of the integer at `b[at..]`, unless the number goes on (a fraction, an
+/// exponent, or a digit after a leading zero): those are for the general path.
+#[inline(always)]
+fn number_end(b: &[u8], at: usize, n: usize) -> Option<usize> {
+    match b.get(at + n) {
+        Some(b'.' | b'e' | b'E' | b'0'..=b'9') => None,
+        _ => Some(n),
+    }
+}
+
+/// How many ASCII digits `b` starts with.
+#[inline(always)]
+fn count_digits(b: &[u8]) -> usize {
+    b.iter()
+        .position(|c| !c.is_ascii_digit())
+        .unwrap_or(b.len())
+}
+
+/// The bytes that end a plain string: `"`, `\\` and the control bytes.
+static STOP: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 0x20 {
+        t[i] = true;
+        i += 1;
+    }
+    t[b'"' as usize] = true;
+    t[b'\\' as usize] = true;
+    t
+};
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::super::{decode_general, decode_str, LineError};
+    use proptest::prelude::*;
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::TestRunner;
+
+    /// Both paths give the same result for `text` (compared through `Debug`, which shows every
+    /// span, kind, flag and field of the message, or the error); returns whether the fast path
+    /// took the line.
+    fn same(text: &str) -> bool {
+        let general = format!("{:?}", decode_general(text));
+        assert_eq!(format!("{:?}", decode_str(text)), general, "{text}");
+        match super::decode(text) {
+            Some(m) => {
+                assert_eq!(format!("{:?}", Ok::<_, LineError>(m)), general, "{text}");
+                true
+            }
+            None => false,
+        }
+    }
+
+    const LINES: &[&str] = &[
+        r#"{"id":12,"src":"c1","dest":"n0","body":{"type":"send","key":"12","msg":345,"msg_id":7}}"#,
+        r#"{"src":"c1","dest":"n0","body":{"type":"send","msg_id":7,"key":"12","msg":345}}"#,
+        r#"{"src":"c3","dest":"n0","body":{"type":"poll","msg_id":9,"offsets":{"17":4}}}"#,
+        r#"{"src":"c3","dest":"n0","body":{"type":"commit_offsets","msg_id":10,"offsets":{"17":4,"2":0}}}"#,
+        r#"{"src":"c4","dest":"n0","body":{"type":"poll","msg_id":3,"group":"g1","consumer":"c4","max_messages":100}}"#,
+        r#"{"id":0,"src":"c0","dest":"n1","body":{"type":"init","msg_id":1,"node_id":"n1","node_ids":["n1","n2"]}}"#,
+        r#"{"src":"c1","dest":"n0","body":{"type":"x","auto_commit":true,"topic":null,"msg":[1,{"a":false}]}}"#,
+        r#"{"src":"c1","dest":"n0","body":{}}"#,
+        r#"{"src":"","dest":"","body":{"":0,"é":"ü"}}"#,
+    ];
+
+    #[test]
+    fn takes_the_common_layouts() {
+        for line in LINES {
+            assert!(same(line), "fell back on {line}");
+        }
+        let m = decode_str(LINES[0]).unwrap();
+        assert_eq!(m.src.raw(), "c1");
+        assert_eq!(m.dest.unwrap().raw(), "n0");
+        assert_eq!(m.body.str(super::Field::Key).unwrap().raw(), "12");
+        assert_eq!(m.body.u64(super::Field::MsgId).unwrap(), 7);
+        assert_eq!(m.body.raw(super::Field::Msg).unwrap().text(), "345");
+    }
+
+    #[test]
+    fn falls_back_on_unusual_layouts() {
+        for line in [
+            r#"{ "src":"c1","dest":"n0","body":{"type":"send"}}"#,
+            r#"{"src":"c1","dest":"n0","body":{"type":"send"}} "#,
+            r#"{"dest":"n0","src":"c1","body":{"type":"send"}}"#,
+            r#"{"src":"c1","body":{"type":"send"}}"#,
+            r#"{"src":"c\"1","dest":"n0","body":{"type":"send"}}"#,
+            r#"{"src":"c1","dest":"n0","body":{"\u0074ype":"send"}}"#,
+            r#"{"src":"c1","dest":"n0","body":{"type":"se\nd"}}"#,
+            r#"{"src":"c1","dest":"n0","body":{"msg":-1}}"#,
+            r#"{"src":"c1","dest":"n0","body":{"msg":1.5}}"#,
+            r#"{"src":"c1","dest":"n0","body":{"msg":01}}"#,
+            r#"{"id":01,"src":"c1","dest":"n0","body":{}}"#,
+            r#"{"id":"1","src":"c1","dest":"n0","body":{}}"#,
+            r#"{"src":"c1","dest":"n0","body":{},"x":1}"#,
+            r#"{"src":"c1","dest":"n0","body":{"msg":tru}}"#,
+            r#"{"src":"c1","dest":"n0","body":{"type":"send"}"#,
+        ] {
+            assert!(!same(line), "took {line}");
+        }
+    }
+
+    /// Every one-byte deletion, and every one-byte replacement by a byte that matters to JSON,
+    /// of each common line.
+    #[test]
+    fn one_byte_edits_agree() {
+        let mut took = 0;
+        for line in LINES {
+            let b = line.as_bytes();
+            for i in 0..b.len() {
+                let mut v = b.to_vec();
+                v.remove(i);
+                took += usize::from(std::str::from_utf8(&v).is_ok_and(same));
+                for c in *b" \"\\,:{}[]0-1.eax\n" {
+                    let mut v = b.to_vec();
+                    v[i] = c;
+                    took += usize::from(std::str::from_utf8(&v).is_ok_and(same));
+                    v.insert(i, c);
+                    took += usize::from(std::str::from_utf8(&v).is_ok_and(same));
+                }
+            }
+        }
+        assert!(took > 1000, "the fast path took only {took} edited lines");
+    }
+
+    /// Mostly `common`, sometimes one of `odd`.
+    fn pick(common: &[&'static str], odd: &[&'static str]) -> BoxedStrategy<String> {
+        prop_oneof![
+            12 => prop::sample::select(common.to_vec()),
+            1 => prop::sample::select(odd.to_vec()),
+        ]
+        .prop_map(str::to_string)
+        .boxed()
+    }
+
+    fn value() -> BoxedStrategy<String> {
+        pick(
+            &[
+                r#""plain""#,
+                r#""12""#,
+                r#""""#,
+                r#""é""#,
+                "0",
+                "7",
+                "345",
+                "true",
+                "false",
+                "null",
+                "{}",
+                "[]",
+                r#"{"17":4}"#,
+                r#"[1,[2],{"a":null}]"#,
+            ],
+            &[
+                r#""a\"b""#,
+                r#""\u00e9""#,
+                "18446744073709551616",
+                "01",
+                "-3",
+                "1.5",
+                "2e3",
+                "1E+2",
+                r#"{ "17" : 4 }"#,
+                "[1, 2]",
+                "tru",
+                r#"{"a":}"#,
+                r#""open"#,
+                "[1,]",
+                "-",
+                "",
+            ],
+        )
+    }
+
+    fn key() -> BoxedStrategy<String> {
+        pick(
+            &[
+                "type",
+                "msg_id",
+                "key",
+                "msg",
+                "message",
+                "value",
+                "offsets",
+                "in_reply_to",
+                "group_id",
+                "max_messages",
+                "session_timeout_ms",
+                "partition",
+                "x",
+                "",
+                "typé",
+            ],
+            &[r"\u0074ype", r#"ke\"y"#, "ty\npe"],
+        )
+    }
+
+    fn line() -> impl Strategy<Value = String> {
+        let ws = pick(&[""], &[" ", "\t", "\n ", "\r"]);
+        let field = (key(), value(), ws.clone(), ws.clone());
+        let body = prop::collection::vec(field, 0..8).prop_map(|fs| {
+            let inner: Vec<String> = fs
+                .into_iter()
+                .map(|(k, v, w, x)| format!("{w}\"{k}\"{x}:{v}"))
+                .collect();
+            format!("{{{}}}", inner.join(","))
+        });
+        let env = || {
+            pick(
+                &[r#""c1""#, r#""n0""#, r#""c12""#, r#""""#],
+                &[r#""c\"1""#, "7", "null", "{}"],
+            )
+        };
+        let id = prop::option::of(pick(&["0", "7", "123456"], &["01", "-1", "1.5", r#""9""#]));
+        let order = pick(
+            &["", "", "", "", ""],
+            &["swap", "again", "nodest", "extra", "tail"],
+        );
+        (id, env(), env(), body, order, ws).prop_map(|(id, src, dest, body, order, w)| {
+            let mut e = vec![
+                format!("\"src\":{src}"),
+                format!("\"dest\":{dest}"),
+                format!("\"body\":{body}"),
+            ];
+            match order.as_str() {
+                "swap" => e.swap(0, 1),
+                "again" => e.push(format!("\"src\":{src}")),
+                "nodest" => {
+                    e.remove(1);
+                }
+                "extra" => e.push("\"x\":[1]".into()),
+                _ => {}
+            }
+            if let Some(id) = id {
+                e.insert(0, format!("\"id\":{id}"));
+            }
+            let mut s = format!("{{{}}}", e.join(&format!(",{w}")));
+            if order == "tail" {
+                s.push_str(" }");
+            }
+            s
+        })
+    }
+
+    /// The generated lines exercise both paths: many take the fast one, many fall back.
+    #[test]
+    fn generated_lines_take_both_paths() {
+        let mut runner = TestRunner::deterministic();
+        let gen = line();
+        let n = 20_000;
+        let took = (0..n)
+            .filter(|_| same(&gen.new_tree(&mut runner).unwrap().current()))
+            .count();
+        assert!(
+            took > n / 10 && took < n * 9 / 10,
+            "fast path took {took} of {n}"
+        );
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(4096))]
+        #[test]
+        fn agrees_with_the_general_path(text in line()) {
+            same(&text);
+        }
+
+        #[test]
+        fn agrees_on_edited_lines(text in line(), at in any::<prop::sample::Index>(), c in any::<u8>()) {
+            let mut b = text.into_bytes();
+            let i = at.index(b.len() + 1);
+            b.insert(i, c);
+            if let Ok(t) = std::str::from_utf8(&b) {
+                same(t);
+            }
+        }
+    }
+}
