@@ -118,10 +118,22 @@ macro_rules! fields {
             #[inline]
             fn lookup(key: &str) -> Option<(Field, u8)> {
                 // Keys of up to 8 bytes (nearly all): one hash probe and one word compare.
-                if let Some(w) = word(key.as_bytes()) {
-                    let e = SHORT_KEYS[short_slot(w)];
-                    return (e.0 == w && e.2 != u8::MAX).then_some((e.1, e.2));
+                match word(key.as_bytes()) {
+                    Some(w) => Field::lookup_word(w),
+                    None => Field::lookup_long(key),
                 }
+            }
+
+            /// [`Field::lookup`] of a key of at most 8 bytes, given as its [`word`].
+            #[inline(always)]
+            fn lookup_word(w: u64) -> Option<(Field, u8)> {
+                let e = SHORT_KEYS[short_slot(w)];
+                (e.0 == w && e.2 != u8::MAX).then_some((e.1, e.2))
+            }
+
+            /// [`Field::lookup`] of a key longer than 8 bytes.
+            #[inline(never)]
+            fn lookup_long(key: &str) -> Option<(Field, u8)> {
                 let f = match key {
                     $( $name => Field::$v, $( $alias => Field::$v, )* )*
                     _ => return None,

@@ -46,7 +46,7 @@ pub(super) fn decode(text: &str) -> Option<Message<'_>> {
             if b.get(i) != Some(&b'"') {
                 return None;
             }
-            let (key, n) = plain(text, i + 1)?;
+            let (found, n) = key(text, i + 1)?;
             i += 1 + n;
             if b.get(i) != Some(&b':') {
                 return None;
@@ -70,7 +70,7 @@ pub(super) fn decode(text: &str) -> Option<Message<'_>> {
                 }
                 _ => return None,
             };
-            if let Some((f, spelling)) = Field::lookup(key.raw()) {
+            if let Some((f, spelling)) = found {
                 body.put_span(f, spelling, packed, i, len);
             }
             i += len;
@@ -103,13 +103,70 @@ fn prefix_len(b: &[u8], prefix: &[u8]) -> Option<usize> {
 /// the end of the text.
 #[inline(always)]
 fn plain(text: &str, at: usize) -> Option<(Str<'_>, usize)> {
-    let rest = text.as_bytes().get(at..)?;
-    let n = rest.iter().position(|&c| STOP[usize::from(c)])?;
-    // A plain string ends at its quote; `\\` or a control byte is for the general path.
-    if rest[n] != b'"' {
-        return None;
-    }
+    let n = plain_len(text.as_bytes(), at)?;
     Some((Str::plain(text.get(at..at + n)?), n + 1))
+}
+
+/// A body key starting at byte `at` of `text` (after its opening quote), looked up: the field
+/// it names (if any), and how many bytes the key spans with its closing quote. `None` where
+/// [`plain`] gives `None`.
+#[inline(always)]
+fn key(text: &str, at: usize) -> Option<(Option<(Field, u8)>, usize)> {
+    let b = text.as_bytes();
+    if let Some(w) = load(b, at) {
+        let m = stops(w);
+        if m != 0 {
+            // A key of at most 7 bytes, all in `w`: its `word` is `w` cut at the stop byte.
+            let n = (m.trailing_zeros() / 8) as usize;
+            return (b[at + n] == b'"')
+                .then(|| (Field::lookup_word(w & ((1u64 << (8 * n)) - 1)), n + 1));
+        }
+    }
+    let n = plain_len(b, at)?;
+    Some((Field::lookup(text.get(at..at + n)?), n + 1))
+}
+
+/// The length of the plain string body at `b[at..]`: the offset of its closing quote. `None` at
+/// an escape, a control byte or the end of `b`.
+#[inline(always)]
+fn plain_len(b: &[u8], at: usize) -> Option<usize> {
+    let mut i = at;
+    // Eight bytes at a time while they last; then byte by byte.
+    while let Some(w) = load(b, i) {
+        let m = stops(w);
+        if m != 0 {
+            i += (m.trailing_zeros() / 8) as usize;
+            return (b[i] == b'"').then_some(i - at);
+        }
+        i += 8;
+    }
+    i += b.get(i..)?.iter().position(|&c| STOP[usize::from(c)])?;
+    (b[i] == b'"').then_some(i - at)
+}
+
+/// The 8 bytes at `b[at..]` as a little-endian word, if there are 8.
+#[inline(always)]
+fn load(b: &[u8], at: usize) -> Option<u64> {
+    let chunk = b.get(at..at.checked_add(8)?)?;
+    Some(u64::from_le_bytes(chunk.try_into().ok()?))
+}
+
+/// The high bit of each byte of `w` that ends a plain string (`"`, `\\` or a control byte),
+/// exact up to and including the lowest such byte (higher flags may be spurious), so
+/// `trailing_zeros() / 8` is the index of the first one.
+///
+/// Each term is the classic "byte below n" test `(x - n·0x01…) & !x & 0x80…`: a byte's flag is
+/// wrong only through a borrow from a lower byte that itself tested true.
+#[inline(always)]
+fn stops(w: u64) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = ONES << 7;
+    let quote = w ^ (ONES * u64::from(b'"'));
+    let backslash = w ^ (ONES * u64::from(b'\\'));
+    let zero_quote = quote.wrapping_sub(ONES) & !quote;
+    let zero_backslash = backslash.wrapping_sub(ONES) & !backslash;
+    let control = w.wrapping_sub(ONES * 0x20) & !w;
+    (zero_quote | zero_backslash | control) & HIGH
 }
 
 /// The length of a JSON integer without sign at the start of `b` that ends the number: `0` or
@@ -364,6 +421,59 @@ mod tests {
             }
             s
         })
+    }
+
+    /// The first stop byte of a word, byte by byte.
+    fn first_stop(w: u64) -> Option<usize> {
+        w.to_le_bytes()
+            .iter()
+            .position(|&c| super::STOP[usize::from(c)])
+    }
+
+    #[test]
+    fn stops_finds_the_first_stop_byte() {
+        let interesting = [
+            0u8, 1, 0x1f, 0x20, 0x21, b'"', b'#', b'\\', b']', b'a', 0x7f, 0x80, 0xc3, 0xff,
+        ];
+        for &x in &interesting {
+            for &y in &interesting {
+                for i in 0..8 {
+                    for j in 0..8 {
+                        let mut b = [b'a'; 8];
+                        b[i] = x;
+                        b[j] = y;
+                        let w = u64::from_le_bytes(b);
+                        let m = super::stops(w);
+                        let got = (m != 0).then(|| (m.trailing_zeros() / 8) as usize);
+                        assert_eq!(got, first_stop(w), "{b:?}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn plain_len_agrees_with_a_byte_loop() {
+        for len in 0..40 {
+            for stop in [b'"', b'\\', b'\n', 0] {
+                for at in 0..=len {
+                    let mut b = vec![b'x'; len];
+                    b.insert(at, stop);
+                    let want = b.iter().position(|&c| super::STOP[usize::from(c)]);
+                    let want = want.filter(|&i| b[i] == b'"');
+                    assert_eq!(super::plain_len(&b, 0), want, "{b:?}");
+                }
+            }
+            assert_eq!(super::plain_len(&vec![b'y'; len], 0), None);
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn stops_agrees_on_random_words(w in any::<u64>()) {
+            let m = super::stops(w);
+            prop_assert_eq!((m != 0).then(|| (m.trailing_zeros() / 8) as usize), first_stop(w));
+        }
     }
 
     /// The generated lines exercise both paths: many take the fast one, many fall back.
