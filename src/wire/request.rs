@@ -275,10 +275,11 @@ pub fn decode(line: &[u8]) -> Result<Message<'_>, LineError> {
 /// line by the general validating scanner, with the same result (see `request/fast.rs`).
 #[inline]
 pub fn decode_str(text: &str) -> Result<Message<'_>, LineError> {
-    match fast::decode(text) {
-        Some(m) => Ok(m),
-        None => decode_general(text),
+    let m = fast::decode(text);
+    if m.is_ok() {
+        return m;
     }
+    decode_general(text)
 }
 
 /// [`decode_str`] by the general validating scanner alone.

@@ -14,13 +14,24 @@
 //! general scanner itself at the same depth. `tests::agrees_with_the_general_path` checks this on
 //! generated lines.
 
-use super::{Body, Field, Message};
+use super::{Body, Field, LineError, Message};
 use crate::wire::scan::{Kind, Scanner, Str};
 
-/// Decodes `text` if it has the exact layout described in the module doc; `None` otherwise
-/// (the caller then runs the general path, which may still accept the line).
+/// Decodes `text` if it has the exact layout described in the module doc; `Err(FALLBACK)`
+/// otherwise (the caller then runs the general path, which may still accept the line). The
+/// result has the type of [`decode_str`](super::decode_str)'s, so that the caller returns it as
+/// it is, without moving the message into another wrapper.
 #[inline]
-pub(super) fn decode(text: &str) -> Option<Message<'_>> {
+pub(super) fn decode(text: &str) -> Result<Message<'_>, LineError> {
+    layout(text).ok_or(FALLBACK)
+}
+
+/// What [`decode`] returns for a line it leaves to the general path (never returned from
+/// [`decode_str`](super::decode_str)).
+pub(super) const FALLBACK: LineError = LineError::NoSrc;
+
+#[inline(always)]
+fn layout(text: &str) -> Option<Message<'_>> {
     let b = text.as_bytes();
     let mut i;
     // The envelope: `{"id":<int>,"src":"` or `{"src":"`.
@@ -214,6 +225,7 @@ static STOP: [bool; 256] = {
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::super::{decode_general, decode_str, LineError};
+    use super::FALLBACK;
     use proptest::prelude::*;
     use proptest::strategy::ValueTree;
     use proptest::test_runner::TestRunner;
@@ -225,11 +237,14 @@ mod tests {
         let general = format!("{:?}", decode_general(text));
         assert_eq!(format!("{:?}", decode_str(text)), general, "{text}");
         match super::decode(text) {
-            Some(m) => {
+            Ok(m) => {
                 assert_eq!(format!("{:?}", Ok::<_, LineError>(m)), general, "{text}");
                 true
             }
-            None => false,
+            Err(e) => {
+                assert_eq!(e, FALLBACK);
+                false
+            }
         }
     }
 
