@@ -23,15 +23,25 @@ use crate::wire::scan::{Kind, Scanner, Str};
 /// it is, without moving the message into another wrapper.
 #[inline]
 pub(super) fn decode(text: &str) -> Result<Message<'_>, LineError> {
-    layout(text).ok_or(FALLBACK)
+    // Filled in place: the body is written where the caller will read it, not copied there.
+    let mut m = Message {
+        src: Str::plain(""),
+        dest: None,
+        body: Body::empty(text),
+    };
+    match fill(text, &mut m) {
+        Some(()) => Ok(m),
+        None => Err(FALLBACK),
+    }
 }
 
 /// What [`decode`] returns for a line it leaves to the general path (never returned from
 /// [`decode_str`](super::decode_str)).
 pub(super) const FALLBACK: LineError = LineError::NoSrc;
 
+/// Reads `text` into `m` (fresh), or `None` (leaving `m` partly filled).
 #[inline(always)]
-fn layout(text: &str) -> Option<Message<'_>> {
+fn fill<'a>(text: &'a str, m: &mut Message<'a>) -> Option<()> {
     let b = text.as_bytes();
     let mut i;
     // The envelope: `{"id":<int>,"src":"` or `{"src":"`.
@@ -43,12 +53,14 @@ fn layout(text: &str) -> Option<Message<'_>> {
         i = prefix_len(b, b"{\"src\":\"")?;
     }
     let (src, n) = plain(text, i)?;
+    m.src = src;
     i += n;
     i += prefix_len(&b[i..], b",\"dest\":\"")?;
     let (dest, n) = plain(text, i)?;
+    m.dest = Some(dest);
     i += n;
     i += prefix_len(&b[i..], b",\"body\":{")?;
-    let mut body = Body::empty(text);
+    let body = &mut m.body;
     if b.get(i) == Some(&b'}') {
         i += 1;
     } else {
@@ -65,10 +77,7 @@ fn layout(text: &str) -> Option<Message<'_>> {
             i += 1;
             // The value: its packed kind (see `Raw::pack`: kind << 1 | flag) and length.
             let (packed, len) = match *b.get(i)? {
-                b'"' => {
-                    let (_, n) = plain(text, i + 1)?;
-                    ((Kind::Str as u8) << 1, 1 + n)
-                }
+                b'"' => ((Kind::Str as u8) << 1, 2 + plain_len(b, i + 1)?),
                 b'1'..=b'9' => (
                     (Kind::Int as u8) << 1,
                     number_end(b, i, count_digits(&b[i..]))?,
@@ -96,11 +105,7 @@ fn layout(text: &str) -> Option<Message<'_>> {
         }
     }
     // The envelope's closing brace ends the line.
-    (i + 1 == b.len() && b[i] == b'}').then_some(Message {
-        src,
-        dest: Some(dest),
-        body,
-    })
+    (i + 1 == b.len() && b[i] == b'}').then_some(())
 }
 
 /// The length of `prefix` if `b` starts with it.
@@ -125,12 +130,10 @@ fn plain(text: &str, at: usize) -> Option<(Str<'_>, usize)> {
 fn key(text: &str, at: usize) -> Option<(Option<(Field, u8)>, usize)> {
     let b = text.as_bytes();
     if let Some(w) = load(b, at) {
-        let m = stops(w);
-        if m != 0 {
-            // A key of at most 7 bytes, all in `w`: its `word` is `w` cut at the stop byte.
-            let n = (m.trailing_zeros() / 8) as usize;
-            return (b[at + n] == b'"')
-                .then(|| (Field::lookup_word(w & ((1u64 << (8 * n)) - 1)), n + 1));
+        if let Some(n) = quote_in(w)? {
+            // A key of at most 7 bytes, all in `w`: its `word` is `w` cut at the quote.
+            let word = w & ((1u64 << (8 * n)) - 1);
+            return Some((Field::lookup_word(word), n + 1));
         }
     }
     let n = plain_len(b, at)?;
@@ -144,15 +147,27 @@ fn plain_len(b: &[u8], at: usize) -> Option<usize> {
     let mut i = at;
     // Eight bytes at a time while they last; then byte by byte.
     while let Some(w) = load(b, i) {
-        let m = stops(w);
-        if m != 0 {
-            i += (m.trailing_zeros() / 8) as usize;
-            return (b[i] == b'"').then_some(i - at);
+        if let Some(n) = quote_in(w)? {
+            return Some(i + n - at);
         }
         i += 8;
     }
     i += b.get(i..)?.iter().position(|&c| STOP[usize::from(c)])?;
     (b[i] == b'"').then_some(i - at)
+}
+
+/// Where the first byte of `w` (little-endian) that ends a plain string is: `Some(Some(n))` when
+/// it is a quote at byte `n`, `Some(None)` when there is none, `None` when it is a backslash or
+/// a control byte (the string is not plain).
+#[inline(always)]
+fn quote_in(w: u64) -> Option<Option<usize>> {
+    let (all, quote) = stops(w);
+    if all == 0 {
+        return Some(None);
+    }
+    // The lowest flag of `all` is exact (see `stops`), and it is a quote's iff it is in `quote`.
+    let lowest = all & all.wrapping_neg();
+    (lowest & quote != 0).then_some(Some((all.trailing_zeros() / 8) as usize))
 }
 
 /// The 8 bytes at `b[at..]` as a little-endian word, if there are 8.
@@ -162,22 +177,24 @@ fn load(b: &[u8], at: usize) -> Option<u64> {
     Some(u64::from_le_bytes(chunk.try_into().ok()?))
 }
 
-/// The high bit of each byte of `w` that ends a plain string (`"`, `\\` or a control byte),
-/// exact up to and including the lowest such byte (higher flags may be spurious), so
-/// `trailing_zeros() / 8` is the index of the first one.
+/// The high bit of each byte of `w` that ends a plain string (`"`, `\\` or a control byte), and
+/// of each quote byte. Each is exact up to and including its lowest flag (higher flags may be
+/// spurious), so `trailing_zeros() / 8` of the first is the index of the first stop byte.
 ///
 /// Each term is the classic "byte below n" test `(x - n·0x01…) & !x & 0x80…`: a byte's flag is
-/// wrong only through a borrow from a lower byte that itself tested true.
+/// wrong only through a borrow from a lower byte that itself tested true. So at the lowest flag
+/// of the first word, the quote word's flag is exact too: the lowest flag is a quote's iff the
+/// quote word has it.
 #[inline(always)]
-fn stops(w: u64) -> u64 {
+fn stops(w: u64) -> (u64, u64) {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = ONES << 7;
     let quote = w ^ (ONES * u64::from(b'"'));
     let backslash = w ^ (ONES * u64::from(b'\\'));
-    let zero_quote = quote.wrapping_sub(ONES) & !quote;
+    let zero_quote = quote.wrapping_sub(ONES) & !quote & HIGH;
     let zero_backslash = backslash.wrapping_sub(ONES) & !backslash;
     let control = w.wrapping_sub(ONES * 0x20) & !w;
-    (zero_quote | zero_backslash | control) & HIGH
+    ((zero_quote | zero_backslash | control) & HIGH, zero_quote)
 }
 
 /// The length of a JSON integer without sign at the start of `b` that ends the number: `0` or
@@ -445,6 +462,20 @@ mod tests {
             .position(|&c| super::STOP[usize::from(c)])
     }
 
+    /// `stops` and `quote_in` agree with a byte loop on `w`.
+    fn check_word(w: u64) {
+        let first = first_stop(w);
+        let (all, _) = super::stops(w);
+        let got = (all != 0).then(|| (all.trailing_zeros() / 8) as usize);
+        assert_eq!(got, first, "{w:#x}");
+        let want = match first {
+            None => Some(None),
+            Some(n) if w.to_le_bytes()[n] == b'"' => Some(Some(n)),
+            Some(_) => None,
+        };
+        assert_eq!(super::quote_in(w), want, "{w:#x}");
+    }
+
     #[test]
     fn stops_finds_the_first_stop_byte() {
         let interesting = [
@@ -458,9 +489,7 @@ mod tests {
                         b[i] = x;
                         b[j] = y;
                         let w = u64::from_le_bytes(b);
-                        let m = super::stops(w);
-                        let got = (m != 0).then(|| (m.trailing_zeros() / 8) as usize);
-                        assert_eq!(got, first_stop(w), "{b:?}");
+                        check_word(w);
                     }
                 }
             }
@@ -486,8 +515,7 @@ mod tests {
     proptest! {
         #[test]
         fn stops_agrees_on_random_words(w in any::<u64>()) {
-            let m = super::stops(w);
-            prop_assert_eq!((m != 0).then(|| (m.trailing_zeros() / 8) as usize), first_stop(w));
+            check_word(w);
         }
     }
 
