@@ -64,6 +64,19 @@ fn decode(c: &mut Criterion) {
             black_box((m.src.raw(), ty.raw(), id, key.raw(), msg.text()));
         })
     });
+    g.bench_function("kgroups general scanner", |b| {
+        b.iter(|| {
+            let m = wire::request::decode_general(
+                std::str::from_utf8(black_box(SEND.as_bytes())).unwrap(),
+            )
+            .unwrap();
+            let ty = m.body.str(Field::Type).unwrap();
+            let id = m.body.opt_u64(Field::MsgId).unwrap();
+            let key = m.body.str(Field::Key).unwrap();
+            let msg = m.body.raw(Field::Msg).unwrap();
+            black_box((m.src.raw(), ty.raw(), id, key.raw(), msg.text()));
+        })
+    });
     g.bench_function("serde_json", |b| {
         b.iter(|| {
             let e: SerdeEnvelope = serde_json::from_str(black_box(SEND)).unwrap();

@@ -9,6 +9,8 @@
 use super::scan::{word, word_const, Raw, Scanner, Str, SyntaxError};
 use std::fmt;
 
+mod fast;
+
 /// Why a line cannot be served at all. Such a line is logged and skipped; it gets no reply.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LineError {
@@ -116,10 +118,22 @@ macro_rules! fields {
             #[inline]
             fn lookup(key: &str) -> Option<(Field, u8)> {
                 // Keys of up to 8 bytes (nearly all): one hash probe and one word compare.
-                if let Some(w) = word(key.as_bytes()) {
-                    let e = SHORT_KEYS[short_slot(w)];
-                    return (e.0 == w && e.2 != u8::MAX).then_some((e.1, e.2));
+                match word(key.as_bytes()) {
+                    Some(w) => Field::lookup_word(w),
+                    None => Field::lookup_long(key),
                 }
+            }
+
+            /// [`Field::lookup`] of a key of at most 8 bytes, given as its [`word`].
+            #[inline(always)]
+            fn lookup_word(w: u64) -> Option<(Field, u8)> {
+                let e = SHORT_KEYS[short_slot(w)];
+                (e.0 == w && e.2 != u8::MAX).then_some((e.1, e.2))
+            }
+
+            /// [`Field::lookup`] of a key longer than 8 bytes.
+            #[inline(never)]
+            fn lookup_long(key: &str) -> Option<(Field, u8)> {
                 let f = match key {
                     $( $name => Field::$v, $( $alias => Field::$v, )* )*
                     _ => return None,
@@ -256,7 +270,21 @@ pub fn decode(line: &[u8]) -> Result<Message<'_>, LineError> {
 }
 
 /// Decodes one line of text (without its newline).
+///
+/// The layouts Maelstrom and the lab write are read by an exact-layout fast path; every other
+/// line by the general validating scanner, with the same result (see `request/fast.rs`).
+#[inline]
 pub fn decode_str(text: &str) -> Result<Message<'_>, LineError> {
+    let m = fast::decode(text);
+    if m.is_ok() {
+        return m;
+    }
+    decode_general(text)
+}
+
+/// [`decode_str`] by the general validating scanner alone.
+#[inline(never)]
+pub fn decode_general(text: &str) -> Result<Message<'_>, LineError> {
     let mut sc = Scanner::new(text);
     let mut src = None;
     let mut dest = None;
@@ -378,8 +406,14 @@ impl<'a> Body<'a> {
     #[inline]
     fn put(&mut self, f: Field, spelling: u8, v: Raw<'a>) {
         let start = v.text().as_ptr() as usize - self.text.as_ptr() as usize;
+        self.put_span(f, spelling, v.pack(), start, v.text().len());
+    }
+
+    /// [`Body::put`] of the value `self.text[start..start + len]`, whose [`Raw::pack`] is `packed`.
+    #[inline(always)]
+    fn put_span(&mut self, f: Field, spelling: u8, packed: u8, start: usize, len: usize) {
         let n = usize::from(self.count);
-        match Self::pack(f, usize::from(spelling), v.pack(), start, v.text().len()) {
+        match Self::pack(f, usize::from(spelling), packed, start, len) {
             Some(e) if n < MAX_FIELDS => {
                 self.entries[n] = e;
                 self.count += 1;

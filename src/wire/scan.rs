@@ -66,6 +66,12 @@ impl<'a> Str<'a> {
         self.raw
     }
 
+    /// A string without escapes, `raw` being its text between the quotes.
+    #[inline(always)]
+    pub(crate) fn plain(raw: &'a str) -> Self {
+        Str { raw, escaped: 0 }
+    }
+
     /// Whether the wire form contains escapes (so [`Str::raw`] differs from the value).
     #[inline]
     pub fn is_escaped(&self) -> bool {
@@ -294,6 +300,16 @@ impl<'a> Scanner<'a> {
         Scanner {
             text,
             pos: 0,
+            error: None,
+        }
+    }
+
+    /// A scanner at byte `pos` of `text`.
+    #[inline]
+    pub(crate) fn at(text: &'a str, pos: usize) -> Self {
+        Scanner {
+            text,
+            pos,
             error: None,
         }
     }
