@@ -27,6 +27,8 @@
 //! - `probe` (`cargo bench --bench log -- probe [N]`): the append contenders in turns, best of 15
 //!   batches (of `N` records, `BATCH` by default) each, for a quick comparison on a busy machine; it also prints the CPU time the
 //!   appending threads used per record (page faults included), which other load disturbs less.
+//!   With `PROBE_ONLY_KGROUPS_THREADS=T` in the environment it runs only kgroups, 16 partitions,
+//!   T threads, 30 batches (a profiling aid for `perf record`; not a comparison).
 //!
 //! Key and value bytes are generated before the timed loop. A batch's time runs from the first
 //! worker's start to the last worker's end, read by the workers themselves.
