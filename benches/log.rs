@@ -27,6 +27,8 @@
 //! - `probe` (`cargo bench --bench log -- probe [N]`): the append contenders in turns, best of 15
 //!   batches (of `N` records, `BATCH` by default) each, for a quick comparison on a busy machine; it also prints the CPU time the
 //!   appending threads used per record (page faults included), which other load disturbs less.
+//!   With `PROBE_ONLY_KGROUPS_THREADS=T` in the environment it runs only kgroups, 16 partitions,
+//!   T threads, 30 batches (a profiling aid for `perf record`; not a comparison).
 //!
 //! Key and value bytes are generated before the timed loop. A batch's time runs from the first
 //! worker's start to the last worker's end, read by the workers themselves.
@@ -389,6 +391,23 @@ fn probe(batch: u64) {
     let names = ["kgroups", "mutex-vec", "mutex-indexed"];
     for partitions in [PARTITIONS, 1] {
         for threads in [1usize, 2, 4] {
+            if let Ok(only) = std::env::var("PROBE_ONLY_KGROUPS_THREADS") {
+                // Profiling aid: only kgroups, only this thread count, 16 partitions.
+                if only.parse() != Ok(threads) || partitions != PARTITIONS {
+                    continue;
+                }
+                let (mut wall, mut cpu) = (Duration::MAX, Duration::MAX);
+                for _ in 0..30 {
+                    let (w, c) = run_appends_cpu::<Topic>(partitions, threads, batch, &keys);
+                    (wall, cpu) = (wall.min(w), cpu.min(c));
+                }
+                println!(
+                    "kgroups only T={threads}: {:.1} M/s ({:.1} CPU-ns/record)",
+                    batch as f64 / wall.as_secs_f64() / 1e6,
+                    cpu.as_secs_f64() * 1e9 / batch as f64
+                );
+                continue;
+            }
             let mut best = [f64::MAX; 3];
             let mut best_cpu = [f64::MAX; 3];
             for _ in 0..15 {

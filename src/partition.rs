@@ -59,7 +59,7 @@
 //!     of `current` and of the slot see K's entry (coherence). A key inserted after that `end` has
 //!     no record the reader may return anyway.
 
-use crate::log::{Buckets, Log, Publish, Zeroable};
+use crate::log::{prefetch_write, Buckets, Log, Publish, Zeroable};
 use crate::loom::{AtomicPtr, AtomicU64, Mutex, Ordering, UnsafeCell};
 use std::ptr::NonNull;
 
@@ -759,6 +759,8 @@ impl OffsetList {
         // 2. Slot `len` is not yet visible to readers (they read below `len`), and pushes do not
         //    overlap, so this write is exclusive.
         unsafe { (*tail.next).0.with_mut(|p| *p = offset) };
+        // The list's next cache line, for a later push (see `prefetch_write` in `Log::append`).
+        prefetch_write(tail.next.wrapping_add(8));
         tail.next = tail.next.wrapping_add(1);
         // SAFETY: as for the read of `tail` above.
         self.tail.with_mut(|t| unsafe { *t = tail });

@@ -389,6 +389,8 @@ mod tests {
         n: u64,
     ) {
         assert!(b.get(5).is_none());
+        // Relaxed (all loads and stores of slots here): one thread writes and reads its own
+        // slots, so program order suffices; nothing pairs with them.
         for i in 0..n {
             let slot = b.get_or_alloc(i);
             assert_eq!(slot.0.load(Ordering::Relaxed), 0, "slot {i}");
@@ -416,6 +418,7 @@ mod tests {
         assert_eq!(B::arena_offset(12), Some(0));
         assert_eq!(B::arena_offset(15), Some((1 << 20) - (128 << 10)));
         fill_and_check(&b, 1 << 19);
+        // Relaxed (this and the bucket loads below): the installs were made by this thread.
         let arena = b.arena.load(Ordering::Relaxed) as usize;
         assert_ne!(arena, 0);
         assert_eq!(arena % HUGE, 0, "the arena is huge-page aligned");
