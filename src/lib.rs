@@ -18,8 +18,10 @@
 //!
 //! **Node and tools**:
 //! - [`wire`]: Maelstrom messages: decoding requests, encoding replies, error codes.
-//! - [`node`]: the Maelstrom node: reader thread, worker pool, writer thread.
-//! - [`lab`]: `kgroups-lab`, a local Maelstrom-style cluster with workloads, fault injection and checkers.
+//! - [`node`]: the Maelstrom node: reader thread, worker pool, writer thread; with several nodes,
+//!   the cluster (placement, forwarding, replication) in `node::cluster`.
+//! - [`lab`]: `kgroups-lab`, a local Maelstrom-style cluster with workloads, fault injection and
+//!   checkers, and its load tool (`bench`) with the `kgroups-echo` floor node.
 
 #[allow(unused_imports, dead_code)]
 pub(crate) mod loom;
