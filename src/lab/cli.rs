@@ -134,7 +134,7 @@ pub struct BenchOpts {
     pub timeout: f64,
 
     /// Where to write results.json (the node's stderr goes to `node-logs/` beside it).
-    /// Default: store/bench-<mode>/<unix time>/results.json.
+    /// Default: `store/bench-<mode>/<unix time>/results.json`.
     #[arg(long)]
     pub results: Option<PathBuf>,
 }
@@ -336,7 +336,7 @@ pub struct TestOpts {
     pub poll_interval_ms: u64,
 
     /// Where to write results.json; node logs go to `node-logs/` beside it.
-    /// Default: store/<workload>/<unix time>/results.json.
+    /// Default: `store/<workload>/<unix time>/results.json`.
     #[arg(long)]
     pub results: Option<PathBuf>,
 

@@ -2,7 +2,7 @@
 //!
 //! One thread reads stdin in large chunks, answers every complete line at once with a minimal
 //! `<type>_ok` reply and writes the replies of a chunk with one `write`. It decodes with the same
-//! [`wire`](crate::wire) decoder as the real node, so the floor includes the parse every Maelstrom
+//! [`crate::wire`] decoder as the real node, so the floor includes the parse every Maelstrom
 //! node must do, and nothing else:
 //! - `send {key}` → `send_ok {offset}`, the offset a per-key counter (so the bench's order checks
 //!   pass);

@@ -16,7 +16,7 @@
 //! - [`checker`]: jepsen's kafka checker ([`checker::kafka`]) and the groups checker
 //!   ([`checker::groups`]), pure functions of a history.
 //! - [`results`]: the progress line, the final table and `results.json`.
-//! - [`bench`]: the throughput mode (`kgroups-lab bench`), and [`echo`], its do-nothing floor node
+//! - [`mod@bench`]: the throughput mode (`kgroups-lab bench`), and [`echo`], its do-nothing floor node
 //!   (`kgroups-echo`).
 //!
 //! Exit codes follow Maelstrom: 0 valid, 1 invalid, 2 could not run.

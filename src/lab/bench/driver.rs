@@ -6,16 +6,16 @@
 //! over the clients goes out in one `write`. The reader matches each reply to its slot by
 //! `in_reply_to`, checks it, records its latency and frees the slot. When no slot is free the writer
 //! parks; the reader bumps an epoch after each chunk it processed and unparks a parked writer. With
-//! one client and a window of one there are no threads at all: [`closed_loop`] writes a request and
+//! one client and a window of one there are no threads at all: `closed_loop` writes a request and
 //! reads its reply, the lowest-overhead round trip the driver can offer.
 //!
 //! # Orderings
 //! - `Slot::op`: the writer's Release store (busy) synchronizes with the reader's Acquire load in
-//!   [`Reader::reply`], so the reader sees the slot's `t` (stored Relaxed before it). The reader's
-//!   Release store (free) synchronizes with the writer's Acquire load in [`Writer::pass`], so the
+//!   `Reader::reply`, so the reader sees the slot's `t` (stored Relaxed before it). The reader's
+//!   Release store (free) synchronizes with the writer's Acquire load in `Writer::pass`, so the
 //!   writer reuses a slot only after the reader is done with it.
 //! - `ClientShared::sent`: the writer's Release store synchronizes with the reader's Acquire load in
-//!   [`Reader::finished`]; `finished` flags likewise (Release store, Acquire load).
+//!   `Reader::finished`; `finished` flags likewise (Release store, Acquire load).
 //! - `epoch` and `parked` are all SeqCst: the writer stores `parked` then loads `epoch`; the reader
 //!   bumps `epoch` then loads `parked` (Dekker's pattern), so either the writer sees the new epoch
 //!   and rescans, or the reader sees `parked` and unparks it (a token, so an unpark that comes
