@@ -15,6 +15,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::lab::checker::kafka::OpType;
 use crate::lab::checker::Anomalies;
 use crate::lab::cluster::router::NodeIssues;
 use crate::loom::{Arc, AtomicU64, Ordering};
@@ -27,24 +28,13 @@ pub struct Progress {
     info: AtomicU64,
 }
 
-/// How an operation ended, for counting.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    /// Succeeded.
-    Ok,
-    /// Definitely failed.
-    Fail,
-    /// Unknown.
-    Info,
-}
-
 impl Progress {
     /// Counts one completed operation.
-    pub fn record(&self, outcome: Outcome) {
-        let c = match outcome {
-            Outcome::Ok => &self.ok,
-            Outcome::Fail => &self.fail,
-            Outcome::Info => &self.info,
+    pub fn record(&self, typ: OpType) {
+        let c = match typ {
+            OpType::Ok => &self.ok,
+            OpType::Fail => &self.fail,
+            OpType::Info => &self.info,
         };
         // Relaxed: see the module's # Orderings.
         c.fetch_add(1, Ordering::Relaxed);

@@ -30,7 +30,7 @@ use crate::lab::checker::groups::{self, Delivery, GOp, GOpKind, MembershipEvent}
 use crate::lab::checker::kafka::OpType;
 use crate::lab::checker::Anomalies;
 use crate::lab::cluster::client::{Client, Reply, RpcError};
-use crate::lab::results::{Latency, Outcome};
+use crate::lab::results::Latency;
 use crate::loom::Mutex;
 
 /// Where the run is.
@@ -73,25 +73,11 @@ struct Shared {
 
 impl Shared {
     fn record(&self, ctx: &RunCtx<'_>, op: GOp) {
-        ctx.progress.record(match op.typ {
-            OpType::Ok => Outcome::Ok,
-            OpType::Fail => Outcome::Fail,
-            OpType::Info => Outcome::Info,
-        });
-        self.history
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(op);
+        super::record(ctx, &self.history, op.typ, op);
     }
 
     fn malformed(&self, client: &Client, why: &str) {
-        let who = client.name().to_string();
-        self.malformed
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .add("malformed-reply", || {
-                format!("reply to {who} from n{}: {why}", client.node())
-            });
+        super::note_malformed(&self.malformed, client, why);
     }
 
     fn phase(&self) -> Phase {

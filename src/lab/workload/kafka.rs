@@ -33,7 +33,6 @@ use super::{sleep_until, RunCtx, Stagger, WorkloadResult};
 use crate::lab::checker::kafka::{self, Op, OpKind, OpType};
 use crate::lab::checker::Anomalies;
 use crate::lab::cluster::client::{Client, RpcError};
-use crate::lab::results::Outcome;
 use crate::loom::Mutex;
 
 /// Probability of an `assign` before an operation (jepsen's `sub-p`).
@@ -277,25 +276,11 @@ struct Shared {
 
 impl Shared {
     fn record(&self, ctx: &RunCtx<'_>, op: Op) {
-        ctx.progress.record(match op.typ {
-            OpType::Ok => Outcome::Ok,
-            OpType::Fail => Outcome::Fail,
-            OpType::Info => Outcome::Info,
-        });
-        self.history
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(op);
+        super::record(ctx, &self.history, op.typ, op);
     }
 
     fn malformed(&self, client: &Client, why: &str) {
-        let who = client.name().to_string();
-        self.malformed
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .add("malformed-reply", || {
-                format!("reply to {who} from n{}: {why}", client.node())
-            });
+        super::note_malformed(&self.malformed, client, why);
     }
 }
 

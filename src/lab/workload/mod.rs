@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use rand::Rng;
 use serde_json::Value;
 
+use crate::lab::checker::kafka::OpType;
 use crate::lab::checker::Anomalies;
 use crate::lab::cli::{NemesisKind, TestOpts};
 use crate::lab::cluster::client::Client;
@@ -180,4 +181,21 @@ pub fn sleep_until(t: Instant) {
     if t > now {
         std::thread::sleep(t - now);
     }
+}
+
+/// Counts a completed operation on the progress line and appends it to the history.
+fn record<T>(ctx: &RunCtx<'_>, history: &Mutex<Vec<T>>, typ: OpType, op: T) {
+    ctx.progress.record(typ);
+    history.lock().unwrap_or_else(|e| e.into_inner()).push(op);
+}
+
+/// Notes a reply that does not fit the workload's schema.
+fn note_malformed(malformed: &Mutex<Anomalies>, client: &Client, why: &str) {
+    let who = client.name().to_string();
+    malformed
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .add("malformed-reply", || {
+            format!("reply to {who} from n{}: {why}", client.node())
+        });
 }
