@@ -724,15 +724,15 @@ pub(crate) const fn word_const(s: &str) -> u64 {
 }
 
 /// How many ASCII digits `b` starts with.
-#[inline]
-fn count_digits(b: &[u8]) -> usize {
+#[inline(always)]
+pub(crate) fn count_digits(b: &[u8]) -> usize {
     b.iter()
         .position(|c| !c.is_ascii_digit())
         .unwrap_or(b.len())
 }
 
 /// The bytes that end a run of plain string bytes: `"`, `\\` and the control bytes.
-static STRING_STOP: [bool; 256] = {
+pub(crate) static STRING_STOP: [bool; 256] = {
     let mut t = [false; 256];
     let mut i = 0;
     while i < 0x20 {

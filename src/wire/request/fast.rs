@@ -15,7 +15,7 @@
 //! generated lines.
 
 use super::{Body, Field, LineError, Message};
-use crate::wire::scan::{word_const, Kind, Scanner, Str};
+use crate::wire::scan::{count_digits, word_const, Kind, Scanner, Str, STRING_STOP};
 
 /// Decodes `text` if it has the exact layout described in the module doc; `Err(FALLBACK)`
 /// otherwise (the caller then runs the general path, which may still accept the line). The
@@ -169,7 +169,10 @@ fn plain_len(b: &[u8], at: usize) -> Option<usize> {
         }
         i += 8;
     }
-    i += b.get(i..)?.iter().position(|&c| STOP[usize::from(c)])?;
+    i += b
+        .get(i..)?
+        .iter()
+        .position(|&c| STRING_STOP[usize::from(c)])?;
     (b[i] == b'"').then_some(i - at)
 }
 
@@ -234,27 +237,6 @@ fn number_end(b: &[u8], at: usize, n: usize) -> Option<usize> {
         _ => Some(n),
     }
 }
-
-/// How many ASCII digits `b` starts with.
-#[inline(always)]
-fn count_digits(b: &[u8]) -> usize {
-    b.iter()
-        .position(|c| !c.is_ascii_digit())
-        .unwrap_or(b.len())
-}
-
-/// The bytes that end a plain string: `"`, `\\` and the control bytes.
-static STOP: [bool; 256] = {
-    let mut t = [false; 256];
-    let mut i = 0;
-    while i < 0x20 {
-        t[i] = true;
-        i += 1;
-    }
-    t[b'"' as usize] = true;
-    t[b'\\' as usize] = true;
-    t
-};
 
 #[cfg(all(test, not(loom)))]
 mod tests {
@@ -489,7 +471,7 @@ mod tests {
     fn first_stop(w: u64) -> Option<usize> {
         w.to_le_bytes()
             .iter()
-            .position(|&c| super::STOP[usize::from(c)])
+            .position(|&c| super::STRING_STOP[usize::from(c)])
     }
 
     /// `stops` and `quote_in` agree with a byte loop on `w`.
@@ -533,7 +515,7 @@ mod tests {
                 for at in 0..=len {
                     let mut b = vec![b'x'; len];
                     b.insert(at, stop);
-                    let want = b.iter().position(|&c| super::STOP[usize::from(c)]);
+                    let want = b.iter().position(|&c| super::STRING_STOP[usize::from(c)]);
                     let want = want.filter(|&i| b[i] == b'"');
                     assert_eq!(super::plain_len(&b, 0), want, "{b:?}");
                 }
