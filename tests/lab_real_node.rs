@@ -3,17 +3,10 @@
 
 mod lab_support;
 
-use lab_support::{kgroups, run_lab};
+use lab_support::{kgroups, run_workload};
 
 fn kafka(nodes: &str, extra: &[&str]) -> lab_support::Run {
-    let bin = kgroups();
-    let mut args = vec![
-        "-w",
-        "kafka",
-        "--bin",
-        bin.to_str().unwrap(),
-        "--node-count",
-        nodes,
+    let settings = [
         "--concurrency",
         "2n",
         "--rate",
@@ -23,19 +16,11 @@ fn kafka(nodes: &str, extra: &[&str]) -> lab_support::Run {
         "--final-wait",
         "1",
     ];
-    args.extend_from_slice(extra);
-    run_lab(&args, &[])
+    run_workload("kafka", &kgroups(), nodes, &settings, extra, &[])
 }
 
 fn groups(nodes: &str, extra: &[&str]) -> lab_support::Run {
-    let bin = kgroups();
-    let mut args = vec![
-        "-w",
-        "groups",
-        "--bin",
-        bin.to_str().unwrap(),
-        "--node-count",
-        nodes,
+    let settings = [
         "--rate",
         "300",
         "--time-limit",
@@ -45,8 +30,7 @@ fn groups(nodes: &str, extra: &[&str]) -> lab_support::Run {
         "--churn",
         "0.5",
     ];
-    args.extend_from_slice(extra);
-    run_lab(&args, &[])
+    run_workload("groups", &kgroups(), nodes, &settings, extra, &[])
 }
 
 #[test]

@@ -4,17 +4,10 @@
 
 mod lab_support;
 
-use lab_support::{run_lab, toy_node};
+use lab_support::{run_workload, toy_node};
 
 fn kafka(nodes: &str, extra: &[&str], node_args: &[&str]) -> lab_support::Run {
-    let bin = toy_node();
-    let mut args = vec![
-        "-w",
-        "kafka",
-        "--bin",
-        bin.to_str().unwrap(),
-        "--node-count",
-        nodes,
+    let settings = [
         "--concurrency",
         "2n",
         "--rate",
@@ -26,19 +19,11 @@ fn kafka(nodes: &str, extra: &[&str], node_args: &[&str]) -> lab_support::Run {
         "--final-time-limit",
         "5",
     ];
-    args.extend_from_slice(extra);
-    run_lab(&args, node_args)
+    run_workload("kafka", &toy_node(), nodes, &settings, extra, node_args)
 }
 
 fn groups(nodes: &str, extra: &[&str], node_args: &[&str]) -> lab_support::Run {
-    let bin = toy_node();
-    let mut args = vec![
-        "-w",
-        "groups",
-        "--bin",
-        bin.to_str().unwrap(),
-        "--node-count",
-        nodes,
+    let settings = [
         "--rate",
         "200",
         "--time-limit",
@@ -52,8 +37,7 @@ fn groups(nodes: &str, extra: &[&str], node_args: &[&str]) -> lab_support::Run {
         "--session-timeout-ms",
         "600",
     ];
-    args.extend_from_slice(extra);
-    run_lab(&args, node_args)
+    run_workload("groups", &toy_node(), nodes, &settings, extra, node_args)
 }
 
 #[test]

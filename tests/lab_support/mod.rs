@@ -128,6 +128,23 @@ impl Run {
 
 static RUNS: AtomicU64 = AtomicU64::new(0);
 
+/// Runs workload `workload` of `kgroups-lab test` on `nodes` processes of `bin`, with the test's
+/// `settings`, then the case's `extra` flags, and `node_args` for every node.
+pub fn run_workload(
+    workload: &str,
+    bin: &Path,
+    nodes: &str,
+    settings: &[&str],
+    extra: &[&str],
+    node_args: &[&str],
+) -> Run {
+    let bin = bin.to_str().unwrap();
+    let mut args = vec!["-w", workload, "--bin", bin, "--node-count", nodes];
+    args.extend_from_slice(settings);
+    args.extend_from_slice(extra);
+    run_lab(&args, node_args)
+}
+
 /// Runs `kgroups-lab test <args> --results <tmp> --no-progress -- <node_args>`.
 pub fn run_lab(args: &[&str], node_args: &[&str]) -> Run {
     let n = RUNS.fetch_add(1, Ordering::Relaxed);
