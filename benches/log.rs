@@ -20,15 +20,17 @@
 //! - `read/kgroups`: [`Partition::read`] of 1,000-record batches from a 1 M-record partition.
 //! - `read_key/kgroups`: [`Partition::read_key`] of up to 100 records of one of 100 keys from a
 //!   random offset, in a 1 M-record partition.
-//! - `memory` (not a criterion group; `cargo bench --bench log -- memory`): appends 10 M records
-//!   to an 8-partition topic (100 keys, values like JSON numbers) and reports the resident memory
-//!   per record beyond its key and value bytes.
+//! - `memory` (not a criterion group; `cargo bench --bench log -- memory [P N]`): appends N
+//!   records (10 M by default) to a P-partition topic (8 by default; 100 keys, values like JSON
+//!   numbers) and reports the resident memory per record beyond its key and value bytes. Many
+//!   small partitions (`memory 64 250000`) show what mid-sized buckets cost.
 //!
 //! - `probe` (`cargo bench --bench log -- probe [N]`): the append contenders in turns, best of 15
 //!   batches (of `N` records, `BATCH` by default) each, for a quick comparison on a busy machine; it also prints the CPU time the
 //!   appending threads used per record (page faults included), which other load disturbs less.
-//!   With `PROBE_ONLY_KGROUPS_THREADS=T` in the environment it runs only kgroups, 16 partitions,
-//!   T threads, 30 batches (a profiling aid for `perf record`; not a comparison).
+//!   With `PROBE_ONLY=name` (or `name:T`) in the environment it runs only that contender, 16
+//!   partitions, every (or only T) threads, best of 30 batches: a profiling aid for `perf record`,
+//!   and a way to compare contenders each in a process of its own.
 //!
 //! Key and value bytes are generated before the timed loop. A batch's time runs from the first
 //! worker's start to the last worker's end, read by the workers themselves.
@@ -355,30 +357,30 @@ fn max_rss_bytes() -> u64 {
     }
 }
 
-/// Appends 10 M records and reports resident memory per record beyond the key and value bytes.
-fn memory() {
-    const RECORDS: u64 = 10_000_000;
+/// Appends `records` records (10 M by default) to a topic of `partitions` partitions (8 by
+/// default) and reports resident memory per record beyond the key and value bytes.
+fn memory(partitions: u32, records: u64) {
     let keys = keys();
     let before = rss_bytes();
-    let topic = Topic::new("memory", 8);
+    let topic = Topic::new("memory", partitions);
     let mut payload = 0u64;
-    for i in 0..RECORDS {
+    for i in 0..records {
         let key = &keys[(i % KEYS as u64) as usize];
         let v = value(i);
         topic.append(Some(Key::str(key)), &v);
         payload += (key.len() + v.len()) as u64;
     }
     let after = rss_bytes();
-    assert_eq!(topic.record_count(), RECORDS);
+    assert_eq!(topic.record_count(), records);
     let grown = after.saturating_sub(before);
     println!(
-        "memory: {RECORDS} records, {KEYS} keys, 5-byte values, 8 partitions: RSS grew {:.1} MiB \
-         ({:.1} bytes/record); key+value bytes {:.1} bytes/record; overhead {:.1} bytes/record; \
-         peak RSS {:.1} MiB",
+        "memory: {records} records, {KEYS} keys, 5-byte values, {partitions} partitions: RSS grew \
+         {:.1} MiB ({:.1} bytes/record); key+value bytes {:.1} bytes/record; overhead {:.1} \
+         bytes/record; peak RSS {:.1} MiB",
         grown as f64 / (1 << 20) as f64,
-        grown as f64 / RECORDS as f64,
-        payload as f64 / RECORDS as f64,
-        (grown as f64 - payload as f64) / RECORDS as f64,
+        grown as f64 / records as f64,
+        payload as f64 / records as f64,
+        (grown as f64 - payload as f64) / records as f64,
         max_rss_bytes() as f64 / (1 << 20) as f64,
     );
     black_box(&topic);
@@ -391,18 +393,27 @@ fn probe(batch: u64) {
     let names = ["kgroups", "mutex-vec", "mutex-indexed"];
     for partitions in [PARTITIONS, 1] {
         for threads in [1usize, 2, 4] {
-            if let Ok(only) = std::env::var("PROBE_ONLY_KGROUPS_THREADS") {
-                // Profiling aid: only kgroups, only this thread count, 16 partitions.
-                if only.parse() != Ok(threads) || partitions != PARTITIONS {
+            if let Ok(only) = std::env::var("PROBE_ONLY") {
+                // One contender alone, in its own process (no other contender's memory or
+                // cache state around it); `name` or `name:T` for one thread count.
+                let (name, t) = only.split_once(':').unwrap_or((&only, ""));
+                if partitions != PARTITIONS || !(t.is_empty() || t.parse() == Ok(threads)) {
                     continue;
                 }
+                let run = match name {
+                    "kgroups" => run_appends_cpu::<Topic>,
+                    "mutex-vec" => run_appends_cpu::<MutexVec>,
+                    "mutex-indexed" => run_appends_cpu::<MutexIndexed>,
+                    _ => panic!("PROBE_ONLY: unknown contender {name}"),
+                };
                 let (mut wall, mut cpu) = (Duration::MAX, Duration::MAX);
                 for _ in 0..30 {
-                    let (w, c) = run_appends_cpu::<Topic>(partitions, threads, batch, &keys);
+                    let (w, c) = run(partitions, threads, batch, &keys);
                     (wall, cpu) = (wall.min(w), cpu.min(c));
                 }
                 println!(
-                    "kgroups only T={threads}: {:.1} M/s ({:.1} CPU-ns/record)",
+                    "probe {name} alone T={threads}: {:.1} M/s ({:.1} CPU-ns/record) (best of 30 \
+                     batches of {batch})",
                     batch as f64 / wall.as_secs_f64() / 1e6,
                     cpu.as_secs_f64() * 1e9 / batch as f64
                 );
@@ -443,11 +454,14 @@ fn probe(batch: u64) {
 criterion_group!(benches, append, read);
 
 fn main() {
-    if std::env::args().skip(1).any(|a| a == "memory") {
-        memory();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if let Some(i) = args.iter().position(|a| a == "memory") {
+        // `memory [partitions records]`, 8 partitions and 10 M records by default.
+        let partitions = args.get(i + 1).and_then(|n| n.parse().ok());
+        let records = args.get(i + 2).and_then(|n| n.parse().ok());
+        memory(partitions.unwrap_or(8), records.unwrap_or(10_000_000));
         return;
     }
-    let args: Vec<String> = std::env::args().skip(1).collect();
     if let Some(i) = args.iter().position(|a| a == "probe") {
         // `probe [records per batch]`, `BATCH` by default.
         let batch = args

@@ -80,6 +80,8 @@
 //!   so anyone who synchronized with that write finds the bucket.
 
 mod buckets;
+#[cfg(not(loom))]
+mod pool;
 
 pub(crate) use buckets::{Buckets, Zeroable};
 

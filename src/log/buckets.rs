@@ -3,32 +3,33 @@
 //!
 //! Bucket `b` holds `1 << (SHIFT + b)` slots, so slot `i` lives in bucket
 //! `⌊log2(i + 2^SHIFT)⌋ - SHIFT` and the first `2^SHIFT` slots share bucket 0. A bucket is a zeroed
-//! allocation: a small one from the global allocator (`alloc_zeroed`), a large one (≥ 64 KiB)
-//! straight from `mmap`, whose pages the kernel maps (zeroed) only when first written, so the
-//! untouched tail of a large bucket costs no resident memory (the allocator's `calloc` may instead
-//! `memset` a whole recycled chunk up front). Buckets of 2 MiB or more are mapped 2 MiB-aligned and
-//! offered to transparent huge pages (`MADV_HUGEPAGE`), which cuts page faults by 512×.
-//!
-//! With `ARENA` (the log's records), the mid-sized buckets, from the first of at least 128 KiB up to
-//! those that fit, share one 2 MiB-aligned 2 MiB mapping (the *arena*), also offered to huge
-//! pages: their sizes double, so bucket `b` sits at offset `bytes(b) - bytes(first)`. A log then
-//! takes huge pages from its ~4,000th record on instead of its ~65,000th; a page fault costs about
-//! as much as writing a hundred records, and a partition's records fault in one 4 KiB page per 128
-//! records otherwise. The price: once a log reaches the arena, up to 2 MiB of it may be resident
-//! before records fill it.
-//!
+//! allocation, by size:
+//! - below 64 KiB, from the global allocator (`alloc_zeroed`), aligned to a cache line;
+//! - from 64 KiB on, from `mmap`, whose pages the kernel maps (zeroed) only when first written, so
+//!   the untouched tail of a large bucket costs no resident memory (the allocator's `calloc` may
+//!   instead `memset` a whole recycled chunk up front); from 2 MiB on, mapped 2 MiB-aligned and
+//!   offered to transparent huge pages (`MADV_HUGEPAGE`), which cuts page faults by 512×;
+//! - with `POOLED` (a log's records), from 64 KiB up to 1 MiB, carved instead from the
+//!   process-wide pool of 2 MiB huge-page chunks (`log/pool.rs`), shared by every log. A log then
+//!   takes huge pages from its ~2,000th record on (32-byte records) instead of its ~65,000th,
+//!   without holding a huge page of its own: a page fault costs about as much as writing a
+//!   hundred records, and a partition's records fault in one 4 KiB page per 128 records
+//!   otherwise. The price: a chunk is resident as a whole once touched, so the unfilled part of
+//!   each log's last pooled bucket is resident too. That suits records, which fill their buckets
+//!   at the log's full rate, and not offset lists, one per key, which fill at a fraction of it.
+
 //! # Orderings
 //!
 //! - A bucket pointer is installed with `compare_exchange(null, new, AcqRel, Acquire)` and loaded
 //!   with `Acquire`: whoever finds a bucket also sees its initial (zeroed, or under loom,
 //!   constructed) slots. The loser of an install race frees its own allocation, which no other
 //!   thread has seen, and uses the winner's (its failed exchange acquired it).
-//! - The arena pointer is installed the same way (`compare_exchange(null, new, AcqRel, Acquire)`,
-//!   loaded with `Acquire`); its memory is fresh zeroed pages, so there is nothing else to publish.
-//!   Every thread computes the same address for a bucket in the arena, so an install race on such
-//!   a bucket has nothing to free.
+//! - The pool hands out memory under its own mutex; a bucket's memory is fresh zeroed pages that
+//!   no other bucket ever had, so there is nothing else to publish.
 //! - Slots' own contents are the owner's business (see [`Log`](super::Log)'s Orderings).
 
+#[cfg(not(loom))]
+use super::pool;
 use crate::loom::{AtomicPtr, Ordering};
 use std::ptr;
 
@@ -47,59 +48,25 @@ pub(crate) unsafe trait Zeroable: Sized {
 
 /// An unbounded array of `S` in lazily allocated buckets: bucket `b` holds `1 << (SHIFT + b)` slots,
 /// and there are `N` buckets. Slots never move; buckets are freed only on drop. Dropping a `Buckets`
-/// frees the slots, not anything they may own: that is the owner's job. With `ARENA`, mid-sized
-/// buckets share one huge-page mapping (see the module docs; not under loom).
-pub(crate) struct Buckets<S, const SHIFT: u32, const N: usize, const ARENA: bool = false> {
+/// frees the slots, not anything they may own: that is the owner's job. With `POOLED`, mid-sized
+/// buckets come from the huge-page pool (see the module docs).
+pub(crate) struct Buckets<S, const SHIFT: u32, const N: usize, const POOLED: bool = false> {
     buckets: [AtomicPtr<S>; N],
-    /// The arena of mid-sized buckets, once one of them is needed (only with `ARENA`).
-    #[cfg(not(loom))]
-    arena: AtomicPtr<u8>,
 }
 
-/// Buckets of at least this many bytes come straight from `mmap`.
-#[cfg(not(loom))]
-const MMAP_MIN: usize = 64 << 10;
 /// The huge page size (x86-64 and aarch64 with 4 KiB pages): buckets of at least this many bytes
-/// are mapped aligned to it and offered to transparent huge pages; it is also the arena's size.
+/// are mapped aligned to it and offered to transparent huge pages; it is also the size of the
+/// pool's chunks.
 #[cfg(not(loom))]
-const HUGE: usize = 2 << 20;
-/// The first bucket of the arena is the first of at least this many bytes.
-#[cfg(not(loom))]
-const ARENA_MIN: usize = 128 << 10;
+pub(super) const HUGE: usize = 2 << 20;
 
-impl<S: Zeroable, const SHIFT: u32, const N: usize, const ARENA: bool> Buckets<S, SHIFT, N, ARENA> {
+impl<S: Zeroable, const SHIFT: u32, const N: usize, const POOLED: bool>
+    Buckets<S, SHIFT, N, POOLED>
+{
     pub(crate) fn new() -> Self {
         Buckets {
             buckets: std::array::from_fn(|_| AtomicPtr::new(ptr::null_mut())),
-            #[cfg(not(loom))]
-            arena: AtomicPtr::new(ptr::null_mut()),
         }
-    }
-
-    /// The byte size of bucket `bucket`.
-    #[cfg(not(loom))]
-    fn bucket_bytes(bucket: usize) -> usize {
-        std::mem::size_of::<S>() << (bucket as u32 + SHIFT)
-    }
-
-    /// Where bucket `bucket` sits in the arena, if it lives there: the buckets from the first of at
-    /// least `ARENA_MIN` bytes on, as long as they fit in `HUGE` bytes. Sizes double, so the
-    /// buckets before `bucket` in the arena take `bytes(bucket) - bytes(first)`.
-    #[cfg(not(loom))]
-    fn arena_offset(bucket: usize) -> Option<usize> {
-        if !ARENA {
-            return None;
-        }
-        let bytes = Self::bucket_bytes(bucket);
-        if bytes < ARENA_MIN {
-            return None;
-        }
-        let first = (0..=bucket)
-            .map(Self::bucket_bytes)
-            .find(|&b| b >= ARENA_MIN)
-            .expect("bucket itself qualifies");
-        let offset = bytes - first;
-        (offset + bytes <= HUGE).then_some(offset)
     }
 
     /// (bucket, index in bucket) of slot `i`.
@@ -154,25 +121,6 @@ impl<S: Zeroable, const SHIFT: u32, const N: usize, const ARENA: bool> Buckets<S
     #[cold]
     #[inline(never)]
     fn alloc(&self, entry: &AtomicPtr<S>, bucket: usize) -> *mut S {
-        #[cfg(not(loom))]
-        if let Some(offset) = Self::arena_offset(bucket) {
-            // SAFETY:
-            // 1. `arena_offset` keeps `offset + bytes(bucket) <= HUGE`, within the arena.
-            // 2. The offset is a multiple of `size_of::<S>()` (a difference of two multiples),
-            //    hence of `S`'s alignment, and the arena is page-aligned.
-            let new = unsafe { self.arena().add(offset) }.cast::<S>();
-            // AcqRel/Acquire: as below. Everyone installs the same pointer, so a lost race has
-            // nothing to free.
-            return match entry.compare_exchange(
-                ptr::null_mut(),
-                new,
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            ) {
-                Ok(_) => new,
-                Err(winner) => winner,
-            };
-        }
         let len = Self::bucket_len(bucket);
         let new = Self::alloc_bucket(len);
         // AcqRel: Release publishes the bucket's initial slots to the Acquire loads in `get`;
@@ -188,45 +136,26 @@ impl<S: Zeroable, const SHIFT: u32, const N: usize, const ARENA: bool> Buckets<S
         }
     }
 
-    /// The arena, mapped on first use.
-    #[cfg(not(loom))]
-    fn arena(&self) -> *mut u8 {
-        // Acquire: pairs with the AcqRel install below.
-        let arena = self.arena.load(Ordering::Acquire);
-        if !arena.is_null() {
-            return arena;
-        }
-        let new = map_zeroed(HUGE);
-        // AcqRel/Acquire: see "Orderings".
-        match self
-            .arena
-            .compare_exchange(ptr::null_mut(), new, Ordering::AcqRel, Ordering::Acquire)
-        {
-            Ok(_) => new,
-            Err(winner) => {
-                // SAFETY:
-                // 1. `new` is a mapping of `HUGE` bytes that no one else has seen.
-                unsafe { libc::munmap(new.cast(), HUGE) };
-                winner
-            }
-        }
-    }
-
     #[cfg(not(loom))]
     fn alloc_bucket(len: usize) -> *mut S {
-        let layout = std::alloc::Layout::array::<S>(len).expect("bucket layout");
-        if layout.size() >= MMAP_MIN {
-            // Page-aligned, so aligned for any `S` up to 4 KiB alignment.
-            return map_zeroed(layout.size()).cast();
+        let layout = bucket_layout::<S>(len);
+        // Mapped and pooled memory is page or 64-byte aligned, so aligned for any `S` of up to
+        // 64-byte alignment, which `bucket_layout` checks.
+        match Source::of(layout.size(), POOLED) {
+            Source::Map => map_zeroed(layout.size()).cast(),
+            Source::Pool => pool::alloc(layout.size()).cast(),
+            Source::Heap => {
+                // SAFETY:
+                // 1. `layout` has a non-zero size: `len >= 1` and `S` is not zero-sized
+                //    (`Zeroable`).
+                let p = unsafe { std::alloc::alloc_zeroed(layout) } as *mut S;
+                if p.is_null() {
+                    std::alloc::handle_alloc_error(layout);
+                }
+                // All-zero slots are valid fresh slots (`Zeroable`).
+                p
+            }
         }
-        // SAFETY:
-        // 1. `layout` has a non-zero size: `len >= 1` and `S` is not zero-sized (`Zeroable`).
-        let p = unsafe { std::alloc::alloc_zeroed(layout) } as *mut S;
-        if p.is_null() {
-            std::alloc::handle_alloc_error(layout);
-        }
-        // All-zero slots are valid fresh slots (`Zeroable`).
-        p
     }
 
     #[cfg(loom)]
@@ -240,42 +169,24 @@ impl<S: Zeroable, const SHIFT: u32, const N: usize, const ARENA: bool> Buckets<S
     /// `p` must come from `alloc_bucket(len)` and must not be used afterwards.
     unsafe fn free_bucket(p: *mut S, len: usize) {
         // SAFETY: 1. Passed on from the caller.
-        unsafe { free_any(p, len) }
+        unsafe { free_any(p, len, POOLED) }
     }
 }
 
-impl<S, const SHIFT: u32, const N: usize, const ARENA: bool> Drop for Buckets<S, SHIFT, N, ARENA> {
+impl<S, const SHIFT: u32, const N: usize, const POOLED: bool> Drop
+    for Buckets<S, SHIFT, N, POOLED>
+{
     fn drop(&mut self) {
-        #[cfg(not(loom))]
-        // Relaxed: `&mut self`, so every install happens-before.
-        let arena = self.arena.load(Ordering::Relaxed);
         for (bucket, entry) in self.buckets.iter().enumerate() {
             // Relaxed: `&mut self`, so every install happens-before.
             let p = entry.load(Ordering::Relaxed);
-            if p.is_null() {
-                continue;
+            if !p.is_null() {
+                let len = 1usize << (bucket as u32 + SHIFT);
+                // SAFETY:
+                // 1. Non-null entries were installed by `alloc` from `alloc_bucket(len)` with this
+                //    `len`, and nothing uses them after the drop.
+                unsafe { free_any::<S>(p, len, POOLED) };
             }
-            let len = 1usize << (bucket as u32 + SHIFT);
-            #[cfg(not(loom))]
-            if !arena.is_null() {
-                let bytes = std::mem::size_of::<S>() * len;
-                let (lo, hi) = (arena as usize, arena as usize + HUGE);
-                if (lo..hi).contains(&(p as usize)) {
-                    debug_assert!(p as usize + bytes <= hi);
-                    continue; // Freed with the arena below.
-                }
-            }
-            // SAFETY:
-            // 1. Non-null entries outside the arena were installed by `alloc` from
-            //    `alloc_bucket(len)` with this `len`, and nothing uses them after the drop.
-            unsafe { free_any::<S>(p, len) };
-        }
-        #[cfg(not(loom))]
-        if !arena.is_null() {
-            // SAFETY:
-            // 1. The arena is a mapping of `HUGE` bytes made by `map_zeroed`, used by nothing
-            //    after the drop.
-            unsafe { libc::munmap(arena.cast(), HUGE) };
         }
     }
 }
@@ -284,7 +195,7 @@ impl<S, const SHIFT: u32, const N: usize, const ARENA: bool> Drop for Buckets<S,
 /// and, from `HUGE` bytes on, `HUGE`-aligned and offered to transparent huge pages (an unaligned
 /// mapping could use huge pages only for its aligned interior).
 #[cfg(not(loom))]
-fn map_zeroed(size: usize) -> *mut u8 {
+pub(super) fn map_zeroed(size: usize) -> *mut u8 {
     let huge = size >= HUGE;
     // Room to align: the slack is unmapped again below.
     let mapped = if huge { size + HUGE } else { size };
@@ -334,15 +245,54 @@ fn map_zeroed(size: usize) -> *mut u8 {
 /// `p` must come from `Buckets::alloc_bucket(len)` and must not be used afterwards. `S` has no
 /// drop glue outside loom (`Zeroable`).
 #[cfg(not(loom))]
-unsafe fn free_any<S>(p: *mut S, len: usize) {
-    let layout = std::alloc::Layout::array::<S>(len).expect("bucket layout");
-    if layout.size() >= MMAP_MIN {
-        // SAFETY: 1. A mapping of exactly this size, made by `alloc_bucket`.
-        unsafe { libc::munmap(p.cast(), layout.size()) };
-    } else {
+unsafe fn free_any<S>(p: *mut S, len: usize, pooled: bool) {
+    let layout = bucket_layout::<S>(len);
+    match Source::of(layout.size(), pooled) {
+        Source::Map => {
+            // SAFETY: 1. A mapping of exactly this size, made by `alloc_bucket`.
+            unsafe { libc::munmap(p.cast(), layout.size()) };
+        }
+        // SAFETY: 1. From `pool::alloc`, by `alloc_bucket`; not used again.
+        Source::Pool => unsafe { pool::free(p.cast()) },
         // SAFETY: 1. From `alloc_zeroed` with this layout.
-        unsafe { std::alloc::dealloc(p.cast(), layout) };
+        Source::Heap => unsafe { std::alloc::dealloc(p.cast(), layout) },
     }
+}
+
+/// Where a bucket's memory comes from (see the module docs).
+#[cfg(not(loom))]
+enum Source {
+    /// The global allocator.
+    Heap,
+    /// The huge-page pool.
+    Pool,
+    /// An `mmap` of its own.
+    Map,
+}
+
+#[cfg(not(loom))]
+impl Source {
+    fn of(size: usize, pooled: bool) -> Source {
+        if size < pool::MIN {
+            Source::Heap
+        } else if pooled && size < HUGE {
+            Source::Pool
+        } else {
+            Source::Map
+        }
+    }
+}
+
+/// The layout of a bucket of `len` slots, aligned to a cache line like every pooled bucket.
+#[cfg(not(loom))]
+fn bucket_layout<S>(len: usize) -> std::alloc::Layout {
+    assert!(
+        std::mem::align_of::<S>() <= 64,
+        "slots aligned beyond a cache line"
+    );
+    std::alloc::Layout::array::<S>(len)
+        .and_then(|l| l.align_to(64))
+        .expect("bucket layout")
 }
 
 /// Frees a bucket of `len` slots, dropping them (loom's atomics and cells have drop glue).
@@ -351,7 +301,7 @@ unsafe fn free_any<S>(p: *mut S, len: usize) {
 ///
 /// `p` must come from `Buckets::alloc_bucket(len)` and must not be used afterwards.
 #[cfg(loom)]
-unsafe fn free_any<S>(p: *mut S, len: usize) {
+unsafe fn free_any<S>(p: *mut S, len: usize, _pooled: bool) {
     // SAFETY: 1. A `Box<[S]>` of `len` slots leaked by `alloc_bucket`.
     drop(unsafe { Box::from_raw(ptr::slice_from_raw_parts_mut(p, len)) });
 }
@@ -384,8 +334,8 @@ mod tests {
     }
 
     /// Fills `n` slots of `b`, checking that each starts zeroed, then reads them all back.
-    fn fill_and_check<const S: u32, const N: usize, const A: bool>(
-        b: &Buckets<Slot, S, N, A>,
+    fn fill_and_check<const S: u32, const N: usize, const P: bool>(
+        b: &Buckets<Slot, S, N, P>,
         n: u64,
     ) {
         assert!(b.get(5).is_none());
@@ -408,29 +358,32 @@ mod tests {
         fill_and_check(&Buckets::<Slot, 0, 20>::new(), 1 << 19);
     }
 
-    #[test]
-    fn arena_buckets_are_disjoint_and_inside_the_arena() {
-        type B = Buckets<Slot, 2, 24, true>;
-        let b = B::new();
-        // Buckets of 128 KiB, 256 KiB, 512 KiB and 1 MiB live in the arena; 2 MiB does not fit.
-        let in_arena: Vec<usize> = (0..24).filter(|&k| B::arena_offset(k).is_some()).collect();
-        assert_eq!(in_arena, [12, 13, 14, 15]);
-        assert_eq!(B::arena_offset(12), Some(0));
-        assert_eq!(B::arena_offset(15), Some((1 << 20) - (128 << 10)));
-        fill_and_check(&b, 1 << 19);
-        // Relaxed (this and the bucket loads below): the installs were made by this thread.
-        let arena = b.arena.load(Ordering::Relaxed) as usize;
-        assert_ne!(arena, 0);
-        assert_eq!(arena % HUGE, 0, "the arena is huge-page aligned");
-        for k in 0..=16 {
+    /// Fills `b` with 2^19 slots of 8 bytes, so buckets of 32 B (malloc) up to 4 MiB (a huge
+    /// mapping of its own), and checks where each bucket lies.
+    fn check_sources<const P: bool>(b: &Buckets<Slot, 2, 24, P>) {
+        fill_and_check(b, 1 << 19);
+        for k in 0..=17 {
+            // Relaxed: the installs were made by this thread.
             let p = b.buckets[k].load(Ordering::Relaxed) as usize;
-            let inside = (arena..arena + HUGE).contains(&p);
-            assert_eq!(inside, in_arena.contains(&k), "bucket {k}");
-            if let Some(offset) = B::arena_offset(k) {
-                assert_eq!(p, arena + offset);
+            let bytes = 8 << (k + 2);
+            assert_eq!(p % 64, 0, "bucket {k} is cache-line aligned");
+            if bytes >= HUGE {
+                assert_eq!(p % HUGE, 0, "bucket {k} is huge-page aligned");
+            } else if bytes >= pool::MIN && P {
+                let chunk = p & !(HUGE - 1);
+                assert!(
+                    p + bytes <= chunk + HUGE,
+                    "bucket {k} lies inside one chunk"
+                );
+            } else if bytes >= pool::MIN {
+                assert_eq!(p % 4096, 0, "bucket {k} is a mapping of its own");
             }
         }
-        // A bucket of 2 MiB or more is aligned to 2 MiB.
-        assert_eq!(b.buckets[16].load(Ordering::Relaxed) as usize % HUGE, 0);
+    }
+
+    #[test]
+    fn buckets_come_from_the_heap_the_pool_or_their_own_mapping() {
+        check_sources(&Buckets::<Slot, 2, 24, false>::new());
+        check_sources(&Buckets::<Slot, 2, 24, true>::new());
     }
 }
