@@ -5,6 +5,7 @@
 //!   Kafka's partition for its key. `kgroups` is [`Topic::append`] (lock-free log + key index);
 //!   `mutex-vec` is 16 `Mutex<Vec<record>>` (no key index: less work than ours); `mutex-indexed`
 //!   is 16 `Mutex<(Vec<record>, HashMap<key, Vec<offset>>)>`, the same work as ours under a lock.
+//!   Each mutex is `CachePadded` (no false sharing between neighbouring partitions).
 //!   Elements are records appended, by all threads together.
 //!
 //!   **The issue's target ("appends at 2 threads ≥ 2× the Mutex baseline") is read against
@@ -15,6 +16,11 @@
 //!   record, and the key handed over already interned (`key_id`), which only favours it.
 //!   `mutex-vec` stays beside it as a floor: the cost of a bare locked push, without the index that
 //!   a real partition needs, so it is not the same job.
+//! - `append/16-partitions-affine/…/T`: the same, but each thread appends only the keys whose
+//!   partitions are its own (partition mod T = thread index), as with one producer per partition:
+//!   no partition's cache lines move between cores. In `append/16-partitions` every thread writes
+//!   every partition, so on two cores about every other append finds the partition's lines (and
+//!   its key's) in the other core's cache, whatever the design.
 //! - `append/1-partition/…/T`: the same with a single partition, so that every append of every
 //!   thread contends for it.
 //! - `read/kgroups`: [`Partition::read`] of 1,000-record batches from a 1 M-record partition.
@@ -26,8 +32,9 @@
 //!   small partitions (`memory 64 250000`) show what mid-sized buckets cost.
 //!
 //! - `probe` (`cargo bench --bench log -- probe [N]`): the append contenders in turns, best of 15
-//!   batches (of `N` records, `BATCH` by default) each, for a quick comparison on a busy machine; it also prints the CPU time the
-//!   appending threads used per record (page faults included), which other load disturbs less.
+//!   batches (of `N` records, `BATCH` by default) each, for a quick comparison on a busy machine;
+//!   it also prints the CPU time the appending threads used per record (page faults included),
+//!   which other load disturbs less.
 //!   With `PROBE_ONLY=name` (or `name:T`) in the environment it runs only that contender, 16
 //!   partitions, every (or only T) threads, best of 30 batches: a profiling aid for `perf record`,
 //!   and a way to compare contenders each in a process of its own.
@@ -39,6 +46,7 @@
 //! `cargo bench --bench log -- --warm-up-time 1 --measurement-time 2`.
 
 use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
+use crossbeam_utils::CachePadded;
 use kgroups::partition::{Key, Partition};
 use kgroups::partitioner::partition_for;
 use kgroups::topic::Topic;
@@ -52,6 +60,54 @@ const KEYS: usize = 100;
 /// Records appended per timed batch, all threads together: the structures are rebuilt (untimed)
 /// between batches, so memory stays bounded however many iterations criterion asks for.
 const BATCH: u64 = 1 << 20;
+
+/// What the appending threads do: how many partitions, and whether each thread keeps to its own.
+#[derive(Clone, Copy)]
+struct Load {
+    /// The criterion group's name and the probe's label.
+    name: &'static str,
+    partitions: u32,
+    /// Each thread appends only keys whose partition is its own (partition mod threads = thread
+    /// index), like one producer per partition; otherwise every thread walks every key.
+    affine: bool,
+}
+
+const LOADS: [Load; 3] = [
+    Load {
+        name: "append/16-partitions",
+        partitions: PARTITIONS,
+        affine: false,
+    },
+    Load {
+        name: "append/16-partitions-affine",
+        partitions: PARTITIONS,
+        affine: true,
+    },
+    Load {
+        name: "append/1-partition",
+        partitions: 1,
+        affine: false,
+    },
+];
+
+impl Load {
+    /// The keys (indices into `keys`) thread `t` of `threads` appends, in its order.
+    fn keys_of(&self, keys: &[String], t: usize, threads: usize) -> Vec<usize> {
+        // Each thread walks the keys from its own place, so that in a shared load threads
+        // collide on partitions only as often as hashing makes them.
+        let walk = (0..KEYS).map(|k| (k + t * 37) % KEYS);
+        let mine: Vec<usize> = if self.affine {
+            walk.filter(|&k| {
+                partition_for(keys[k].as_bytes(), self.partitions) as usize % threads == t
+            })
+            .collect()
+        } else {
+            walk.collect()
+        };
+        assert!(!mine.is_empty(), "{}: thread {t} has no key", self.name);
+        mine
+    }
+}
 
 fn keys() -> Vec<String> {
     (0..KEYS).map(|k| format!("key-{k}")).collect()
@@ -115,11 +171,17 @@ impl Appender for Topic {
     }
 }
 
-struct MutexVec(Vec<Mutex<Vec<PlainRecord>>>);
+/// Each partition's mutex on cache lines of its own (`CachePadded`), so that two threads writing
+/// neighbouring partitions do not slow each other down through false sharing.
+struct MutexVec(Vec<CachePadded<Mutex<Vec<PlainRecord>>>>);
 
 impl Appender for MutexVec {
     fn new(partitions: u32) -> Self {
-        MutexVec((0..partitions).map(|_| Mutex::new(Vec::new())).collect())
+        MutexVec(
+            (0..partitions)
+                .map(|_| CachePadded::new(Mutex::new(Vec::new())))
+                .collect(),
+        )
     }
 
     #[inline]
@@ -136,13 +198,14 @@ type Indexed = (
     HashMap<Box<[u8]>, Vec<u64>, ahash::RandomState>,
 );
 
-struct MutexIndexed(Vec<Mutex<Indexed>>);
+/// Padded as [`MutexVec`].
+struct MutexIndexed(Vec<CachePadded<Mutex<Indexed>>>);
 
 impl Appender for MutexIndexed {
     fn new(partitions: u32) -> Self {
         MutexIndexed(
             (0..partitions)
-                .map(|_| Mutex::new(Default::default()))
+                .map(|_| CachePadded::new(Mutex::new(Default::default())))
                 .collect(),
         )
     }
@@ -166,13 +229,8 @@ impl Appender for MutexIndexed {
 
 /// Times `iters` appends spread over `threads` threads, in batches of at most `BATCH` records on
 /// fresh structures; only the appends are timed (barrier to barrier).
-fn run_appends<A: Appender>(
-    partitions: u32,
-    threads: usize,
-    iters: u64,
-    keys: &[String],
-) -> Duration {
-    run_appends_cpu::<A>(partitions, threads, iters, keys).0
+fn run_appends<A: Appender>(load: Load, threads: usize, iters: u64, keys: &[String]) -> Duration {
+    run_appends_cpu::<A>(load, threads, iters, keys).0
 }
 
 /// The CPU time this thread has used, from `CLOCK_THREAD_CPUTIME_ID`.
@@ -189,7 +247,7 @@ fn thread_cpu() -> Duration {
 /// As [`run_appends`], also returning the CPU time the appending threads used in all (user and
 /// system, page faults included), which a busy shared machine disturbs less than wall time.
 fn run_appends_cpu<A: Appender>(
-    partitions: u32,
+    load: Load,
     threads: usize,
     iters: u64,
     keys: &[String],
@@ -202,7 +260,7 @@ fn run_appends_cpu<A: Appender>(
     while left > 0 {
         let batch = left.min(BATCH);
         left -= batch;
-        let target = A::new(partitions);
+        let target = A::new(load.partitions);
         let start = Barrier::new(threads + 1);
         let end = Barrier::new(threads + 1);
         std::thread::scope(|s| {
@@ -210,20 +268,19 @@ fn run_appends_cpu<A: Appender>(
             for t in 0..threads {
                 let (target, start, end) = (&target, &start, &end);
                 let per = batch / threads as u64 + u64::from((t as u64) < batch % threads as u64);
+                let mine = load.keys_of(keys, t, threads);
                 workers.push(s.spawn(move || {
                     start.wait();
                     let t0 = Instant::now();
                     let cpu0 = thread_cpu();
-                    // Each thread walks the keys from its own place, so threads collide on
-                    // partitions only as often as hashing makes them.
-                    let mut k = t * 37 % KEYS;
+                    let mut j = 0;
                     for i in 0..per {
-                        let key = &keys[k];
+                        let k = mine[j];
                         let v = &values[i as usize & (VALUES - 1)];
-                        black_box(target.append(k, key.as_bytes(), v));
-                        k += 1;
-                        if k == KEYS {
-                            k = 0;
+                        black_box(target.append(k, keys[k].as_bytes(), v));
+                        j += 1;
+                        if j == mine.len() {
+                            j = 0;
                         }
                     }
                     let used = thread_cpu() - cpu0;
@@ -261,26 +318,21 @@ fn run_appends_cpu<A: Appender>(
 
 fn append(c: &mut Criterion) {
     let keys = keys();
-    for (name, partitions) in [
-        ("append/16-partitions", PARTITIONS),
-        ("append/1-partition", 1),
-    ] {
-        let mut group = c.benchmark_group(name);
+    for load in LOADS {
+        let mut group = c.benchmark_group(load.name);
         group.throughput(Throughput::Elements(1));
         for threads in [1usize, 2, 4] {
             let keys = &keys;
             group.bench_with_input(BenchmarkId::new("kgroups", threads), &threads, |b, &t| {
-                b.iter_custom(|iters| run_appends::<Topic>(partitions, t, iters, keys))
+                b.iter_custom(|iters| run_appends::<Topic>(load, t, iters, keys))
             });
             group.bench_with_input(BenchmarkId::new("mutex-vec", threads), &threads, |b, &t| {
-                b.iter_custom(|iters| run_appends::<MutexVec>(partitions, t, iters, keys))
+                b.iter_custom(|iters| run_appends::<MutexVec>(load, t, iters, keys))
             });
             group.bench_with_input(
                 BenchmarkId::new("mutex-indexed", threads),
                 &threads,
-                |b, &t| {
-                    b.iter_custom(|iters| run_appends::<MutexIndexed>(partitions, t, iters, keys))
-                },
+                |b, &t| b.iter_custom(|iters| run_appends::<MutexIndexed>(load, t, iters, keys)),
             );
         }
         group.finish();
@@ -391,13 +443,13 @@ fn memory(partitions: u32, records: u64) {
 fn probe(batch: u64) {
     let keys = keys();
     let names = ["kgroups", "mutex-vec", "mutex-indexed"];
-    for partitions in [PARTITIONS, 1] {
+    for load in LOADS {
         for threads in [1usize, 2, 4] {
             if let Ok(only) = std::env::var("PROBE_ONLY") {
                 // One contender alone, in its own process (no other contender's memory or
                 // cache state around it); `name` or `name:T` for one thread count.
                 let (name, t) = only.split_once(':').unwrap_or((&only, ""));
-                if partitions != PARTITIONS || !(t.is_empty() || t.parse() == Ok(threads)) {
+                if load.partitions != PARTITIONS || !(t.is_empty() || t.parse() == Ok(threads)) {
                     continue;
                 }
                 let run = match name {
@@ -408,12 +460,13 @@ fn probe(batch: u64) {
                 };
                 let (mut wall, mut cpu) = (Duration::MAX, Duration::MAX);
                 for _ in 0..30 {
-                    let (w, c) = run(partitions, threads, batch, &keys);
+                    let (w, c) = run(load, threads, batch, &keys);
                     (wall, cpu) = (wall.min(w), cpu.min(c));
                 }
                 println!(
-                    "probe {name} alone T={threads}: {:.1} M/s ({:.1} CPU-ns/record) (best of 30 \
-                     batches of {batch})",
+                    "probe {} {name} alone T={threads}: {:.1} M/s ({:.1} CPU-ns/record) (best of \
+                     30 batches of {batch})",
+                    load.name,
                     batch as f64 / wall.as_secs_f64() / 1e6,
                     cpu.as_secs_f64() * 1e9 / batch as f64
                 );
@@ -423,9 +476,9 @@ fn probe(batch: u64) {
             let mut best_cpu = [f64::MAX; 3];
             for _ in 0..15 {
                 let runs = [
-                    run_appends_cpu::<Topic>(partitions, threads, batch, &keys),
-                    run_appends_cpu::<MutexVec>(partitions, threads, batch, &keys),
-                    run_appends_cpu::<MutexIndexed>(partitions, threads, batch, &keys),
+                    run_appends_cpu::<Topic>(load, threads, batch, &keys),
+                    run_appends_cpu::<MutexVec>(load, threads, batch, &keys),
+                    run_appends_cpu::<MutexIndexed>(load, threads, batch, &keys),
                 ];
                 for (i, (wall, cpu)) in runs.into_iter().enumerate() {
                     best[i] = best[i].min(wall.as_secs_f64());
@@ -443,8 +496,8 @@ fn probe(batch: u64) {
                 })
                 .collect();
             println!(
-                "probe append/{partitions}-partition(s) T={threads}: {} (best of 15 batches of \
-                 {batch})",
+                "probe {} T={threads}: {} (best of 15 batches of {batch})",
+                load.name,
                 line.join(", ")
             );
         }
