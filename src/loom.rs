@@ -18,6 +18,13 @@ pub(crate) use loom::sync::{
     Arc, Mutex, MutexGuard,
 };
 
+/// Locks `m`, and takes its guard even if a thread panicked while holding it. Every mutex of the
+/// crate is locked this way: after a bug panics one request's thread, the node goes on serving,
+/// rather than failing every later request that needs the same lock.
+pub(crate) fn lock<T: ?Sized>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// A write-once cell (the node's identity, set by `init`). Loom does not model it, and nothing that
 /// loom checks uses it, so it is std's in both builds.
 pub(crate) use std::sync::OnceLock;

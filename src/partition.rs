@@ -60,7 +60,7 @@
 //!     no record the reader may return anyway.
 
 use crate::log::{prefetch_write, Buckets, Log, Publish, Zeroable};
-use crate::loom::{AtomicPtr, AtomicU64, Mutex, Ordering, UnsafeCell};
+use crate::loom::{lock, AtomicPtr, AtomicU64, Mutex, Ordering, UnsafeCell};
 use std::ptr::NonNull;
 
 /// How the wire layer wants a key's bytes read back.
@@ -604,7 +604,7 @@ impl KeyTable {
     #[inline(never)]
     fn insert(&self, key: Key<'_>) -> NonNull<KeyEntry> {
         let (probe, hash) = self.hasher.probe(key);
-        let mut tables = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        let mut tables = lock(&self.writer);
         if let Some(entry) = find(Self::last(&tables), hash, &probe, key) {
             return entry;
         }

@@ -18,7 +18,7 @@
 //!   current map under the mutex, so two creations of one name cannot both insert.
 
 use crate::error::Error;
-use crate::loom::{Arc, ArcSwap, AtomicU64, Mutex, Ordering};
+use crate::loom::{lock, Arc, ArcSwap, AtomicU64, Mutex, Ordering};
 use crate::partition::{Key, Partition};
 use crate::partitioner::partition_for;
 use crossbeam_utils::CachePadded;
@@ -177,7 +177,7 @@ impl Topics {
     /// Inserts `name` unless present. With `exact`, an existing topic must have `partitions`.
     #[cold]
     fn insert(&self, name: &str, partitions: u32, exact: bool) -> Result<Arc<Topic>, Error> {
-        let _serial = self.create.lock().unwrap_or_else(|e| e.into_inner());
+        let _serial = lock(&self.create);
         let current = self.map.load_full();
         if let Some(topic) = current.get(name) {
             if exact && topic.partition_count() != partitions {

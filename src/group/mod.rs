@@ -54,7 +54,7 @@ mod snapshot;
 use crate::assignor::AssignorKind;
 use crate::clock::Millis;
 use crate::error::Error;
-use crate::loom::{Arc, ArcSwap, DashMap, MapExt, Mutex, MutexGuard, StdArc};
+use crate::loom::{lock, Arc, ArcSwap, DashMap, MapExt, Mutex, MutexGuard, StdArc};
 use crate::partition::RecordRef;
 use crate::topic::Topic;
 use cursor::Cursor;
@@ -182,7 +182,7 @@ impl Group {
     }
 
     fn lock(&self) -> MutexGuard<'_, Membership> {
-        self.membership.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.membership)
     }
 
     /// Bumps the generation and publishes the assignment for the membership now. Call with the
@@ -366,7 +366,7 @@ impl Coordinator {
         if let Ok(g) = self.group(id) {
             return g;
         }
-        let _serial = self.create.lock().unwrap_or_else(|e| e.into_inner());
+        let _serial = lock(&self.create);
         let current = self.groups.load_full();
         if let Some(g) = current.get(id) {
             return g.clone();

@@ -45,7 +45,7 @@ use self::net::latency::LatencyModel;
 use self::net::NetStats;
 use self::results::{Latency, NetSummary, Progress, ProgressLine, Summary};
 use self::workload::RunCtx;
-use crate::loom::{Arc, Mutex};
+use crate::loom::{lock, Arc, Mutex};
 
 /// Exit code: the checker found nothing wrong.
 pub const EXIT_VALID: i32 = 0;
@@ -176,7 +176,7 @@ pub fn test(opts: &TestOpts) -> i32 {
             Arc::clone(&progress),
             opts.time_limit,
             move || {
-                let p = *phase.lock().unwrap_or_else(|e| e.into_inner());
+                let p = *lock(&phase);
                 (p.to_string(), NetStats::get(&net.stats.server_msgs))
             },
         )

@@ -25,7 +25,7 @@
 //! [`Buckets`]: super::Buckets
 
 use super::buckets::{map_zeroed, HUGE};
-use crate::loom::Mutex;
+use crate::loom::{lock, Mutex};
 use std::collections::BTreeMap;
 
 /// Buckets of at least this many bytes, and below [`HUGE`], come from the pool.
@@ -49,7 +49,7 @@ static POOL: Mutex<Pool> = Mutex::new(Pool::new());
 fn pool() -> crate::loom::MutexGuard<'static, Pool> {
     // Each of the pool's updates is made whole or not at all (the only call that can panic, a
     // failed `mmap`, comes before them), so a poisoned lock still guards a consistent pool.
-    POOL.lock().unwrap_or_else(|e| e.into_inner())
+    lock(&POOL)
 }
 
 /// `size` zeroed bytes (`MIN <= size < HUGE`), aligned to 64 bytes, carved from a shared

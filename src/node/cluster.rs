@@ -41,7 +41,7 @@
 
 use super::service::{key_bytes, opt_topic, Node, OwnedReplyTo, ReplyTo};
 use crate::clock::Millis;
-use crate::loom::{Mutex, MutexGuard, StdArc as Arc};
+use crate::loom::{lock, Mutex, StdArc as Arc};
 use crate::partition::{Key, KeyKind};
 use crate::partitioner::{murmur2, to_positive};
 use crate::topic::Topic;
@@ -67,10 +67,6 @@ pub const SYNC_MAX_RECORDS: usize = 1024;
 const BATCH_MAX: usize = 256;
 /// A dedupe entry is kept this long (a batch is retried for at most [`GIVE_UP_MS`]).
 const DEDUPE_KEEP_MS: Millis = 10_000;
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 /// The hash placement uses: Kafka's `toPositive(murmur2(bytes))`.
 fn place(name: &str) -> u64 {

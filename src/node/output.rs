@@ -12,7 +12,7 @@
 //! write only happens when the queue is empty and no other write is in progress. The node relies on
 //! this for per-client reply order (see [`super::pool`]).
 
-use crate::loom::{Mutex, MutexGuard, OnceLock, StdArc as Arc};
+use crate::loom::{lock, Mutex, MutexGuard, OnceLock, StdArc as Arc};
 use std::io::Write;
 use std::thread::{self, JoinHandle, Thread};
 
@@ -62,12 +62,12 @@ impl Output {
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.state)
     }
 
     /// Writes `bytes` to the sink. Only the holder of `busy` calls this, so the lock is uncontended.
     fn write(&self, bytes: &[u8]) {
-        let mut sink = self.sink.lock().unwrap_or_else(|e| e.into_inner());
+        let mut sink = lock(&self.sink);
         if sink.broken {
             return;
         }

@@ -6,7 +6,7 @@
 //! never answers a reply.
 
 use super::Node;
-use crate::loom::Mutex;
+use crate::loom::{lock, Mutex};
 use crate::wire::Message;
 use std::collections::HashMap;
 
@@ -56,6 +56,6 @@ impl Pending {
     }
 
     fn lock(&self) -> crate::loom::MutexGuard<'_, HashMap<u64, OnReply>> {
-        self.map.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.map)
     }
 }

@@ -4,7 +4,7 @@ use super::output::Output;
 use super::pending::Pending;
 use crate::broker::{Broker, Config};
 use crate::clock::{Millis, MonotonicClock};
-use crate::loom::{AtomicU64, Mutex, OnceLock, Ordering, StdArc as Arc};
+use crate::loom::{lock, AtomicU64, Mutex, OnceLock, Ordering, StdArc as Arc};
 use crate::wire::reply::{self, JsonOut};
 use crate::wire::{decode, Body, Code, Field, LineError, Message, WireError};
 use crossbeam_utils::CachePadded;
@@ -317,7 +317,7 @@ impl Node {
                 ids.push(Box::<str>::from(item.as_str().ok_or_else(bad)?.decode()));
             }
         }
-        let _serial = self.init.lock().unwrap_or_else(|e| e.into_inner());
+        let _serial = lock(&self.init);
         let me = &**self.me.get_or_init(|| id.raw().into());
         if me != id.raw() {
             tracing::warn!(

@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use crate::lab::net::Net;
-use crate::loom::{Arc, AtomicBool, AtomicU64, Mutex, Ordering};
+use crate::loom::{lock, Arc, AtomicBool, AtomicU64, Mutex, Ordering};
 
 /// Examples kept per node and kind of problem.
 const MAX_EXAMPLES: usize = 5;
@@ -147,23 +147,17 @@ impl Router {
         // Relaxed: see the module's # Orderings.
         let num = self.next_client.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = crossbeam_channel::unbounded();
-        self.clients
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(num, tx);
+        lock(&self.clients).insert(num, tx);
         (num, rx)
     }
 
     /// Closes a client: later messages to it are reported as sent to a closed client.
     pub fn close_client(&self, num: u64) {
-        self.clients
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&num);
+        lock(&self.clients).remove(&num);
     }
 
     fn issue(&self, node: usize, f: impl FnOnce(&mut NodeIssues)) {
-        f(&mut self.issues[node].lock().unwrap_or_else(|e| e.into_inner()));
+        f(&mut lock(&self.issues[node]));
     }
 
     /// Routes one line written by node `from` (without its newline).
@@ -208,12 +202,7 @@ impl Router {
                 return;
             }
         } else if let Some(c) = parse_id(&env.dest, b'c') {
-            let mailbox = self
-                .clients
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .get(&c)
-                .cloned();
+            let mailbox = lock(&self.clients).get(&c).cloned();
             if let Some(mailbox) = mailbox {
                 self.net.count_client_reply();
                 let _ = mailbox.send(line.to_vec());
@@ -247,18 +236,12 @@ impl Router {
 
     /// Whether node `node` ended on its own.
     pub fn has_exited(&self, node: usize) -> bool {
-        self.issues[node]
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .exited_early
+        lock(&self.issues[node]).exited_early
     }
 
     /// A copy of every node's issues.
     pub fn issues(&self) -> Vec<NodeIssues> {
-        self.issues
-            .iter()
-            .map(|m| m.lock().unwrap_or_else(|e| e.into_inner()).clone())
-            .collect()
+        self.issues.iter().map(|m| lock(m).clone()).collect()
     }
 }
 

@@ -11,7 +11,7 @@ use rand::Rng;
 
 use crate::lab::cli::LatencyDist;
 use crate::lab::cluster::process::Input;
-use crate::loom::Mutex;
+use crate::loom::{lock, Mutex};
 
 /// The latency distribution between nodes.
 #[derive(Debug, Clone, Copy)]
@@ -130,7 +130,7 @@ impl DelayQueue {
     /// Stops the thread; undelivered messages are dropped.
     pub fn stop(&self) {
         let _ = self.tx.send(Msg::Stop);
-        let handle = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let handle = lock(&self.thread).take();
         if let Some(h) = handle {
             let _ = h.join();
         }

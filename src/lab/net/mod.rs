@@ -19,7 +19,7 @@ use rand::SeedableRng;
 
 use self::latency::{DelayQueue, LatencyModel};
 use crate::lab::cluster::process::Input;
-use crate::loom::{Arc, ArcSwap, AtomicU64, Mutex, Ordering};
+use crate::loom::{lock, Arc, ArcSwap, AtomicU64, Mutex, Ordering};
 
 /// Which node-to-node links are cut: `blocks(from, to)` means a message from `from` to `to` is dropped.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -213,7 +213,7 @@ impl Net {
             }
             Some(queue) => {
                 let delay = {
-                    let mut rng = self.rngs[from].lock().unwrap_or_else(|e| e.into_inner());
+                    let mut rng = lock(&self.rngs[from]);
                     self.latency.sample(&mut *rng)
                 };
                 queue.push(delay, to, line);

@@ -31,7 +31,7 @@ use crate::lab::checker::kafka::OpType;
 use crate::lab::checker::Anomalies;
 use crate::lab::cluster::client::{Client, Reply, RpcError};
 use crate::lab::results::Latency;
-use crate::loom::Mutex;
+use crate::loom::{lock, Mutex};
 
 /// Where the run is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,26 +81,23 @@ impl Shared {
     }
 
     fn phase(&self) -> Phase {
-        *self.phase.lock().unwrap_or_else(|e| e.into_inner())
+        *lock(&self.phase)
     }
 
     fn event(&self, e: MembershipEvent) {
-        self.events
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(e);
+        lock(&self.events).push(e);
     }
 
     fn group_complete(&self, g: usize) -> bool {
-        let acked = self.acked.lock().unwrap_or_else(|e| e.into_inner());
-        let delivered = self.delivered[g].lock().unwrap_or_else(|e| e.into_inner());
+        let acked = lock(&self.acked);
+        let delivered = lock(&self.delivered[g]);
         acked.iter().all(|v| delivered.contains(v))
     }
 
     fn control(&self, idx: usize) -> Control {
         let now = Instant::now();
         let phase = self.phase();
-        let mut members = self.members.lock().unwrap_or_else(|e| e.into_inner());
+        let mut members = lock(&self.members);
         let m = &mut members[idx];
         if let Phase::Final(deadline) = phase {
             if now >= deadline {
@@ -338,9 +335,7 @@ impl Consumer<'_, '_> {
                 Ok((msgs, partitions, generation)) => {
                     self.assigned(generation, &partitions);
                     {
-                        let mut delivered = self.sh.delivered[self.g]
-                            .lock()
-                            .unwrap_or_else(|e| e.into_inner());
+                        let mut delivered = lock(&self.sh.delivered[self.g]);
                         delivered.extend(msgs.iter().map(|d| d.value));
                     }
                     let kind = GOpKind::Poll {
@@ -408,7 +403,7 @@ impl Consumer<'_, '_> {
             }
             Err(e) => {
                 if matches!(e, RpcError::Error { code: 22, .. }) {
-                    *self.sh.fenced.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+                    *lock(&self.sh.fenced) += 1;
                 }
                 let (typ, why) = classify(&e);
                 self.op(t, typ, kind, Some(why))
@@ -426,7 +421,7 @@ fn consumer_thread(
     subscribed: Option<crossbeam_channel::Sender<()>>,
 ) {
     let (g, name) = {
-        let members = sh.members.lock().unwrap_or_else(|e| e.into_inner());
+        let members = lock(&sh.members);
         (members[idx].group, members[idx].name.clone())
     };
     let rng = SmallRng::seed_from_u64(ctx.seed ^ 0x636f_6e73 ^ ((idx as u64) << 20));
@@ -496,7 +491,7 @@ fn producer_thread(ctx: &RunCtx<'_>, sh: &Shared, gen: &Mutex<ProdGen>, p: usize
     let mut client = ctx.open_client(node);
     loop {
         let next = {
-            let mut g = gen.lock().unwrap_or_else(|e| e.into_inner());
+            let mut g = lock(gen);
             let now = Instant::now();
             if now >= g.deadline {
                 None
@@ -536,10 +531,7 @@ fn producer_thread(ctx: &RunCtx<'_>, sh: &Shared, gen: &Mutex<ProdGen>, p: usize
             }
         };
         if typ == OpType::Ok {
-            sh.acked
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .insert(value);
+            lock(&sh.acked).insert(value);
         }
         let op = GOp {
             process: client.num(),
@@ -577,7 +569,7 @@ pub fn run(ctx: &RunCtx<'_>) -> WorkloadResult {
         let res = admin.call(
             json!({"type": "create_topic", "topic": opts.topic, "partitions": opts.partitions}),
         );
-        *sh.create_topic.lock().unwrap_or_else(|e| e.into_inner()) = match res {
+        *lock(&sh.create_topic) = match res {
             Ok(r) => r.typ().to_string(),
             Err(e) => e.to_string(),
         };
@@ -600,7 +592,7 @@ pub fn run(ctx: &RunCtx<'_>) -> WorkloadResult {
         for g in 0..n_groups {
             for c in 0..opts.consumers.max(1) {
                 let idx = {
-                    let mut members = sh.members.lock().unwrap_or_else(|e| e.into_inner());
+                    let mut members = lock(&sh.members);
                     members.push(Member {
                         group: g,
                         name: format!("g{g}-c{c}"),
@@ -626,7 +618,7 @@ pub fn run(ctx: &RunCtx<'_>) -> WorkloadResult {
         // The clock of the main phase starts now.
         ctx.set_phase("running");
         let main_deadline = Instant::now() + Duration::from_secs_f64(opts.time_limit.max(0.0));
-        gen.lock().unwrap_or_else(|e| e.into_inner()).deadline = main_deadline;
+        lock(&gen).deadline = main_deadline;
         ctx.start_nemesis();
         let producers: Vec<_> = (0..opts.producers.max(1))
             .map(|p| {
@@ -645,7 +637,7 @@ pub fn run(ctx: &RunCtx<'_>) -> WorkloadResult {
                 next += every;
                 let g = rng.random_range(0..n_groups);
                 let now = Instant::now();
-                let mut members = sh.members.lock().unwrap_or_else(|e| e.into_inner());
+                let mut members = lock(&sh.members);
                 let live: Vec<usize> = (0..members.len())
                     .filter(|&i| members[i].group == g && !members[i].gone && !members[i].leave)
                     .collect();
@@ -708,20 +700,18 @@ pub fn run(ctx: &RunCtx<'_>) -> WorkloadResult {
         ctx.heal();
         std::thread::sleep(Duration::from_secs_f64(opts.final_wait.max(0.0)));
         ctx.set_phase("final reads");
-        *sh.phase.lock().unwrap_or_else(|e| e.into_inner()) =
+        *lock(&sh.phase) =
             Phase::Final(Instant::now() + Duration::from_secs_f64(opts.final_time_limit.max(0.0)));
         main_deadline
     });
 
-    let mut history = std::mem::take(&mut *sh.history.lock().unwrap_or_else(|e| e.into_inner()));
+    let mut history = std::mem::take(&mut *lock(&sh.history));
     history.sort_by_key(|op| op.complete_ns);
-    let events = std::mem::take(&mut *sh.events.lock().unwrap_or_else(|e| e.into_inner()));
+    let events = std::mem::take(&mut *lock(&sh.events));
     let group_names: Vec<String> = (0..n_groups).map(|g| format!("g{g}")).collect();
     let report = groups::check(&history, &events, &group_names);
     let mut anomalies = report.anomalies.clone();
-    anomalies.merge(std::mem::take(
-        &mut *sh.malformed.lock().unwrap_or_else(|e| e.into_inner()),
-    ));
+    anomalies.merge(std::mem::take(&mut *lock(&sh.malformed)));
 
     let main_end_ns = ctx.ns(main_deadline);
     let mut counts = (0, 0, 0);
@@ -767,18 +757,8 @@ pub fn run(ctx: &RunCtx<'_>) -> WorkloadResult {
         "recovery_ms".into(),
         json!({"p50": recovery.p50 as f64 / 1000.0, "max": recovery.max as f64 / 1000.0, "measured": report.recovery_ms.len(), "unrecovered": report.unrecovered}),
     );
-    stats.insert(
-        "fenced_commits".into(),
-        json!(*sh.fenced.lock().unwrap_or_else(|e| e.into_inner())),
-    );
-    stats.insert(
-        "create_topic".into(),
-        json!(sh
-            .create_topic
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()),
-    );
+    stats.insert("fenced_commits".into(), json!(*lock(&sh.fenced)));
+    stats.insert("create_topic".into(), json!(lock(&sh.create_topic).clone()));
     WorkloadResult {
         anomalies,
         counts,

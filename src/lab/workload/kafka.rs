@@ -33,7 +33,7 @@ use super::{sleep_until, RunCtx, Stagger, WorkloadResult};
 use crate::lab::checker::kafka::{self, Op, OpKind, OpType};
 use crate::lab::checker::Anomalies;
 use crate::lab::cluster::client::{Client, RpcError};
-use crate::loom::Mutex;
+use crate::loom::{lock, Mutex};
 
 /// Probability of an `assign` before an operation (jepsen's `sub-p`).
 const SUB_P: f64 = 1.0 / 64.0;
@@ -518,19 +518,11 @@ fn main_worker(ctx: &RunCtx<'_>, shared: &Shared, thread: usize) -> KClient {
     let node = thread % ctx.cluster.node_count();
     let mut kc = KClient::open(ctx, node);
     loop {
-        let next = shared
-            .gen
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .next(Instant::now());
+        let next = lock(&shared.gen).next(Instant::now());
         let Some((inv, at)) = next else { break };
         sleep_until(at);
         let op = execute(ctx, shared, &mut kc, inv);
-        shared
-            .gen
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .update(&op);
+        lock(&shared.gen).update(&op);
         let replace = op.typ == OpType::Info;
         shared.record(ctx, op);
         if replace {
@@ -632,12 +624,7 @@ pub fn run(ctx: &RunCtx<'_>) -> WorkloadResult {
     ctx.heal();
     std::thread::sleep(Duration::from_secs_f64(ctx.opts.final_wait.max(0.0)));
     ctx.set_phase("final reads");
-    let targets = shared
-        .gen
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .max_offsets
-        .clone();
+    let targets = lock(&shared.gen).max_offsets.clone();
     let final_deadline =
         Instant::now() + Duration::from_secs_f64(ctx.opts.final_time_limit.max(0.0));
     std::thread::scope(|s| {
@@ -648,13 +635,10 @@ pub fn run(ctx: &RunCtx<'_>) -> WorkloadResult {
         }
     });
 
-    let mut history =
-        std::mem::take(&mut *shared.history.lock().unwrap_or_else(|e| e.into_inner()));
+    let mut history = std::mem::take(&mut *lock(&shared.history));
     history.sort_by_key(|op| op.complete_ns);
     let mut anomalies = kafka::check(&history);
-    anomalies.merge(std::mem::take(
-        &mut *shared.malformed.lock().unwrap_or_else(|e| e.into_inner()),
-    ));
+    anomalies.merge(std::mem::take(&mut *lock(&shared.malformed)));
     summarize(ctx, &history, anomalies, ctx.ns(main_end), targets.len())
 }
 

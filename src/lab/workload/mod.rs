@@ -19,7 +19,7 @@ use crate::lab::cluster::client::Client;
 use crate::lab::cluster::Cluster;
 use crate::lab::net::nemesis::Nemesis;
 use crate::lab::results::Progress;
-use crate::loom::{Arc, Mutex};
+use crate::loom::{lock, Arc, Mutex};
 
 /// What a workload needs from the run.
 #[derive(Debug)]
@@ -86,7 +86,7 @@ impl<'a> RunCtx<'a> {
 
     /// Sets the phase shown on the progress line.
     pub fn set_phase(&self, phase: &'static str) {
-        *self.phase.lock().unwrap_or_else(|e| e.into_inner()) = phase;
+        *lock(&self.phase) = phase;
     }
 
     /// Starts the nemesis, if one was asked for.
@@ -97,20 +97,16 @@ impl<'a> RunCtx<'a> {
                 Duration::from_secs_f64(self.opts.nemesis_interval.max(0.05)),
                 self.seed,
             );
-            *self.nemesis.lock().unwrap_or_else(|e| e.into_inner()) = Some(n);
+            *lock(&self.nemesis) = Some(n);
         }
     }
 
     /// Stops the nemesis (healing the network) and keeps its log.
     pub fn heal(&self) {
-        let n = self
-            .nemesis
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
+        let n = lock(&self.nemesis).take();
         if let Some(n) = n {
             let events = n.stop();
-            let mut log = self.nemesis_log.lock().unwrap_or_else(|e| e.into_inner());
+            let mut log = lock(&self.nemesis_log);
             for e in events {
                 log.push(
                     format!("{:.2}s {} {}", e.at_secs, e.action, e.detail)
@@ -124,10 +120,7 @@ impl<'a> RunCtx<'a> {
 
     /// What the nemesis did.
     pub fn nemesis_log(&self) -> Vec<String> {
-        self.nemesis_log
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        lock(&self.nemesis_log).clone()
     }
 }
 
@@ -186,16 +179,13 @@ pub fn sleep_until(t: Instant) {
 /// Counts a completed operation on the progress line and appends it to the history.
 fn record<T>(ctx: &RunCtx<'_>, history: &Mutex<Vec<T>>, typ: OpType, op: T) {
     ctx.progress.record(typ);
-    history.lock().unwrap_or_else(|e| e.into_inner()).push(op);
+    lock(history).push(op);
 }
 
 /// Notes a reply that does not fit the workload's schema.
 fn note_malformed(malformed: &Mutex<Anomalies>, client: &Client, why: &str) {
     let who = client.name().to_string();
-    malformed
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .add("malformed-reply", || {
-            format!("reply to {who} from n{}: {why}", client.node())
-        });
+    lock(malformed).add("malformed-reply", || {
+        format!("reply to {who} from n{}: {why}", client.node())
+    });
 }
