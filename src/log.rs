@@ -12,8 +12,9 @@
 //! # Layout
 //!
 //! Records live in lazily allocated buckets (`log/buckets.rs`) of 32, 64, 128, … slots that never move
-//! before the log is dropped, which is what keeps addresses stable. Buckets are zeroed allocations,
-//! so the pages of a large bucket cost memory (RSS) only once records are written into them. The
+//! before the log is dropped, which is what keeps addresses stable. Buckets are zeroed allocations:
+//! the mid-sized ones (64 KiB to 1 MiB) are carved from huge pages shared by every log, and the
+//! pages of larger ones cost memory (RSS) only once records are written into them. The
 //! `ready` flags live in a parallel array of one-byte flags, so a record costs `size_of::<T>() + 1`
 //! bytes (33 for a partition's 32-byte record) and records pack densely into cache lines.
 //!

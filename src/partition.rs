@@ -28,10 +28,11 @@
 //! its boxed copy: 16 bytes of pointer and length, plus the allocator's rounding and header (8 to
 //! 24 bytes with glibc). Buckets double, but they are zeroed and the large ones are mapped lazily,
 //! so the unused tail of the last bucket is not resident, except for a log's record buckets of
-//! 64 KiB to 1 MiB (its ~2,000th to ~65,000th records), which come from huge pages shared by every
-//! log (see `log/buckets.rs`): the unfilled part of such a bucket is resident. Each distinct key costs about 400 bytes once (a 320-byte entry
-//! with the key inline up to 23 bytes and its offset list's bucket table, and 64 bytes of table
-//! slots at most half full), plus its bytes if longer than 23.
+//! 64 KiB to 1 MiB (its ~2,000th to ~65,000th records), which come from huge pages shared by
+//! every log (see `log/buckets.rs`): the unfilled part of such a bucket is resident. Each
+//! distinct key costs about 400 bytes once (a 320-byte entry with the key inline up to 23 bytes
+//! and its offset list's bucket table, and 64 bytes of table slots at most half full), plus its
+//! bytes if longer than 23.
 //! `cargo bench --bench log -- memory` measures it: 10 M records of 100 keys with 5-byte values
 //! in 8 partitions (`memory 64 250000`: many partitions of ~4,000 records).
 //!
