@@ -6,6 +6,8 @@
 //!   `mutex-vec` is 16 `Mutex<Vec<record>>` (no key index: less work than ours); `mutex-indexed`
 //!   is 16 `Mutex<(Vec<record>, HashMap<key, Vec<offset>>)>`, the same work as ours under a lock.
 //!   Each mutex is `CachePadded` (no false sharing between neighbouring partitions).
+//!   `mutex-global` is one `Mutex<Vec<record>>` for the whole topic (no partitions, no index): the
+//!   most literal reading of "a `Mutex<Vec<_>>` baseline", shown for completeness only.
 //!   Elements are records appended, by all threads together.
 //!
 //!   **The target ("appends at 2 threads ≥ 2× the Mutex baseline") is read against
@@ -227,6 +229,24 @@ impl Appender for MutexIndexed {
     }
 }
 
+/// One `Mutex<Vec<record>>` for the whole topic: the most literal "Mutex<Vec<_>> baseline", in
+/// which every append of every thread takes the same lock. It numbers records per topic, not per
+/// partition, and keeps no key index: a floor of the naive design, not the same job.
+struct MutexGlobal(CachePadded<Mutex<Vec<PlainRecord>>>);
+
+impl Appender for MutexGlobal {
+    fn new(_partitions: u32) -> Self {
+        MutexGlobal(CachePadded::new(Mutex::new(Vec::new())))
+    }
+
+    #[inline]
+    fn append(&self, key_id: usize, _key: &[u8], value: &[u8]) -> u64 {
+        let mut log = self.0.lock().unwrap();
+        log.push(PlainRecord::new(key_id, value));
+        log.len() as u64 - 1
+    }
+}
+
 /// Times `iters` appends spread over `threads` threads, in batches of at most `BATCH` records on
 /// fresh structures; only the appends are timed (barrier to barrier).
 fn run_appends<A: Appender>(load: Load, threads: usize, iters: u64, keys: &[String]) -> Duration {
@@ -333,6 +353,11 @@ fn append(c: &mut Criterion) {
                 BenchmarkId::new("mutex-indexed", threads),
                 &threads,
                 |b, &t| b.iter_custom(|iters| run_appends::<MutexIndexed>(load, t, iters, keys)),
+            );
+            group.bench_with_input(
+                BenchmarkId::new("mutex-global", threads),
+                &threads,
+                |b, &t| b.iter_custom(|iters| run_appends::<MutexGlobal>(load, t, iters, keys)),
             );
         }
         group.finish();
@@ -442,7 +467,7 @@ fn memory(partitions: u32, records: u64) {
 /// of `batch` records each, and the best round of each is reported.
 fn probe(batch: u64) {
     let keys = keys();
-    let names = ["kgroups", "mutex-vec", "mutex-indexed"];
+    let names = ["kgroups", "mutex-vec", "mutex-indexed", "mutex-global"];
     for load in LOADS {
         for threads in [1usize, 2, 4] {
             if let Ok(only) = std::env::var("PROBE_ONLY") {
@@ -456,6 +481,7 @@ fn probe(batch: u64) {
                     "kgroups" => run_appends_cpu::<Topic>,
                     "mutex-vec" => run_appends_cpu::<MutexVec>,
                     "mutex-indexed" => run_appends_cpu::<MutexIndexed>,
+                    "mutex-global" => run_appends_cpu::<MutexGlobal>,
                     _ => panic!("PROBE_ONLY: unknown contender {name}"),
                 };
                 let (mut wall, mut cpu) = (Duration::MAX, Duration::MAX);
@@ -472,20 +498,21 @@ fn probe(batch: u64) {
                 );
                 continue;
             }
-            let mut best = [f64::MAX; 3];
-            let mut best_cpu = [f64::MAX; 3];
+            let mut best = [f64::MAX; 4];
+            let mut best_cpu = [f64::MAX; 4];
             for _ in 0..15 {
                 let runs = [
                     run_appends_cpu::<Topic>(load, threads, batch, &keys),
                     run_appends_cpu::<MutexVec>(load, threads, batch, &keys),
                     run_appends_cpu::<MutexIndexed>(load, threads, batch, &keys),
+                    run_appends_cpu::<MutexGlobal>(load, threads, batch, &keys),
                 ];
                 for (i, (wall, cpu)) in runs.into_iter().enumerate() {
                     best[i] = best[i].min(wall.as_secs_f64());
                     best_cpu[i] = best_cpu[i].min(cpu.as_secs_f64());
                 }
             }
-            let line: Vec<String> = (0..3)
+            let line: Vec<String> = (0..4)
                 .map(|i| {
                     format!(
                         "{} {:.1} M/s ({:.1} CPU-ns/record)",
