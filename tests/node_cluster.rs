@@ -169,6 +169,14 @@ fn group_on(net: &Net, want: usize) -> String {
         .expect("some group has that coordinator")
 }
 
+/// A topic name whose home (the node that decides its partition count) is `want`.
+fn topic_homed(net: &Net, want: usize, prefix: &str) -> String {
+    (0..1000)
+        .map(|i| format!("{prefix}{i}"))
+        .find(|t| net.nodes[0].cluster().unwrap().home(t) == want)
+        .expect("some topic has that home")
+}
+
 #[test]
 fn every_node_computes_the_same_placement() {
     let net = Net::new(3);
@@ -433,23 +441,24 @@ fn forwards_to_one_peer_are_coalesced_into_one_batch() {
 fn a_topic_created_while_a_node_was_cut_off_reaches_it_after_heal() {
     let mut net = Net::new(3);
     net.isolate(2);
+    let late = topic_homed(&net, 0, "late");
     let id = net.send(
         0,
         "c1",
-        json!({"type": "create_topic", "topic": "late", "partitions": 3}),
+        json!({"type": "create_topic", "topic": late, "partitions": 3}),
     );
     net.run();
     net.tick(super_retry());
     net.tick(kgroups::node::cluster::GIVE_UP_MS + 100);
     // Created here and on n1, not on n2: it may have happened, so indefinite.
     assert_eq!(net.reply(id).unwrap()["code"], 13);
-    assert!(net.nodes[2].broker().topics.get("late").is_none());
+    assert!(net.nodes[2].broker().topics.get(&late).is_none());
     net.heal();
     net.tick(2 * kgroups::node::cluster::GIVE_UP_MS);
     let t = net.nodes[2]
         .broker()
         .topics
-        .get("late")
+        .get(&late)
         .expect("learned from a sync");
     assert_eq!(t.partition_count(), 3);
     // The topic list stops travelling once every peer has it.
@@ -457,4 +466,146 @@ fn a_topic_created_while_a_node_was_cut_off_reaches_it_after_heal() {
     let before = net.server_msgs;
     net.tick(4 * kgroups::node::cluster::GIVE_UP_MS);
     assert_eq!(net.server_msgs, before, "an idle cluster sends nothing");
+}
+
+#[test]
+fn a_node_cut_off_from_a_topics_creation_does_not_invent_its_partition_count() {
+    let mut net = Net::new(3);
+    let t = topic_homed(&net, 0, "orders");
+    net.isolate(2);
+    // Created through n1: its home n0 creates it first, then n1 fans it out; n2 misses it.
+    let id = net.send(
+        1,
+        "c1",
+        json!({"type": "create_topic", "topic": t, "partitions": 3}),
+    );
+    net.run();
+    net.tick(kgroups::node::cluster::GIVE_UP_MS + 100);
+    assert_eq!(
+        net.reply(id).unwrap()["code"],
+        13,
+        "created, but not everywhere"
+    );
+    for i in 0..2 {
+        assert_eq!(
+            net.nodes[i]
+                .broker()
+                .topics
+                .get(&t)
+                .unwrap()
+                .partition_count(),
+            3
+        );
+    }
+    // Asked to use the topic while still cut off, n2 does not create it with its default
+    // partition count (4): it answers 11, nothing happened.
+    let r = net.call(2, json!({"type": "send", "topic": t, "key": "k", "msg": 1}));
+    assert_eq!(r["code"], 11, "{r}");
+    let g = group_on(&net, 2);
+    let r = net.call(2, json!({"type": "subscribe", "group": g, "topic": t}));
+    assert_eq!(r["code"], 11, "{r}");
+    net.tick(kgroups::node::cluster::GIVE_UP_MS + 200);
+    assert!(net.nodes[2].broker().topics.get(&t).is_none());
+    // After the heal it learns the home's count, and serves the topic.
+    net.heal();
+    let mut now = 3 * kgroups::node::cluster::GIVE_UP_MS;
+    let r = loop {
+        let r = net.call(2, json!({"type": "send", "topic": t, "key": "k", "msg": 2}));
+        if r["type"] == "send_ok" || now > 10 * kgroups::node::cluster::GIVE_UP_MS {
+            break r;
+        }
+        now += 20;
+        net.tick(now);
+    };
+    assert_eq!(r["type"], "send_ok", "{r}");
+    assert_eq!(
+        net.nodes[2]
+            .broker()
+            .topics
+            .get(&t)
+            .unwrap()
+            .partition_count(),
+        3
+    );
+}
+
+#[test]
+fn a_new_topic_is_created_by_its_home_and_learned_by_the_others() {
+    let mut net = Net::new(3);
+    // Through its home: created at once, with the default count.
+    let here = topic_homed(&net, 1, "fresh");
+    let r = net.call(
+        1,
+        json!({"type": "send", "topic": here, "key": "a", "msg": 1}),
+    );
+    assert!(r["type"] == "send_ok" || r["code"] == 11, "{r}");
+    // Through another node: 11 first (nothing happened), then, once the home answered, served.
+    let away = topic_homed(&net, 2, "fresh");
+    let r = net.call(
+        0,
+        json!({"type": "send", "topic": away, "key": "a", "msg": 1}),
+    );
+    assert_eq!(r["code"], 11, "{r}");
+    assert!(net.nodes[0].broker().topics.get(&away).is_none());
+    net.tick(10);
+    assert_eq!(
+        net.nodes[0]
+            .broker()
+            .topics
+            .get(&away)
+            .map(|t| t.partition_count()),
+        Some(4),
+        "learned from its home, with the home's (default) count"
+    );
+    let mut now = 10;
+    let r = loop {
+        let r = net.call(
+            0,
+            json!({"type": "send", "topic": away, "key": "a", "msg": 2}),
+        );
+        if r["type"] == "send_ok" || now > 5_000 {
+            break r;
+        }
+        now += 60;
+        net.tick(now);
+    };
+    assert_eq!(r["type"], "send_ok", "{r}");
+    // Every node ends up with the home's count.
+    net.tick(now + 1_000);
+    for node in &net.nodes {
+        for t in [&here, &away] {
+            assert_eq!(
+                node.broker().topics.get(t).map(|t| t.partition_count()),
+                Some(4)
+            );
+        }
+    }
+}
+
+#[test]
+fn create_topic_through_any_node_is_decided_by_the_home() {
+    let mut net = Net::new(3);
+    let t = topic_homed(&net, 2, "made");
+    let r = net.call(
+        0,
+        json!({"type": "create_topic", "topic": t, "partitions": 5}),
+    );
+    assert_eq!(r["type"], "create_topic_ok", "{r}");
+    for node in &net.nodes {
+        assert_eq!(node.broker().topics.get(&t).unwrap().partition_count(), 5);
+    }
+    // Another count, through a third node: the home's refusal (21) comes back.
+    let r = net.call(
+        1,
+        json!({"type": "create_topic", "topic": t, "partitions": 6}),
+    );
+    assert_eq!(r["code"], 21, "{r}");
+    // Bad arguments fail at once, before any peer sees them.
+    let before = net.server_msgs;
+    let r = net.call(
+        1,
+        json!({"type": "create_topic", "topic": t, "partitions": 0}),
+    );
+    assert_eq!(r["code"], 12, "{r}");
+    assert_eq!(net.server_msgs, before);
 }

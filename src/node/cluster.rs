@@ -21,8 +21,15 @@
 //!   Items bound for one peer are coalesced: one `fwd` batch is in flight per peer, and what
 //!   arrives meanwhile goes in the next batch. The owner serves each item as a local request and
 //!   answers with the reply bodies in order; the origin rewrites each into the client's reply.
-//!   `list_groups` fans out to every node and merges; `create_topic` creates locally and on every
-//!   peer. A keyless `send` goes to a partition the receiving node leads.
+//!   `list_groups` fans out to every node and merges. A keyless `send` goes to a partition the
+//!   receiving node leads.
+//! - **Topics.** Topic `t`'s *home*, node `murmur2(t) mod n`, alone creates it, so every node
+//!   agrees on its partition count. `create_topic` is created at the home first (forwarded, if
+//!   the receiving node is not the home), then here and on every peer (fan-out). A request that
+//!   names a topic its node does not know gets 11 at once (nothing happened), and the node asks
+//!   the home with `topic_meta` on its next tick; the home answers with the count, creating the
+//!   topic on first use. The default topic is exempt: every node creates it alike from its
+//!   configuration.
 //! - **Replication.** Each leader streams its partitions' records, with their offsets, to every
 //!   other node in `sync` batches (at most one in flight per peer, every [`SYNC_EVERY_MS`], resent
 //!   from the acknowledged position after [`SYNC_RESEND_MS`]). A replica appends only the exact
@@ -39,6 +46,7 @@
 //!   batch was never transmitted, or the request only reads — and 13 (crash, indefinite)
 //!   otherwise.
 
+use super::groups::create_topic_args;
 use super::service::{key_bytes, opt_topic, Node, OwnedReplyTo, ReplyTo};
 use crate::clock::Millis;
 use crate::loom::{lock, Mutex, StdArc as Arc};
@@ -48,7 +56,8 @@ use crate::topic::Topic;
 use crate::wire::reply::{self, JsonOut};
 use crate::wire::scan::Scanner;
 use crate::wire::{decode, Code, Field, Kind, Message, Raw, WireError};
-use std::collections::{BTreeSet, HashMap};
+use std::borrow::Cow;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 
 /// How often the cluster's timer runs ([`Node::tick`]).
@@ -150,6 +159,9 @@ pub struct Cluster {
     /// Answered batches by (origin, seq): the `msgs` array of the answer.
     dedupe: Mutex<Dedupe>,
     commits: Mutex<Commits>,
+    /// Topics a request named that this node does not know, to ask their home node about:
+    /// name → whether the question is in flight.
+    wanted: Mutex<BTreeMap<Box<str>, bool>>,
 }
 
 impl Cluster {
@@ -162,6 +174,7 @@ impl Cluster {
             peers: ids.iter().map(|_| Peer::default()).collect(),
             dedupe: Mutex::new(HashMap::new()),
             commits: Mutex::new(Commits::default()),
+            wanted: Mutex::new(BTreeMap::new()),
         })
     }
 
@@ -178,6 +191,12 @@ impl Cluster {
     /// The index of the leader of partition `p` of `topic`.
     pub fn leader(&self, topic: &str, p: u32) -> usize {
         ((place(topic) + u64::from(p)) % self.ids.len() as u64) as usize
+    }
+
+    /// The index of the home node of `topic`, which alone creates it and so decides its
+    /// partition count (see "Topics" in the module docs).
+    pub fn home(&self, topic: &str) -> usize {
+        (place(topic) % self.ids.len() as u64) as usize
     }
 
     /// The index of the coordinator of `group`.
@@ -260,7 +279,10 @@ impl Node {
                     Ok(t) => t,
                     Err(e) => return Some(Err(e)),
                 };
-                let t = self.broker.topic(topic.as_deref());
+                let t = match self.ensure_topic(topic.as_deref()) {
+                    Ok(t) => t,
+                    Err(e) => return Some(Err(e)),
+                };
                 let owner = match b.get(Field::Key) {
                     Some(k) => {
                         let (kind, bytes) = key_bytes(k.value);
@@ -295,7 +317,15 @@ impl Node {
             }
             "list_groups" => Some(self.fan_out(c, msg, to, true, out)),
             "create_topic" => {
-                // Create here first: a bad request fails here, before any peer sees it.
+                // A bad request fails here, before any peer sees it.
+                let (name, n) = match create_topic_args(b) {
+                    Ok(a) => a,
+                    Err(e) => return Some(Err(e)),
+                };
+                let home = c.home(&name);
+                if home != c.me {
+                    return Some(self.create_at_home(c, home, msg, to, name.into_owned(), n, out));
+                }
                 let mut local = Vec::new();
                 if let Err(e) = self.create_topic(b, to, &mut local) {
                     return Some(Err(e));
@@ -317,7 +347,10 @@ impl Node {
         let b = &msg.body;
         let topic = opt_topic(b).ok()?;
         let msgs = b.array(Field::Msgs).ok()?;
-        let t = self.broker.topic(topic.as_deref());
+        let t = match self.ensure_topic(topic.as_deref()) {
+            Ok(t) => t,
+            Err(e) => return Some(Err(e)),
+        };
         let mut owner = None;
         let mut keyless = false;
         for item in msgs.items() {
@@ -564,6 +597,7 @@ impl Node {
         for (item, transmitted) in failed {
             (item.done)(self, Outcome::GaveUp { transmitted }, out);
         }
+        self.ask_homes(c, out);
         for peer in (0..c.ids.len()).filter(|&p| p != c.me) {
             self.sync_peer(c, peer, now, out);
         }
@@ -641,6 +675,54 @@ impl Node {
         replies.into()
     }
 
+    /// `create_topic` on a node that is not the topic's home: the home creates it first (so
+    /// that it alone decides every topic's partition count); once it has, this node creates it
+    /// and fans the request out to every peer, as the home would have.
+    #[allow(clippy::too_many_arguments)]
+    fn create_at_home(
+        &self,
+        c: &Cluster,
+        home: usize,
+        msg: &Message<'_>,
+        to: &ReplyTo<'_>,
+        name: String,
+        n: u32,
+        out: &mut Vec<u8>,
+    ) -> Result<(), WireError> {
+        let body: Box<str> = body_text(msg.body.line())
+            .ok_or_else(|| WireError::new(Code::MalformedRequest, "no body"))?
+            .into();
+        let src: Box<str> = msg.src.raw().into();
+        let client = to.detach();
+        let item = Item {
+            src: src.clone(),
+            body: body.clone(),
+            deadline: self.now() + GIVE_UP_MS,
+            done: Box::new(move |node, outcome, out| {
+                let created = matches!(&outcome, Outcome::Reply(r) if r
+                    .entries()
+                    .any(|(k, v)| k.raw() == "type"
+                        && v.as_str().is_some_and(|t| t.raw() == "create_topic_ok")));
+                match node.cluster() {
+                    Some(c) if created => {
+                        // The home's count is this request's: a conflict here is the home's
+                        // answer too, so it cannot happen.
+                        let _ = node.broker.topics.create(&name, n);
+                        if let Err(e) =
+                            node.fan_out_parts(c, &src, &body, client.clone(), false, out)
+                        {
+                            node.error(&client.borrow(), &e, out);
+                        }
+                    }
+                    // The home's error, or no answer: as for any forwarded request.
+                    _ => node.relay(&client, false, outcome, out),
+                }
+            }),
+        };
+        self.forward(c, home, item, out);
+        Ok(())
+    }
+
     /// Sends `list_groups` (merged) or `create_topic` (applied) to every peer; replies to the
     /// client when all have answered or given up.
     fn fan_out(
@@ -653,6 +735,19 @@ impl Node {
     ) -> Result<(), WireError> {
         let body = body_text(msg.body.line())
             .ok_or_else(|| WireError::new(Code::MalformedRequest, "no body"))?;
+        self.fan_out_parts(c, msg.src.raw(), body, to.detach(), list, out)
+    }
+
+    /// [`Node::fan_out`] of the request `body` from client `src`, answering `client`.
+    fn fan_out_parts(
+        &self,
+        c: &Cluster,
+        src: &str,
+        body: &str,
+        client: OwnedReplyTo,
+        list: bool,
+        out: &mut Vec<u8>,
+    ) -> Result<(), WireError> {
         let names = if list {
             self.broker.groups.list_groups().into_iter().collect()
         } else {
@@ -662,14 +757,14 @@ impl Node {
             left: c.ids.len() - 1,
             names,
             failed: None,
-            client: to.detach(),
+            client,
             list,
         }));
         let deadline = self.now() + GIVE_UP_MS;
         for peer in (0..c.ids.len()).filter(|&p| p != c.me) {
             let g = gather.clone();
             let item = Item {
-                src: msg.src.raw().into(),
+                src: src.into(),
                 body: body.into(),
                 deadline,
                 done: Box::new(move |node, outcome, out| node.gathered(&g, outcome, out)),
@@ -1021,20 +1116,116 @@ impl Node {
         Ok(())
     }
 
-    /// Appends a record here: in a cluster, a keyless record goes to a partition this node leads.
-    pub(crate) fn append(
-        &self,
-        topic: Option<&str>,
-        key: Option<Key<'_>>,
-        value: &[u8],
-    ) -> (u32, u64) {
+    /// Appends a record to `topic` (found or created by [`Node::ensure_topic`]) here: in a
+    /// cluster, a keyless record goes to a partition this node leads.
+    pub(crate) fn append(&self, t: &Topic, key: Option<Key<'_>>, value: &[u8]) -> (u32, u64) {
         if let (None, Some(c)) = (key, self.cluster()) {
-            let t = self.broker.topic(topic);
-            if let Some(p) = c.pick_led(&t) {
+            if let Some(p) = c.pick_led(t) {
                 return (p, t.partitions()[p as usize].append(None, value));
             }
         }
-        self.broker.send(topic, key, value)
+        t.append(key, value)
+    }
+
+    /// The topic named `name` (the default topic when `None`), created on first use with the
+    /// default partition count — in a cluster, only by its home node, which alone decides a
+    /// topic's partition count. Elsewhere an unknown topic is error 11 (nothing happened), and
+    /// the node asks the home about it on its next tick, so that a retry finds it.
+    /// The default topic is borrowed, not cloned: it is the hot path of the kafka workload.
+    pub(crate) fn ensure_topic(
+        &self,
+        name: Option<&str>,
+    ) -> Result<Cow<'_, crate::loom::Arc<Topic>>, WireError> {
+        let Some(n) = name.filter(|n| *n != &*self.broker.config.default_topic) else {
+            // Every node creates the default topic alike, from its own configuration.
+            return Ok(Cow::Borrowed(self.broker.default_topic()));
+        };
+        if let Some(t) = self.broker.topics.get(n) {
+            return Ok(Cow::Owned(t));
+        }
+        match self.cluster() {
+            Some(c) if c.home(n) != c.me => {
+                lock(&c.wanted).entry(n.into()).or_insert(false);
+                Err(WireError::new(
+                    Code::TemporarilyUnavailable,
+                    format!(
+                        "topic {n:?} is not known on this node yet; its home node {} decides its \
+                         partition count and is being asked: retry",
+                        c.ids[c.home(n)]
+                    ),
+                ))
+            }
+            _ => Ok(Cow::Owned(self.broker.topics.get_or_create(n))),
+        }
+    }
+
+    /// Asks the home node of each wanted topic about it (from [`Node::tick`]); the answer
+    /// creates the topic here with the home's partition count.
+    fn ask_homes(&self, c: &Cluster, out: &mut Vec<u8>) {
+        let asks: Vec<Box<str>> = {
+            let mut wanted = lock(&c.wanted);
+            wanted.retain(|name, _| self.broker.topics.get(name).is_none());
+            wanted
+                .iter_mut()
+                .filter(|(_, asked)| !**asked)
+                .map(|(name, asked)| {
+                    *asked = true;
+                    name.clone()
+                })
+                .collect()
+        };
+        for name in asks {
+            let home = c.home(&name);
+            let mut body = Vec::new();
+            body.extend_from_slice(b"{\"type\":\"topic_meta\",\"topic\":");
+            body.string(&name);
+            body.push(b'}');
+            let item = Item {
+                src: self.id().unwrap_or("").into(),
+                body: String::from_utf8(body).expect("JSON text is UTF-8").into(),
+                deadline: self.now() + GIVE_UP_MS,
+                done: Box::new(move |node, outcome, _out| {
+                    if let Outcome::Reply(reply) = outcome {
+                        let count = reply
+                            .entries()
+                            .find(|(k, _)| k.raw() == "partitions")
+                            .and_then(|(_, v)| v.as_u64());
+                        if let Some(count) = count {
+                            // The home's count; a conflict cannot arise, as only the home
+                            // creates the topic (or sends its count), but is harmless if it did.
+                            let _ = node
+                                .broker
+                                .topics
+                                .create(&name, count.clamp(1, 65_536) as u32);
+                        }
+                    }
+                    if let Some(c) = node.cluster() {
+                        // Answered or not, the next request naming it asks again.
+                        lock(&c.wanted).remove(&name);
+                    }
+                }),
+            };
+            self.forward(c, home, item, out);
+        }
+    }
+
+    /// `topic_meta {topic}` from a peer → `topic_meta_ok {partitions}`: the topic's partition
+    /// count, from its home node (which creates it on first use, as for any request).
+    pub(crate) fn on_topic_meta(
+        &self,
+        msg: &Message<'_>,
+        to: &ReplyTo<'_>,
+        out: &mut Vec<u8>,
+    ) -> Result<(), WireError> {
+        self.cluster()
+            .filter(|c| c.is_peer(msg.src.raw()))
+            .ok_or_else(|| WireError::not_supported("topic_meta"))?;
+        let name = msg.body.str(Field::Topic)?.decode();
+        let t = self.ensure_topic(Some(&name))?;
+        self.ok(to, out);
+        out.key("partitions").uint(u64::from(t.partition_count()));
+        self.done(to, out);
+        Ok(())
     }
 }
 

@@ -39,6 +39,19 @@ fn write_view(out: &mut Vec<u8>, view: &MemberView, topic: Option<&str>) {
     out.key("generation").uint(view.generation);
 }
 
+/// The `topic` and `partitions` of a `create_topic`, checked.
+pub(crate) fn create_topic_args<'a>(b: &Body<'a>) -> Result<(Cow<'a, str>, u32), WireError> {
+    let topic = b.str(Field::Topic)?.decode();
+    let n = b.u32(Field::Partitions)?;
+    if n == 0 || n > MAX_PARTITIONS {
+        return Err(WireError::malformed(
+            b.name_of(Field::Partitions),
+            "an integer from 1 to 65536",
+        ));
+    }
+    Ok((topic, n))
+}
+
 impl Node {
     /// The named topic (which must exist), or the default topic.
     pub(crate) fn topic_or_default(&self, b: &Body<'_>) -> Result<Arc<Topic>, WireError> {
@@ -55,11 +68,10 @@ impl Node {
         }
     }
 
-    /// The named topic or the default one, created on first use.
+    /// The named topic or the default one, created on first use (see [`Node::ensure_topic`]).
     fn topic_for_join(&self, b: &Body<'_>) -> Result<Arc<Topic>, WireError> {
         let name = opt_topic(b)?;
-        let name = name.as_deref().unwrap_or(&self.broker.config.default_topic);
-        Ok(self.broker.topics.get_or_create(name))
+        Ok(self.ensure_topic(name.as_deref())?.into_owned())
     }
 
     /// The topics a poll by a non-member joins: the request's `topic`; else every topic the group
@@ -392,14 +404,7 @@ impl Node {
         to: &ReplyTo<'_>,
         out: &mut Vec<u8>,
     ) -> Result<(), WireError> {
-        let topic = b.str(Field::Topic)?.decode();
-        let n = b.u32(Field::Partitions)?;
-        if n == 0 || n > MAX_PARTITIONS {
-            return Err(WireError::malformed(
-                b.name_of(Field::Partitions),
-                "an integer from 1 to 65536",
-            ));
-        }
+        let (topic, n) = create_topic_args(b)?;
         self.broker.topics.create(&topic, n)?;
         self.ok(to, out);
         self.done(to, out);

@@ -19,7 +19,8 @@ impl Node {
         let topic = opt_topic(b)?;
         let key = b.get(Field::Key).map(|s| key_bytes(s.value));
         let key = key.as_ref().map(|(kind, bytes)| Key { kind: *kind, bytes });
-        let (_, offset) = self.append(topic.as_deref(), key, &value);
+        let t = self.ensure_topic(topic.as_deref())?;
+        let (_, offset) = self.append(&t, key, &value);
         self.ok(to, out);
         out.key("offset").uint(offset);
         self.done(to, out);
@@ -166,11 +167,12 @@ impl Node {
             }
             records.push((key, value.ok_or_else(bad)?));
         }
+        let t = self.ensure_topic(topic.as_deref())?;
         self.ok(to, out);
         out.key("offsets").push(b'[');
         for (i, (key, value)) in records.iter().enumerate() {
             let key = key.as_ref().map(|(kind, bytes)| Key { kind: *kind, bytes });
-            let (p, o) = self.append(topic.as_deref(), key, value);
+            let (p, o) = self.append(&t, key, value);
             if i > 0 {
                 out.push(b',');
             }

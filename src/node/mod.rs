@@ -54,6 +54,7 @@
 //! | `list_topics {}` | `list_topics_ok {topics: [{topic, partitions}…]}` |
 //! | `reset_offsets {group, topic?, to: "earliest"\|"latest"\|offset}` | `reset_offsets_ok {}` |
 //! | `fwd {offset: seq, msgs: [[src, body]…]}` (node to node) | `fwd_ok {msgs: [reply body…]}` |
+//! | `topic_meta {topic}` (node to node, inside a `fwd`, to the topic's home) | `topic_meta_ok {partitions}` |
 //! | `sync {msgs: [[topic, partitions, p, from, [[kind, key, msg]…]]…], offsets: {key: offset}, offset: version, keys?: [[topic, partitions]…]}` (node to node) | `sync_ok {msgs: [[topic, p, log_end]…], offset: version, partitions?: topics known}` |
 //!
 //! `partitions` in `subscribe_ok` are those of the request's topic; in `heartbeat_ok` and

@@ -301,6 +301,7 @@ impl Node {
             "reset_offsets" => self.reset_offsets(b, to, out),
             "fwd" => self.on_fwd(msg, to, out),
             "sync" => self.on_sync(msg, to, out),
+            "topic_meta" => self.on_topic_meta(msg, to, out),
             _ => Err(WireError::not_supported(ty)),
         }
     }
