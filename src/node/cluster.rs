@@ -604,6 +604,14 @@ impl Node {
         lock(&c.dedupe).retain(|_, (at, _)| now.saturating_sub(*at) < DEDUPE_KEEP_MS);
     }
 
+    /// The cluster, if `msg` (of type `ty`) comes from one of its nodes: node-to-node messages
+    /// from anyone else (a client, or any sender to a lone node) are not supported.
+    fn cluster_of_peer(&self, msg: &Message<'_>, ty: &str) -> Result<&Cluster, WireError> {
+        self.cluster()
+            .filter(|c| c.is_peer(msg.src.raw()))
+            .ok_or_else(|| WireError::not_supported(ty))
+    }
+
     /// `fwd {offset: seq, msgs: [[src, body], …]}` from a peer → `fwd_ok {msgs: [reply body, …]}`:
     /// serves each request here; a retried batch gets the first answer again.
     pub(crate) fn on_fwd(
@@ -612,10 +620,7 @@ impl Node {
         to: &ReplyTo<'_>,
         out: &mut Vec<u8>,
     ) -> Result<(), WireError> {
-        let c = self
-            .cluster()
-            .filter(|c| c.is_peer(msg.src.raw()))
-            .ok_or_else(|| WireError::not_supported("fwd"))?;
+        let c = self.cluster_of_peer(msg, "fwd")?;
         let seq = msg.body.u64(Field::Offset)?;
         let items = msg.body.array(Field::Msgs)?;
         let key: (Box<str>, u64) = (msg.src.raw().into(), seq);
@@ -993,9 +998,7 @@ impl Node {
         to: &ReplyTo<'_>,
         out: &mut Vec<u8>,
     ) -> Result<(), WireError> {
-        self.cluster()
-            .filter(|c| c.is_peer(msg.src.raw()))
-            .ok_or_else(|| WireError::not_supported("sync"))?;
+        self.cluster_of_peer(msg, "sync")?;
         let b = &msg.body;
         let mut known = None;
         if let Some(meta) = b.get(Field::Keys) {
@@ -1217,9 +1220,7 @@ impl Node {
         to: &ReplyTo<'_>,
         out: &mut Vec<u8>,
     ) -> Result<(), WireError> {
-        self.cluster()
-            .filter(|c| c.is_peer(msg.src.raw()))
-            .ok_or_else(|| WireError::not_supported("topic_meta"))?;
+        self.cluster_of_peer(msg, "topic_meta")?;
         let name = msg.body.str(Field::Topic)?.decode();
         let t = self.ensure_topic(Some(&name))?;
         self.ok(to, out);
