@@ -609,3 +609,71 @@ fn create_topic_through_any_node_is_decided_by_the_home() {
     assert_eq!(r["code"], 12, "{r}");
     assert_eq!(net.server_msgs, before);
 }
+
+#[test]
+fn a_send_batch_over_several_leaders_is_split_and_answered_in_order() {
+    let mut net = Net::new(3);
+    let keys: Vec<String> = [2, 0, 1, 2]
+        .iter()
+        .enumerate()
+        .map(|(i, &leader)| {
+            // Distinct keys with the wanted leaders (the first and last share n2).
+            (0..1000)
+                .map(|j| format!("b{i}-{j}"))
+                .find(|k| leader_of(&net, k).0 == leader)
+                .unwrap()
+        })
+        .collect();
+    let msgs: Vec<Value> = keys
+        .iter()
+        .enumerate()
+        .map(|(i, k)| json!({"key": k, "msg": i}))
+        .collect();
+    let r = net.call(0, json!({"type": "send_batch", "msgs": msgs}));
+    assert_eq!(r["type"], "send_batch_ok", "{r}");
+    let offsets = r["offsets"].as_array().unwrap();
+    assert_eq!(offsets.len(), 4);
+    for (i, k) in keys.iter().enumerate() {
+        let (leader, p) = leader_of(&net, k);
+        assert_eq!(offsets[i][0], p, "record {i}: its key's partition");
+        let o = offsets[i][1].as_u64().unwrap();
+        // Appended once, at its leader, at the offset the reply names.
+        let part = &net.nodes[leader].broker().default_topic().partitions()[p as usize];
+        let got = part.get(o).expect("at the leader");
+        assert_eq!(got.value, i.to_string().as_bytes(), "record {i}");
+        for other in (0..3).filter(|&n| n != leader) {
+            assert_eq!(
+                net.held(other, p),
+                0,
+                "record {i} only at its leader before a sync"
+            );
+        }
+    }
+    // Every record is readable from any node once replicated.
+    net.tick(100);
+    for (i, k) in keys.iter().enumerate() {
+        let r = net.call(1, json!({"type": "poll", "offsets": {k.clone(): 0}}));
+        assert_eq!(r["msgs"][k][0][1], json!(i), "record {i}");
+    }
+}
+
+#[test]
+fn a_split_send_batch_with_an_unreachable_part_says_it_may_have_happened() {
+    let mut net = Net::new(3);
+    let here = key_led_by(&net, 0);
+    let away = key_led_by(&net, 2);
+    net.isolate(2);
+    let id = net.send(
+        0,
+        "c1",
+        json!({"type": "send_batch", "msgs": [{"key": here, "msg": 1}, {"key": away, "msg": 2}]}),
+    );
+    net.run();
+    assert!(net.reply(id).is_none(), "waits for the unreachable part");
+    net.tick(kgroups::node::cluster::GIVE_UP_MS + 100);
+    // n0 appended its own record: the batch happened in part, so 13, never 11.
+    let r = net.reply(id).unwrap();
+    assert_eq!(r["code"], 13, "{r}");
+    let (_, p) = leader_of(&net, &here);
+    assert_eq!(net.held(0, p), 1);
+}

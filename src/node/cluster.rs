@@ -22,7 +22,9 @@
 //!   arrives meanwhile goes in the next batch. The owner serves each item as a local request and
 //!   answers with the reply bodies in order; the origin rewrites each into the client's reply.
 //!   `list_groups` fans out to every node and merges. A keyless `send` goes to a partition the
-//!   receiving node leads.
+//!   receiving node leads. A `send_batch` whose records belong to several leaders is split: each
+//!   leader gets its part as a `send_batch` of its own, and the client one reply with every
+//!   offset in request order (13 if a part failed after another was appended).
 //! - **Topics.** Topic `t`'s *home*, node `murmur2(t) mod n`, alone creates it, so every node
 //!   agrees on its partition count. `create_topic` is created at the home first (forwarded, if
 //!   the receiving node is not the home), then here and on every peer (fan-out). A request that
@@ -255,6 +257,21 @@ struct Gather {
     list: bool,
 }
 
+/// The state of a split `send_batch`: its records' offsets as the parts come back.
+struct BatchGather {
+    /// Parts still unanswered.
+    left: usize,
+    /// Per record, in request order: (partition, offset) once appended.
+    offsets: Vec<Option<(u32, u64)>>,
+    /// Some record was appended.
+    applied: bool,
+    /// Some part may have been appended (no answer to a transmitted part, or a 13).
+    maybe: bool,
+    /// The first failure of a part.
+    failed: Option<WireError>,
+    client: OwnedReplyTo,
+}
+
 impl Node {
     /// The cluster, if `init` named more than one node.
     #[inline]
@@ -336,7 +353,12 @@ impl Node {
         }
     }
 
-    /// `send_batch` in a cluster: served by the one leader of all its keyed records.
+    /// `send_batch` in a cluster. Each record goes to its partition's leader (a keyless one to a
+    /// partition this node leads, else to the leader of the next round-robin partition). A batch
+    /// whose records all belong here is served here, one whose records all belong to one peer is
+    /// forwarded whole, and any other is split: this node appends its own records and forwards
+    /// each peer its part as a `send_batch` of its own, then answers with every offset in request
+    /// order ([`Node::batch_part`]).
     fn route_send_batch(
         &self,
         c: &Cluster,
@@ -351,46 +373,182 @@ impl Node {
             Ok(t) => t,
             Err(e) => return Some(Err(e)),
         };
-        let mut owner = None;
-        let mut keyless = false;
-        for item in msgs.items() {
-            let key = item.entries().find(|(k, v)| {
-                matches!(Field::from_key(&k.decode()), Some((Field::Key, _))) && !v.is_null()
-            });
-            let leader = match key {
-                Some((_, v)) => {
-                    let (kind, bytes) = key_bytes(v);
-                    c.leader(
-                        t.name(),
-                        t.partition_of(Some(Key {
-                            kind,
-                            bytes: &bytes,
-                        })),
-                    )
-                }
-                None => {
-                    keyless = true;
-                    continue;
-                }
-            };
-            if owner.is_some_and(|o| o != leader) {
-                owner = Some(usize::MAX);
-            } else {
-                owner = Some(leader);
-            }
-        }
         let here = c.pick_led(&t).is_some();
-        match owner {
-            None if here || !keyless => None,
-            Some(o) if o == c.me && (here || !keyless) => None,
-            Some(o) if o != usize::MAX && !keyless => {
-                Some(self.forward_request(c, o, msg, to, false, out))
+        // (owner, key, value, the item's text) per record.
+        let mut records = Vec::new();
+        for item in msgs.items() {
+            if item.kind() != Kind::Object {
+                // Served here, where `send_batch` refuses the whole batch before appending.
+                return None;
             }
-            _ => Some(Err(WireError::new(
-                Code::TemporarilyUnavailable,
-                "in a cluster, a send_batch must go to the partitions of one leader",
-            ))),
+            let (mut key, mut value) = (None, None);
+            for (k, v) in item.entries() {
+                match Field::from_key(&k.decode()) {
+                    Some((Field::Key, _)) if !v.is_null() => key = Some(key_bytes(v)),
+                    Some((Field::Msg, _)) => value = Some(v),
+                    _ => {}
+                }
+            }
+            let value = value?;
+            let owner = match &key {
+                Some((kind, bytes)) => {
+                    c.leader(t.name(), t.partition_of(Some(Key { kind: *kind, bytes })))
+                }
+                None if here => c.me,
+                None => c.leader(t.name(), t.partition_of(None)),
+            };
+            records.push((owner, key, value, item.text()));
         }
+        let first = records.first().map_or(c.me, |r| r.0);
+        if records.iter().all(|r| r.0 == first) {
+            return (first != c.me).then(|| self.forward_request(c, first, msg, to, false, out));
+        }
+        // Split. Parts for peers first (this node's own appends cannot fail).
+        let mut peers: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+        for (i, r) in records.iter().enumerate().filter(|(_, r)| r.0 != c.me) {
+            peers.entry(r.0).or_default().push(i);
+        }
+        let gather = Arc::new(Mutex::new(BatchGather {
+            left: peers.len(),
+            offsets: vec![None; records.len()],
+            applied: false,
+            maybe: false,
+            failed: None,
+            client: to.detach(),
+        }));
+        {
+            let mut g = lock(&gather);
+            for (i, (_, key, value, _)) in records.iter().enumerate() {
+                if records[i].0 == c.me {
+                    let key = key.as_ref().map(|(kind, bytes)| Key { kind: *kind, bytes });
+                    g.offsets[i] = Some(self.append(&t, key, &value.compact()));
+                    g.applied = true;
+                }
+            }
+        }
+        let deadline = self.now() + GIVE_UP_MS;
+        for (peer, indices) in peers {
+            let mut body = Vec::new();
+            body.extend_from_slice(b"{\"type\":\"send_batch\",");
+            if let Some(name) = &topic {
+                body.extend_from_slice(b"\"topic\":");
+                body.string(name);
+                body.push(b',');
+            }
+            body.extend_from_slice(b"\"msgs\":[");
+            for (j, &i) in indices.iter().enumerate() {
+                if j > 0 {
+                    body.push(b',');
+                }
+                body.extend_from_slice(records[i].3.as_bytes());
+            }
+            body.extend_from_slice(b"]}");
+            let g = gather.clone();
+            let item = Item {
+                src: msg.src.raw().into(),
+                body: String::from_utf8(body).expect("JSON text is UTF-8").into(),
+                deadline,
+                done: Box::new(move |node, outcome, out| {
+                    node.batch_part(&g, &indices, outcome, out)
+                }),
+            };
+            self.forward(c, peer, item, out);
+        }
+        Some(Ok(()))
+    }
+
+    /// One peer's part of a split `send_batch` is answered or given up; the last one answers the
+    /// client: every offset in request order, or, if a part failed, 13 when some record was (or
+    /// may have been) appended, else the part's own definite error.
+    fn batch_part(
+        &self,
+        g: &Mutex<BatchGather>,
+        indices: &[usize],
+        outcome: Outcome<'_>,
+        out: &mut Vec<u8>,
+    ) {
+        let mut g = lock(g);
+        match outcome {
+            Outcome::Reply(body) => {
+                let field = |name: &str| body.entries().find(|(k, _)| k.raw() == name);
+                let ok = field("type")
+                    .and_then(|(_, v)| v.as_str())
+                    .is_some_and(|t| t.raw() == "send_batch_ok");
+                let offsets: Vec<(u32, u64)> = field("offsets")
+                    .map(|(_, v)| {
+                        v.items()
+                            .filter_map(|pair| {
+                                let mut it = pair.items();
+                                let p = it.next()?.as_u64()?;
+                                Some((u32::try_from(p).ok()?, it.next()?.as_u64()?))
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                if ok && offsets.len() == indices.len() {
+                    for (&i, o) in indices.iter().zip(offsets) {
+                        g.offsets[i] = Some(o);
+                    }
+                    g.applied = true;
+                } else if ok {
+                    g.maybe = true;
+                    g.failed
+                        .get_or_insert_with(|| WireError::new(Code::Crash, "a malformed answer"));
+                } else {
+                    // The peer refused its part before appending any of it.
+                    let code = field("code")
+                        .and_then(|(_, v)| v.as_u64())
+                        .and_then(Code::from_number)
+                        .unwrap_or(Code::Crash);
+                    let text = field("text")
+                        .and_then(|(_, v)| v.as_str())
+                        .map_or_else(|| "a peer refused its part".into(), |t| t.decode());
+                    g.maybe |= !code.is_definite();
+                    g.failed
+                        .get_or_insert_with(|| WireError::new(code, text.into_owned()));
+                }
+            }
+            Outcome::GaveUp { transmitted } => {
+                g.maybe |= transmitted;
+                g.failed.get_or_insert_with(|| {
+                    WireError::new(
+                        Code::TemporarilyUnavailable,
+                        "the node that leads part of this batch is unreachable",
+                    )
+                });
+            }
+        }
+        g.left -= 1;
+        if g.left > 0 {
+            return;
+        }
+        let to = g.client.borrow();
+        if let Some(e) = &g.failed {
+            if g.applied || g.maybe {
+                let e = WireError::new(
+                    Code::Crash,
+                    format!(
+                        "part of the batch was appended and part may not have been: {}",
+                        e.text
+                    ),
+                );
+                return self.error(&to, &e, out);
+            }
+            return self.error(&to, e, out);
+        }
+        self.ok(&to, out);
+        out.key("offsets").push(b'[');
+        for (i, o) in g.offsets.iter().enumerate() {
+            let (p, o) = o.expect("every record has an offset when no part failed");
+            if i > 0 {
+                out.push(b',');
+            }
+            out.push(b'[');
+            out.uint(u64::from(p)).push(b',');
+            out.uint(o).push(b']');
+        }
+        out.push(b']');
+        self.done(&to, out);
     }
 
     /// Forwards one client request to node `peer`; the client's reply is written when the answer

@@ -30,6 +30,21 @@ impl Code {
         self as u32
     }
 
+    /// The code of number `n`, if it is one of ours.
+    pub fn from_number(n: u64) -> Option<Code> {
+        [
+            Code::NotSupported,
+            Code::TemporarilyUnavailable,
+            Code::MalformedRequest,
+            Code::Crash,
+            Code::KeyDoesNotExist,
+            Code::KeyAlreadyExists,
+            Code::PreconditionFailed,
+        ]
+        .into_iter()
+        .find(|c| u64::from(c.code()) == n)
+    }
+
     /// Whether Maelstrom reads this code as "the operation certainly did not happen".
     pub fn is_definite(self) -> bool {
         !matches!(self, Code::Crash)
