@@ -677,3 +677,39 @@ fn a_split_send_batch_with_an_unreachable_part_says_it_may_have_happened() {
     let (_, p) = leader_of(&net, &here);
     assert_eq!(net.held(0, p), 1);
 }
+
+#[test]
+fn list_offsets_reads_each_partitions_log_end_at_its_leader() {
+    let mut net = Net::new(3);
+    // Two records at n1's partition, one at n2's, through their leaders: no sync has run yet,
+    // so n0's copies are empty.
+    let k1 = key_led_by(&net, 1);
+    let k2 = key_led_by(&net, 2);
+    net.call(1, json!({"type": "send", "key": k1, "msg": 1}));
+    net.call(1, json!({"type": "send", "key": k1, "msg": 2}));
+    net.call(2, json!({"type": "send", "key": k2, "msg": 3}));
+    let (_, p1) = leader_of(&net, &k1);
+    let (_, p2) = leader_of(&net, &k2);
+    assert_eq!((net.held(0, p1), net.held(0, p2)), (0, 0));
+    let r = net.call(0, json!({"type": "list_offsets"}));
+    assert_eq!(r["type"], "list_offsets_ok", "{r}");
+    let offsets = r["offsets"].as_object().unwrap();
+    assert_eq!(offsets.len(), 4);
+    for (p, end) in offsets {
+        let p: u32 = p.parse().unwrap();
+        let want = if p == p1 {
+            2
+        } else if p == p2 {
+            1
+        } else {
+            0
+        };
+        assert_eq!(end, want, "partition {p}");
+    }
+    // A read: with a leader cut off, 11 (nothing happened).
+    net.isolate(2);
+    let id = net.send(0, "c1", json!({"type": "list_offsets"}));
+    net.run();
+    net.tick(kgroups::node::cluster::GIVE_UP_MS + 100);
+    assert_eq!(net.reply(id).unwrap()["code"], 11);
+}

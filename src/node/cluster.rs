@@ -36,7 +36,8 @@
 //!   other node in `sync` batches (at most one in flight per peer, every [`SYNC_EVERY_MS`], resent
 //!   from the acknowledged position after [`SYNC_RESEND_MS`]). A replica appends only the exact
 //!   next offset and acknowledges its log end, so its copy is always a contiguous prefix of the
-//!   leader's. Maelstrom's `poll` and the coordinators' group polls read the local copy. The
+//!   leader's. Maelstrom's `poll` and the coordinators' group polls read the local copy;
+//!   `list_offsets` asks each partition's leader for its log end. The
 //!   kafka workload's per-key committed offsets are a max-merge register: committed locally,
 //!   gossiped in the same `sync` batches, served locally. Until a peer knows every topic, the
 //!   `sync` also lists the topics with their partition counts, so a topic created while a peer
@@ -272,6 +273,18 @@ struct BatchGather {
     client: OwnedReplyTo,
 }
 
+/// The state of a `list_offsets` over several leaders.
+struct EndsGather {
+    /// Leaders still unanswered.
+    left: usize,
+    /// Per partition: the log end, from its leader once it answered (this node's copy before).
+    ends: Vec<u64>,
+    /// Per partition: its leader.
+    leaders: Vec<usize>,
+    failed: Option<WireError>,
+    client: OwnedReplyTo,
+}
+
 impl Node {
     /// The cluster, if `init` named more than one node.
     #[inline]
@@ -317,6 +330,7 @@ impl Node {
                 (owner != c.me).then(|| self.forward_request(c, owner, msg, to, false, out))
             }
             "send_batch" => self.route_send_batch(c, msg, to, out),
+            "list_offsets" => self.route_list_offsets(c, msg, to, out),
             "poll" | "list_committed_offsets" if !grouped => None,
             "subscribe"
             | "unsubscribe"
@@ -548,6 +562,104 @@ impl Node {
             out.uint(o).push(b']');
         }
         out.push(b']');
+        self.done(&to, out);
+    }
+
+    /// `list_offsets` in a cluster: each partition's log end comes from its leader (the
+    /// replicas' copies may be behind), as a Kafka client asks each leader; partitions this node
+    /// leads are read here, and each other leader is asked once for its own.
+    fn route_list_offsets(
+        &self,
+        c: &Cluster,
+        msg: &Message<'_>,
+        to: &ReplyTo<'_>,
+        out: &mut Vec<u8>,
+    ) -> Option<Result<(), WireError>> {
+        let t = match self.topic_or_default(&msg.body) {
+            Ok(t) => t,
+            Err(e) => return Some(Err(e)),
+        };
+        let n = t.partition_count();
+        let leaders: Vec<usize> = (0..n).map(|p| c.leader(t.name(), p)).collect();
+        let peers: BTreeSet<usize> = leaders.iter().copied().filter(|&l| l != c.me).collect();
+        if peers.is_empty() {
+            return None;
+        }
+        let body = match body_text(msg.body.line()) {
+            Some(b) => b,
+            None => return Some(Err(WireError::new(Code::MalformedRequest, "no body"))),
+        };
+        let ends = t.partitions().iter().map(|part| part.end()).collect();
+        let gather = Arc::new(Mutex::new(EndsGather {
+            left: peers.len(),
+            ends,
+            leaders,
+            failed: None,
+            client: to.detach(),
+        }));
+        let deadline = self.now() + GIVE_UP_MS;
+        for peer in peers {
+            let g = gather.clone();
+            let item = Item {
+                src: msg.src.raw().into(),
+                body: body.into(),
+                deadline,
+                done: Box::new(move |node, outcome, out| node.ends_part(&g, peer, outcome, out)),
+            };
+            self.forward(c, peer, item, out);
+        }
+        Some(Ok(()))
+    }
+
+    /// Leader `peer` answered a split `list_offsets` (or did not); the last one answers the
+    /// client. A read: a failure is 11 (nothing happened).
+    fn ends_part(
+        &self,
+        g: &Mutex<EndsGather>,
+        peer: usize,
+        outcome: Outcome<'_>,
+        out: &mut Vec<u8>,
+    ) {
+        let mut g = lock(g);
+        let mut answered = false;
+        if let Outcome::Reply(body) = outcome {
+            if let Some((_, offsets)) = body.entries().find(|(k, _)| k.raw() == "offsets") {
+                for (k, v) in offsets.entries() {
+                    let (Ok(p), Some(end)) = (k.decode().parse::<usize>(), v.as_u64()) else {
+                        continue;
+                    };
+                    if g.leaders.get(p) == Some(&peer) {
+                        g.ends[p] = end;
+                    }
+                }
+                answered = true;
+            }
+        }
+        if !answered && g.failed.is_none() {
+            g.failed = Some(WireError::new(
+                Code::TemporarilyUnavailable,
+                "a partition's leader did not answer; nothing happened",
+            ));
+        }
+        g.left -= 1;
+        if g.left > 0 {
+            return;
+        }
+        let to = g.client.borrow();
+        if let Some(e) = &g.failed {
+            return self.error(&to, e, out);
+        }
+        self.ok(&to, out);
+        out.key("offsets").push(b'{');
+        for (p, end) in g.ends.iter().enumerate() {
+            if p > 0 {
+                out.push(b',');
+            }
+            out.push(b'"');
+            out.uint(p as u64).raw(b"\":");
+            out.uint(*end);
+        }
+        out.push(b'}');
         self.done(&to, out);
     }
 
