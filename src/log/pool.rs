@@ -2,8 +2,9 @@
 //!
 //! A bucket of `MIN..HUGE` bytes (64 KiB up to 1 MiB) is too large for the allocator to hand out
 //! zeroed without a `memset`, and too small for a 2 MiB huge page of its own. Every log's
-//! mid-sized buckets (records, `ready` flags, offset lists) are therefore bump-allocated from one
-//! shared *chunk*: a 2 MiB-aligned 2 MiB anonymous mapping offered to transparent huge pages. So
+//! mid-sized record buckets (those of a `Buckets` with `POOLED`) are therefore bump-allocated from
+//! one shared *chunk*: a 2 MiB-aligned 2 MiB anonymous mapping offered to transparent huge pages.
+//! So
 //! sixteen partitions whose record buckets reach 128 KiB share one huge page (one fault, 2 MiB
 //! zeroed) instead of faulting 32 small pages each, and a partition of a few thousand records holds
 //! its own bytes, not a 2 MiB arena of its own.
