@@ -49,6 +49,7 @@
 
 use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
 use crossbeam_utils::CachePadded;
+use kgroups::lab::bench::process::thread_cpu;
 use kgroups::partition::{Key, Partition};
 use kgroups::partitioner::partition_for;
 use kgroups::topic::Topic;
@@ -251,17 +252,6 @@ impl Appender for MutexGlobal {
 /// fresh structures; only the appends are timed (barrier to barrier).
 fn run_appends<A: Appender>(load: Load, threads: usize, iters: u64, keys: &[String]) -> Duration {
     run_appends_cpu::<A>(load, threads, iters, keys).0
-}
-
-/// The CPU time this thread has used, from `CLOCK_THREAD_CPUTIME_ID`.
-fn thread_cpu() -> Duration {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: 1. `ts` is a valid, writable `timespec`; the clock id is a constant Linux supports.
-    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
 /// As [`run_appends`], also returning the CPU time the appending threads used in all (user and

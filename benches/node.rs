@@ -7,6 +7,7 @@
 
 use criterion::{criterion_group, BatchSize, Criterion, Throughput};
 use kgroups::broker::Config;
+use kgroups::lab::bench::process::thread_cpu;
 use kgroups::node::{self, Node};
 use kgroups::wire::{self, reply, Field, JsonOut};
 use serde::{Deserialize, Serialize};
@@ -393,17 +394,6 @@ fn pipes(workers: usize) {
         node_cpu.as_nanos() as f64 / n as f64,
         driver.as_nanos() as f64 / n as f64
     );
-}
-
-/// The calling thread's CPU time.
-fn thread_cpu() -> Duration {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: 1. `ts` is a valid, writable timespec; 2. the clock id is a constant Linux knows.
-    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
 /// This process's CPU time (user + system, all threads).

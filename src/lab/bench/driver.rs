@@ -35,7 +35,7 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
 use super::fast;
-use super::process::LineReader;
+use super::process::{thread_cpu, LineReader};
 use crate::loom::{Arc, AtomicBool, AtomicU64, Ordering};
 use crate::wire::{self, Field, JsonOut, Kind};
 
@@ -801,17 +801,6 @@ fn touched<T: Copy + Default>(n: usize) -> Vec<T> {
     v.resize(n, T::default());
     v.clear();
     v
-}
-
-/// The calling thread's CPU time.
-fn thread_cpu() -> Duration {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: 1. `ts` is a valid, writable timespec; 2. the clock id is a constant Linux knows.
-    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
 fn shared_for(plan: &Plan, writer: Thread) -> Arc<Shared> {
