@@ -50,6 +50,7 @@
 //!   otherwise.
 
 use super::groups::create_topic_args;
+use super::kafka::{log_end, offset_pair};
 use super::service::{key_bytes, opt_topic, Node, OwnedReplyTo, ReplyTo};
 use crate::clock::Millis;
 use crate::loom::{lock, Mutex, StdArc as Arc};
@@ -233,6 +234,13 @@ impl Cluster {
     fn is_peer(&self, src: &str) -> bool {
         self.ids.iter().any(|i| &**i == src)
     }
+}
+
+/// Whether a reply body is of type `ty`.
+fn is_reply(body: &Raw<'_>, ty: &str) -> bool {
+    body.field("type")
+        .and_then(|v| v.as_str())
+        .is_some_and(|t| t.raw() == ty)
 }
 
 /// The `body` of a message line, as it came.
@@ -484,12 +492,10 @@ impl Node {
         let mut g = lock(g);
         match outcome {
             Outcome::Reply(body) => {
-                let field = |name: &str| body.entries().find(|(k, _)| k.raw() == name);
-                let ok = field("type")
-                    .and_then(|(_, v)| v.as_str())
-                    .is_some_and(|t| t.raw() == "send_batch_ok");
-                let offsets: Vec<(u32, u64)> = field("offsets")
-                    .map(|(_, v)| {
+                let ok = is_reply(&body, "send_batch_ok");
+                let offsets: Vec<(u32, u64)> = body
+                    .field("offsets")
+                    .map(|v| {
                         v.items()
                             .filter_map(|pair| {
                                 let mut it = pair.items();
@@ -510,12 +516,14 @@ impl Node {
                         .get_or_insert_with(|| WireError::new(Code::Crash, "a malformed answer"));
                 } else {
                     // The peer refused its part before appending any of it.
-                    let code = field("code")
-                        .and_then(|(_, v)| v.as_u64())
+                    let code = body
+                        .field("code")
+                        .and_then(|v| v.as_u64())
                         .and_then(Code::from_number)
                         .unwrap_or(Code::Crash);
-                    let text = field("text")
-                        .and_then(|(_, v)| v.as_str())
+                    let text = body
+                        .field("text")
+                        .and_then(|v| v.as_str())
                         .map_or_else(|| "a peer refused its part".into(), |t| t.decode());
                     g.maybe |= !code.is_definite();
                     g.failed
@@ -554,12 +562,7 @@ impl Node {
         out.key("offsets").push(b'[');
         for (i, o) in g.offsets.iter().enumerate() {
             let (p, o) = o.expect("every record has an offset when no part failed");
-            if i > 0 {
-                out.push(b',');
-            }
-            out.push(b'[');
-            out.uint(u64::from(p)).push(b',');
-            out.uint(o).push(b']');
+            offset_pair(out, i, p, o);
         }
         out.push(b']');
         self.done(&to, out);
@@ -623,7 +626,7 @@ impl Node {
         let mut g = lock(g);
         let mut answered = false;
         if let Outcome::Reply(body) = outcome {
-            if let Some((_, offsets)) = body.entries().find(|(k, _)| k.raw() == "offsets") {
+            if let Some(offsets) = body.field("offsets") {
                 for (k, v) in offsets.entries() {
                     let (Ok(p), Some(end)) = (k.decode().parse::<usize>(), v.as_u64()) else {
                         continue;
@@ -651,13 +654,8 @@ impl Node {
         }
         self.ok(&to, out);
         out.key("offsets").push(b'{');
-        for (p, end) in g.ends.iter().enumerate() {
-            if p > 0 {
-                out.push(b',');
-            }
-            out.push(b'"');
-            out.uint(p as u64).raw(b"\":");
-            out.uint(*end);
+        for (p, &end) in g.ends.iter().enumerate() {
+            log_end(out, p, end);
         }
         out.push(b'}');
         self.done(&to, out);
@@ -974,10 +972,8 @@ impl Node {
             body: body.clone(),
             deadline: self.now() + GIVE_UP_MS,
             done: Box::new(move |node, outcome, out| {
-                let created = matches!(&outcome, Outcome::Reply(r) if r
-                    .entries()
-                    .any(|(k, v)| k.raw() == "type"
-                        && v.as_str().is_some_and(|t| t.raw() == "create_topic_ok")));
+                let created =
+                    matches!(&outcome, Outcome::Reply(r) if is_reply(r, "create_topic_ok"));
                 match node.cluster() {
                     Some(c) if created => {
                         // The home's count is this request's: a conflict here is the home's
@@ -1459,10 +1455,7 @@ impl Node {
                 deadline: self.now() + GIVE_UP_MS,
                 done: Box::new(move |node, outcome, _out| {
                     if let Outcome::Reply(reply) = outcome {
-                        let count = reply
-                            .entries()
-                            .find(|(k, _)| k.raw() == "partitions")
-                            .and_then(|(_, v)| v.as_u64());
+                        let count = reply.field("partitions").and_then(|v| v.as_u64());
                         if let Some(count) = count {
                             // The home's count; a conflict cannot arise, as only the home
                             // creates the topic (or sends its count), but is harmless if it did.

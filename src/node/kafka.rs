@@ -7,6 +7,26 @@ use super::service::{key_bytes, opt_topic, Node, ReplyTo, POLL_KEY_MAX};
 use crate::partition::Key;
 use crate::wire::{Body, Field, FieldError, JsonOut, Kind, WireError};
 
+/// Writes element `i` of `send_batch_ok`'s `offsets` array: `[partition, offset]`.
+pub(crate) fn offset_pair(out: &mut Vec<u8>, i: usize, p: u32, o: u64) {
+    if i > 0 {
+        out.push(b',');
+    }
+    out.push(b'[');
+    out.uint(u64::from(p)).push(b',');
+    out.uint(o).push(b']');
+}
+
+/// Writes member `p` of `list_offsets_ok`'s `offsets` object: `"<partition>": log_end`.
+pub(crate) fn log_end(out: &mut Vec<u8>, p: usize, end: u64) {
+    if p > 0 {
+        out.push(b',');
+    }
+    out.push(b'"');
+    out.uint(p as u64).raw(b"\":");
+    out.uint(end);
+}
+
 impl Node {
     /// `send {key, msg, topic?}` → `send_ok {offset}`.
     pub(crate) fn send(
@@ -173,12 +193,7 @@ impl Node {
         for (i, (key, value)) in records.iter().enumerate() {
             let key = key.as_ref().map(|(kind, bytes)| Key { kind: *kind, bytes });
             let (p, o) = self.append(&t, key, value);
-            if i > 0 {
-                out.push(b',');
-            }
-            out.push(b'[');
-            out.uint(u64::from(p)).push(b',');
-            out.uint(o).push(b']');
+            offset_pair(out, i, p, o);
         }
         out.push(b']');
         self.done(to, out);
@@ -197,12 +212,7 @@ impl Node {
         self.ok(to, out);
         out.key("offsets").push(b'{');
         for (p, part) in topic.partitions().iter().enumerate() {
-            if p > 0 {
-                out.push(b',');
-            }
-            out.push(b'"');
-            out.uint(p as u64).raw(b"\":");
-            out.uint(part.end());
+            log_end(out, p, part.end());
         }
         out.push(b'}');
         self.done(to, out);

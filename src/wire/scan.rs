@@ -183,6 +183,13 @@ impl<'a> Raw<'a> {
         }
     }
 
+    /// The value of the first member of an object whose key's text (as it came) is `name`.
+    pub fn field(&self, name: &str) -> Option<Raw<'a>> {
+        self.entries()
+            .find(|(k, _)| k.raw() == name)
+            .map(|(_, v)| v)
+    }
+
     /// The items of an array, in input order (empty for any other kind).
     pub fn items(&self) -> Items<'a> {
         Items {
