@@ -141,13 +141,13 @@ impl Topics {
     }
 
     /// Calls `f` with the topic, if it exists, without touching its reference count (the hot path).
-    pub fn with<R>(&self, name: &str, f: impl FnOnce(&Topic) -> R) -> Option<R> {
-        self.map.load().get(name).map(|t| f(t))
+    pub fn with<R>(&self, name: &str, f: impl FnOnce(&Arc<Topic>) -> R) -> Option<R> {
+        self.map.load().get(name).map(f)
     }
 
     /// Calls `f` with the topic, created with the default partition count on first use, without
     /// touching its reference count when it exists (the hot path).
-    pub fn with_or_create<R>(&self, name: &str, f: impl FnOnce(&Topic) -> R) -> R {
+    pub fn with_or_create<R>(&self, name: &str, f: impl FnOnce(&Arc<Topic>) -> R) -> R {
         if let Some(topic) = self.map.load().get(name) {
             return f(topic);
         }

@@ -60,7 +60,6 @@ use crate::topic::Topic;
 use crate::wire::reply::{self, JsonOut};
 use crate::wire::scan::Scanner;
 use crate::wire::{decode, Code, Field, Kind, Message, Raw, WireError};
-use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 
@@ -317,11 +316,7 @@ impl Node {
                     Ok(t) => t,
                     Err(e) => return Some(Err(e)),
                 };
-                let t = match self.ensure_topic(topic.as_deref()) {
-                    Ok(t) => t,
-                    Err(e) => return Some(Err(e)),
-                };
-                let owner = match b.get(Field::Key) {
+                let owner = self.with_topic(topic.as_deref(), |t| match b.get(Field::Key) {
                     Some(k) => {
                         let (kind, bytes) = key_bytes(k.value);
                         c.leader(
@@ -332,8 +327,12 @@ impl Node {
                             })),
                         )
                     }
-                    None if c.pick_led(&t).is_some() => c.me,
+                    None if c.pick_led(t).is_some() => c.me,
                     None => c.leader(t.name(), 0),
+                });
+                let owner = match owner {
+                    Ok(o) => o,
+                    Err(e) => return Some(Err(e)),
                 };
                 (owner != c.me).then(|| self.forward_request(c, owner, msg, to, false, out))
             }
@@ -1385,7 +1384,7 @@ impl Node {
         Ok(())
     }
 
-    /// Appends a record to `topic` (found or created by [`Node::ensure_topic`]) here: in a
+    /// Appends a record to `topic` (found or created by [`Node::with_topic`]) here: in a
     /// cluster, a keyless record goes to a partition this node leads.
     pub(crate) fn append(&self, t: &Topic, key: Option<Key<'_>>, value: &[u8]) -> (u32, u64) {
         if let (None, Some(c)) = (key, self.cluster()) {
@@ -1396,36 +1395,42 @@ impl Node {
         t.append(key, value)
     }
 
-    /// The topic named `name` (the default topic when `None`), created on first use with the
-    /// default partition count — in a cluster, only by its home node, which alone decides a
-    /// topic's partition count. Elsewhere an unknown topic is error 11 (nothing happened), and
-    /// the node asks the home about it on its next tick, so that a retry finds it.
-    /// The default topic is borrowed, not cloned: it is the hot path of the kafka workload.
-    pub(crate) fn ensure_topic(
+    /// Calls `f` with the topic named `name` (the default topic when `None`), created on first
+    /// use with the default partition count — in a cluster, only by its home node, which alone
+    /// decides a topic's partition count. Elsewhere an unknown topic is error 11 (nothing
+    /// happened), and the node asks the home about it on its next tick, so that a retry finds it.
+    /// The topic's reference count is not touched: this is the path of every `send`.
+    pub(crate) fn with_topic<R>(
         &self,
         name: Option<&str>,
-    ) -> Result<Cow<'_, crate::loom::Arc<Topic>>, WireError> {
+        f: impl FnOnce(&crate::loom::Arc<Topic>) -> R,
+    ) -> Result<R, WireError> {
         let Some(n) = name.filter(|n| *n != &*self.broker.config.default_topic) else {
             // Every node creates the default topic alike, from its own configuration.
-            return Ok(Cow::Borrowed(self.broker.default_topic()));
+            return Ok(f(self.broker.default_topic()));
         };
-        if let Some(t) = self.broker.topics.get(n) {
-            return Ok(Cow::Owned(t));
-        }
         match self.cluster() {
-            Some(c) if c.home(n) != c.me => {
+            Some(c) if c.home(n) != c.me => self.broker.topics.with(n, f).ok_or_else(|| {
                 lock(&c.wanted).entry(n.into()).or_insert(false);
-                Err(WireError::new(
+                WireError::new(
                     Code::TemporarilyUnavailable,
                     format!(
                         "topic {n:?} is not known on this node yet; its home node {} decides its \
                          partition count and is being asked: retry",
                         c.ids[c.home(n)]
                     ),
-                ))
-            }
-            _ => Ok(Cow::Owned(self.broker.topics.get_or_create(n))),
+                )
+            }),
+            _ => Ok(self.broker.topics.with_or_create(n, f)),
         }
+    }
+
+    /// [`Node::with_topic`], keeping the topic.
+    pub(crate) fn ensure_topic(
+        &self,
+        name: Option<&str>,
+    ) -> Result<crate::loom::Arc<Topic>, WireError> {
+        self.with_topic(name, crate::loom::Arc::clone)
     }
 
     /// Asks the home node of each wanted topic about it (from [`Node::tick`]); the answer
@@ -1485,9 +1490,9 @@ impl Node {
     ) -> Result<(), WireError> {
         self.cluster_of_peer(msg, "topic_meta")?;
         let name = msg.body.str(Field::Topic)?.decode();
-        let t = self.ensure_topic(Some(&name))?;
+        let count = self.with_topic(Some(&name), |t| t.partition_count())?;
         self.ok(to, out);
-        out.key("partitions").uint(u64::from(t.partition_count()));
+        out.key("partitions").uint(u64::from(count));
         self.done(to, out);
         Ok(())
     }

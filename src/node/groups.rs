@@ -68,10 +68,9 @@ impl Node {
         }
     }
 
-    /// The named topic or the default one, created on first use (see [`Node::ensure_topic`]).
+    /// The named topic or the default one, created on first use (see [`Node::with_topic`]).
     fn topic_for_join(&self, b: &Body<'_>) -> Result<Arc<Topic>, WireError> {
-        let name = opt_topic(b)?;
-        Ok(self.ensure_topic(name.as_deref())?.into_owned())
+        self.ensure_topic(opt_topic(b)?.as_deref())
     }
 
     /// The topics a poll by a non-member joins: the request's `topic`; else every topic the group

@@ -39,8 +39,7 @@ impl Node {
         let topic = opt_topic(b)?;
         let key = b.get(Field::Key).map(|s| key_bytes(s.value));
         let key = key.as_ref().map(|(kind, bytes)| Key { kind: *kind, bytes });
-        let t = self.ensure_topic(topic.as_deref())?;
-        let (_, offset) = self.append(&t, key, &value);
+        let (_, offset) = self.with_topic(topic.as_deref(), |t| self.append(t, key, &value))?;
         self.ok(to, out);
         out.key("offset").uint(offset);
         self.done(to, out);
@@ -187,15 +186,16 @@ impl Node {
             }
             records.push((key, value.ok_or_else(bad)?));
         }
-        let t = self.ensure_topic(topic.as_deref())?;
-        self.ok(to, out);
-        out.key("offsets").push(b'[');
-        for (i, (key, value)) in records.iter().enumerate() {
-            let key = key.as_ref().map(|(kind, bytes)| Key { kind: *kind, bytes });
-            let (p, o) = self.append(&t, key, value);
-            offset_pair(out, i, p, o);
-        }
-        out.push(b']');
+        self.with_topic(topic.as_deref(), |t| {
+            self.ok(to, out);
+            out.key("offsets").push(b'[');
+            for (i, (key, value)) in records.iter().enumerate() {
+                let key = key.as_ref().map(|(kind, bytes)| Key { kind: *kind, bytes });
+                let (p, o) = self.append(t, key, value);
+                offset_pair(out, i, p, o);
+            }
+            out.push(b']');
+        })?;
         self.done(to, out);
         Ok(())
     }
