@@ -75,11 +75,15 @@ impl Broker {
 
     /// The topic named `name` (the default topic when `None`), created on first use.
     pub fn topic(&self, name: Option<&str>) -> Arc<Topic> {
-        match name {
+        match self.other_than_default(name) {
             None => Arc::clone(&self.default),
-            Some(n) if n == &*self.config.default_topic => Arc::clone(&self.default),
             Some(n) => self.topics.get_or_create(n),
         }
+    }
+
+    /// `name`, unless it names the default topic (`None` or the default topic's name).
+    pub fn other_than_default<'a>(&self, name: Option<&'a str>) -> Option<&'a str> {
+        name.filter(|n| *n != &*self.config.default_topic)
     }
 
     /// Appends to `topic` (default topic when `None`, created on first use); returns (partition,

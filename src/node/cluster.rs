@@ -1405,7 +1405,7 @@ impl Node {
         name: Option<&str>,
         f: impl FnOnce(&crate::loom::Arc<Topic>) -> R,
     ) -> Result<R, WireError> {
-        let Some(n) = name.filter(|n| *n != &*self.broker.config.default_topic) else {
+        let Some(n) = self.broker.other_than_default(name) else {
             // Every node creates the default topic alike, from its own configuration.
             return Ok(f(self.broker.default_topic()));
         };
@@ -1438,7 +1438,7 @@ impl Node {
     fn ask_homes(&self, c: &Cluster, out: &mut Vec<u8>) {
         let asks: Vec<Box<str>> = {
             let mut wanted = lock(&c.wanted);
-            wanted.retain(|name, _| self.broker.topics.get(name).is_none());
+            wanted.retain(|name, _| self.broker.topics.with(name, |_| ()).is_none());
             wanted
                 .iter_mut()
                 .filter(|(_, asked)| !**asked)
