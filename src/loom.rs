@@ -114,6 +114,30 @@ impl<T> ArcSwap<T> {
     }
 }
 
+/// An atomically swappable `Option<Arc<T>>`: `arc_swap::ArcSwapOption` normally, a loom
+/// `RwLock<Option<Arc<T>>>` under loom.
+#[cfg(not(loom))]
+pub(crate) use arc_swap::ArcSwapOption;
+
+#[cfg(loom)]
+#[derive(Debug)]
+pub(crate) struct ArcSwapOption<T>(loom::sync::RwLock<Option<Arc<T>>>);
+
+#[cfg(loom)]
+impl<T> ArcSwapOption<T> {
+    pub(crate) fn new(value: Option<Arc<T>>) -> Self {
+        ArcSwapOption(loom::sync::RwLock::new(value))
+    }
+
+    pub(crate) fn load_full(&self) -> Option<Arc<T>> {
+        self.0.read().unwrap().clone()
+    }
+
+    pub(crate) fn store(&self, value: Option<Arc<T>>) {
+        *self.0.write().unwrap() = value;
+    }
+}
+
 /// A concurrent hash map: `dashmap::DashMap` with ahash normally, a loom `Mutex<HashMap>` under loom.
 #[cfg(not(loom))]
 pub(crate) type DashMap<K, V> = dashmap::DashMap<K, V, ahash::RandomState>;
