@@ -51,7 +51,7 @@
 
 use super::groups::create_topic_args;
 use super::kafka::{log_end, offset_pair};
-use super::service::{key_bytes, opt_topic, Node, OwnedReplyTo, ReplyTo};
+use super::service::{key_bytes, opt_topic, Node, OwnedReplyTo, ReplyTo, MAX_PARTITIONS};
 use crate::clock::Millis;
 use crate::loom::{lock, Mutex, StdArc as Arc};
 use crate::partition::{Key, KeyKind};
@@ -132,9 +132,20 @@ struct Syncing {
     commits_acked: u64,
     /// How many topics the peer acknowledged knowing (the registry only grows).
     topics_acked: u64,
-    /// The `sync` in flight: (msg_id, sent at).
-    inflight: Option<(u64, Millis)>,
+    /// The `sync` in flight.
+    inflight: Option<SyncSent>,
     last_sent: Option<Millis>,
+}
+
+/// What a `sync` in flight carried: the bounds of what its answer may acknowledge.
+#[derive(Clone, Copy)]
+struct SyncSent {
+    msg_id: u64,
+    at: Millis,
+    /// The commit version it carried.
+    version: u64,
+    /// How many topics it listed (0 when it listed none).
+    topics: u64,
 }
 
 #[derive(Default)]
@@ -233,6 +244,13 @@ impl Cluster {
     fn is_peer(&self, src: &str) -> bool {
         self.ids.iter().any(|i| &**i == src)
     }
+}
+
+/// A partition count from a peer, if it is one a topic may have (1 to [`MAX_PARTITIONS`]).
+fn partition_count(n: u64) -> Option<u32> {
+    u32::try_from(n)
+        .ok()
+        .filter(|n| (1..=MAX_PARTITIONS).contains(n))
 }
 
 /// Whether a reply body is of type `ty`.
@@ -1103,11 +1121,11 @@ impl Node {
     /// and the commits it has not acknowledged.
     fn sync_peer(&self, c: &Cluster, peer: usize, now: Millis, out: &mut Vec<u8>) {
         let mut s = lock(&c.peers[peer].sync);
-        if let Some((id, sent)) = s.inflight {
-            if now.saturating_sub(sent) < SYNC_RESEND_MS {
+        if let Some(sent) = s.inflight {
+            if now.saturating_sub(sent.at) < SYNC_RESEND_MS {
                 return;
             }
-            self.pending.cancel(id);
+            self.pending.cancel(sent.msg_id);
             s.inflight = None;
         }
         if s.last_sent
@@ -1121,7 +1139,8 @@ impl Node {
         // The topic list goes along until the peer has them all: a topic created while the
         // peer was cut off (or with no records yet) still reaches it, with its partition count.
         let mut meta = Vec::new();
-        if topics.len() as u64 > s.topics_acked {
+        let listed = topics.len() as u64;
+        if listed > s.topics_acked {
             meta.push(b'[');
             for (i, t) in topics.iter().enumerate() {
                 if i > 0 {
@@ -1217,14 +1236,36 @@ impl Node {
             Box::new(move |node, reply, _| node.sync_answered(peer, reply)),
             out,
         );
-        s.inflight = Some((id, now));
+        s.inflight = Some(SyncSent {
+            msg_id: id,
+            at: now,
+            version,
+            topics: if meta.is_empty() { 0 } else { listed },
+        });
         s.last_sent = Some(now);
     }
 
+    /// The answer of `peer` to the `sync` in flight to it. Every number in it is checked against
+    /// what this node knows before it is kept: a partition against its topic's partition count, a
+    /// log end against this node's own (a replica holds a prefix of the leader's log), the commit
+    /// version and the topic count against what the `sync` carried.
     fn sync_answered(&self, peer: usize, reply: &Message<'_>) {
         let Some(c) = self.cluster() else { return };
         let mut s = lock(&c.peers[peer].sync);
-        s.inflight = None;
+        let Some(sent) = s.inflight.take() else {
+            return;
+        };
+        if !reply
+            .body
+            .str(Field::Type)
+            .is_ok_and(|t| t.raw() == "sync_ok")
+        {
+            tracing::debug!(
+                peer = &*c.ids[peer],
+                "a sync was refused; it is resent later"
+            );
+            return;
+        }
         if let Some(acks) = reply.body.get(Field::Msgs) {
             for a in acks.value.items() {
                 let mut it = a.items();
@@ -1236,22 +1277,27 @@ impl Node {
                     continue;
                 };
                 let name = t.decode();
-                if !s.acked.contains_key(&*name) {
-                    s.acked.insert(name.as_ref().into(), Vec::new());
+                let Some(topic) = self.broker.topics.get(&name) else {
+                    continue;
+                };
+                let Some(part) = u32::try_from(p).ok().and_then(|p| topic.partition(p).ok()) else {
+                    continue;
+                };
+                let end = end.min(part.end());
+                let count = topic.partition_count() as usize;
+                let v = s.acked.entry(name.as_ref().into()).or_default();
+                if v.len() < count {
+                    v.resize(count, 0);
                 }
-                let v = s.acked.get_mut(&*name).expect("inserted above");
                 let p = p as usize;
-                if v.len() <= p {
-                    v.resize(p + 1, 0);
-                }
                 v[p] = v[p].max(end);
             }
         }
         if let Ok(Some(t)) = reply.body.opt_u64(Field::Partitions) {
-            s.topics_acked = s.topics_acked.max(t);
+            s.topics_acked = s.topics_acked.max(t.min(sent.topics));
         }
         if let Ok(v) = reply.body.u64(Field::Offset) {
-            s.commits_acked = s.commits_acked.max(v);
+            s.commits_acked = s.commits_acked.max(v.min(sent.version));
         }
     }
 
@@ -1276,11 +1322,8 @@ impl Node {
                 ) {
                     let name = name.decode();
                     if self.broker.topics.get(&name).is_some()
-                        || self
-                            .broker
-                            .topics
-                            .create(&name, count.clamp(1, 65_536) as u32)
-                            .is_ok()
+                        || partition_count(count)
+                            .is_some_and(|n| self.broker.topics.create(&name, n).is_ok())
                     {
                         k += 1;
                     }
@@ -1303,58 +1346,56 @@ impl Node {
             let name = name.decode();
             let topic = match self.broker.topics.get(&name) {
                 Some(t) => t,
-                None => match self
-                    .broker
-                    .topics
-                    .create(&name, count.clamp(1, 65_536) as u32)
-                {
-                    Ok(t) => t,
-                    Err(_) => continue,
+                None => match partition_count(count).map(|n| self.broker.topics.create(&name, n)) {
+                    Some(Ok(t)) => t,
+                    _ => continue,
                 },
             };
-            let Ok(part) = topic.partition(p as u32) else {
+            let Some(part) = u32::try_from(p).ok().and_then(|p| topic.partition(p).ok()) else {
                 continue;
             };
-            let mut end = part.end();
-            for (offset, rec) in (start..).zip(records.items()) {
-                if offset > end {
+            let end = part.end();
+            // The records from `start` on: those below this copy's end are already here, and a
+            // `start` beyond it would leave a gap, so then nothing is appended.
+            let Some(skip) = end.checked_sub(start).and_then(|s| usize::try_from(s).ok()) else {
+                continue;
+            };
+            for (offset, rec) in (end..).zip(records.items().skip(skip)) {
+                if part.end() != offset {
                     break;
                 }
-                if offset == end {
-                    let mut f = rec.items();
-                    let (Some(kind), Some(key), Some(value)) = (f.next(), f.next(), f.next())
-                    else {
-                        break;
-                    };
-                    let key_text;
-                    let key = match kind.as_u64() {
-                        Some(1) => {
-                            key_text = key.as_str().map(|s| s.decode().into_owned().into_bytes());
-                            key_text.as_deref().map(|bytes| Key {
-                                kind: KeyKind::Str,
-                                bytes,
-                            })
-                        }
-                        Some(2) => {
-                            key_text = Some(key.compact().into_owned());
-                            key_text.as_deref().map(|bytes| Key {
-                                kind: KeyKind::Json,
-                                bytes,
-                            })
-                        }
-                        _ => None,
-                    };
-                    let got = part.append(key, &value.compact());
-                    if got != offset {
-                        tracing::error!(
-                            topic = &*name,
-                            p,
-                            want = offset,
-                            got,
-                            "replica append out of place"
-                        );
+                let mut f = rec.items();
+                let (Some(kind), Some(key), Some(value)) = (f.next(), f.next(), f.next()) else {
+                    break;
+                };
+                let key_text;
+                let key = match kind.as_u64() {
+                    Some(1) => {
+                        key_text = key.as_str().map(|s| s.decode().into_owned().into_bytes());
+                        key_text.as_deref().map(|bytes| Key {
+                            kind: KeyKind::Str,
+                            bytes,
+                        })
                     }
-                    end = part.end();
+                    Some(2) => {
+                        key_text = Some(key.compact().into_owned());
+                        key_text.as_deref().map(|bytes| Key {
+                            kind: KeyKind::Json,
+                            bytes,
+                        })
+                    }
+                    _ => None,
+                };
+                let got = part.append(key, &value.compact());
+                if got != offset {
+                    tracing::error!(
+                        topic = &*name,
+                        p,
+                        want = offset,
+                        got,
+                        "replica append out of place"
+                    );
+                    break;
                 }
             }
             if acks.len() > 1 {
@@ -1461,13 +1502,10 @@ impl Node {
                 done: Box::new(move |node, outcome, _out| {
                     if let Outcome::Reply(reply) = outcome {
                         let count = reply.field("partitions").and_then(|v| v.as_u64());
-                        if let Some(count) = count {
+                        if let Some(count) = count.and_then(partition_count) {
                             // The home's count; a conflict cannot arise, as only the home
                             // creates the topic (or sends its count), but is harmless if it did.
-                            let _ = node
-                                .broker
-                                .topics
-                                .create(&name, count.clamp(1, 65_536) as u32);
+                            let _ = node.broker.topics.create(&name, count);
                         }
                     }
                     if let Some(c) = node.cluster() {

@@ -27,6 +27,9 @@ pub const GROUP_POLL_MAX: usize = 10_000;
 /// The most partitions `create_topic` (and `--partitions`) accepts: a bound on memory per request.
 pub const MAX_PARTITIONS: u32 = 65_536;
 
+/// The most node ids `init` accepts: a bound on the cluster's per-peer state.
+pub const MAX_NODES: usize = 1024;
+
 /// Where a reply goes: the fields of the request that the reply echoes, borrowed from the line.
 #[derive(Debug, Clone, Copy)]
 pub struct ReplyTo<'a> {
@@ -213,9 +216,12 @@ impl Node {
     /// (false for a request a peer forwarded here).
     pub(crate) fn handle_message_with(&self, msg: &Message<'_>, out: &mut Vec<u8>, route: bool) {
         let body = &msg.body;
-        // A reply to a request of this node's own (node-to-node traffic): route it, never answer it.
+        // A reply to a request of this node's own (node-to-node traffic): route it, never answer
+        // it. A request a peer forwarded here is a client's, never a reply to this node.
         if let Some(r) = body.get(Field::InReplyTo) {
-            self.pending.complete(self, r.value.as_u64(), msg, out);
+            if route {
+                self.pending.complete(self, r.value.as_u64(), msg, out);
+            }
             return;
         }
         let me = match (self.me.get(), msg.dest) {
@@ -315,6 +321,9 @@ impl Node {
                 return Err(bad());
             }
             for item in s.value.items() {
+                if ids.len() == MAX_NODES {
+                    return Err(WireError::malformed(s.name, "at most 1024 node ids"));
+                }
                 ids.push(Box::<str>::from(item.as_str().ok_or_else(bad)?.decode()));
             }
         }
@@ -365,7 +374,8 @@ impl Node {
         out: &mut Vec<u8>,
     ) -> u64 {
         let id = self.next_msg_id();
-        self.pending.insert(id, on_reply);
+        self.pending
+            .insert(id, &crate::wire::scan::unescape(dest), on_reply);
         let me = self.id().unwrap_or("");
         reply::begin(out, me, dest, ty, "");
         payload(out);
