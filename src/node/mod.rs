@@ -70,6 +70,7 @@
 pub mod args;
 pub mod cluster;
 mod groups;
+pub mod guard;
 mod kafka;
 pub mod output;
 pub mod pending;
@@ -151,14 +152,25 @@ pub fn run_with(
                     {
                         break;
                     }
-                    let now = node.now();
-                    if now.saturating_sub(expired) >= EXPIRY_TICK.as_millis() as u64 {
-                        node.broker.groups.expire(now);
-                        expired = now;
-                    }
-                    node.tick(now, &mut out);
-                    if let Some(o) = node.output() {
-                        o.submit(&mut out);
+                    // A panic in one tick's work is caught: the next tick runs as usual (see
+                    // `guard`), so expiry and replication never stop silently.
+                    let worked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        guard::inject("timer");
+                        let now = node.now();
+                        if now.saturating_sub(expired) >= EXPIRY_TICK.as_millis() as u64 {
+                            node.broker.groups.expire(now);
+                            expired = now;
+                        }
+                        node.tick(now, &mut out);
+                        if let Some(o) = node.output() {
+                            o.submit(&mut out);
+                        }
+                    }));
+                    if let Err(p) = worked {
+                        tracing::error!(
+                            "the timer's work panicked ({}); the timer goes on",
+                            guard::message(&*p)
+                        );
                     }
                     out.clear();
                 }
@@ -169,7 +181,9 @@ pub fn run_with(
     } else {
         None
     };
-    let result = reader::read_loop(input, &node, pool.as_ref(), &output, opts.inline_max);
+    let result = guard::or_exit("the reader", || {
+        reader::read_loop(input, &node, pool.as_ref(), &output, opts.inline_max)
+    });
     if let Some(pool) = pool {
         pool.join();
     }

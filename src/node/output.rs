@@ -11,10 +11,19 @@
 //! Order: bytes reach the sink in the order their `submit` calls took the state lock, since a direct
 //! write only happens when the queue is empty and no other write is in progress. The node relies on
 //! this for per-client reply order (see [`super::pool`]).
+//!
+//! Wake-ups: the writer thread waits on a condition variable of the state lock, and marks itself
+//! `parked` under that lock before it waits (the wait releases the lock atomically). A submitter
+//! that sees `parked` under the same lock notifies it, so no wake-up is lost, whenever the writer
+//! thread started: there is no thread handle to publish first.
+//!
+//! A panic while writing (a bug: the sink's errors are handled) ends the process with a message
+//! ([`super::guard`]): a line may be half written, and the output cannot go on.
 
-use crate::loom::{lock, Mutex, MutexGuard, OnceLock, StdArc as Arc};
+use super::guard;
+use crate::loom::{lock, Condvar, Mutex, MutexGuard, StdArc as Arc};
 use std::io::Write;
-use std::thread::{self, JoinHandle, Thread};
+use std::thread::{self, JoinHandle};
 
 /// Queued bytes above which the writer gives the spare buffer's memory back after a write.
 const KEEP_CAPACITY: usize = 4 << 20;
@@ -24,7 +33,7 @@ struct State {
     queue: Vec<u8>,
     /// A thread is writing to the sink.
     busy: bool,
-    /// The writer thread is parked (or about to park) waiting for bytes.
+    /// The writer thread waits on `wake` for bytes.
     parked: bool,
     /// No more bytes will come: the writer thread exits once the queue is empty.
     closed: bool,
@@ -39,8 +48,9 @@ struct Sink {
 /// The node's output; see the module docs.
 pub struct Output {
     state: Mutex<State>,
+    /// Where the writer thread waits while `parked`.
+    wake: Condvar,
     sink: Mutex<Sink>,
-    writer: OnceLock<Thread>,
 }
 
 impl Output {
@@ -53,11 +63,11 @@ impl Output {
                 parked: false,
                 closed: false,
             }),
+            wake: Condvar::new(),
             sink: Mutex::new(Sink {
                 w: Box::new(sink),
                 broken: false,
             }),
-            writer: OnceLock::new(),
         })
     }
 
@@ -71,19 +81,21 @@ impl Output {
         if sink.broken {
             return;
         }
-        if let Err(e) = sink.w.write_all(bytes).and_then(|()| sink.w.flush()) {
+        let written = guard::or_exit("the output (writing to stdout)", || {
+            guard::inject("output");
+            sink.w.write_all(bytes).and_then(|()| sink.w.flush())
+        });
+        if let Err(e) = written {
             sink.broken = true;
             tracing::error!("output failed, dropping all further output: {e}");
         }
     }
 
-    /// Wakes the writer thread if it is parked.
+    /// Wakes the writer thread if it waits (`st` is the state lock's guard).
     fn wake(&self, st: &mut State) {
         if st.parked {
             st.parked = false;
-            if let Some(t) = self.writer.get() {
-                t.unpark();
-            }
+            self.wake.notify_one();
         }
     }
 
@@ -120,11 +132,9 @@ impl Output {
     /// Starts the writer thread.
     pub fn spawn_writer(self: &Arc<Self>) -> std::io::Result<JoinHandle<()>> {
         let me = self.clone();
-        let handle = thread::Builder::new()
+        thread::Builder::new()
             .name("kgroups-writer".into())
-            .spawn(move || me.writer_loop())?;
-        let _ = self.writer.set(handle.thread().clone());
-        Ok(handle)
+            .spawn(move || me.writer_loop())
     }
 
     /// Lets the writer thread exit once everything submitted so far is written.
@@ -132,9 +142,7 @@ impl Output {
         let mut st = self.state();
         st.closed = true;
         st.parked = false;
-        if let Some(t) = self.writer.get() {
-            t.unpark();
-        }
+        self.wake.notify_one();
     }
 
     fn writer_loop(&self) {
@@ -146,9 +154,7 @@ impl Output {
                     return;
                 }
                 st.parked = true;
-                drop(st);
-                thread::park();
-                st = self.state();
+                st = self.wake.wait(st).unwrap_or_else(|e| e.into_inner());
             }
             std::mem::swap(&mut st.queue, &mut spare);
             st.busy = true;

@@ -19,6 +19,7 @@
 //!   the Acquire load in [`Pool::is_idle`], so a reader that sees zero also sees that submission
 //!   done, and its own later submission is queued after it.
 
+use super::guard;
 use super::output::Output;
 use super::service::Node;
 use crate::loom::{AtomicUsize, Ordering, StdArc as Arc};
@@ -67,7 +68,9 @@ impl Pool {
             handles.push(
                 std::thread::Builder::new()
                     .name(format!("kgroups-worker-{i}"))
-                    .spawn(move || worker(&node, &output, &rx, &pending[i]))?,
+                    .spawn(move || {
+                        guard::or_exit("a worker", || worker(&node, &output, &rx, &pending[i]))
+                    })?,
             );
         }
         Ok(Pool {
@@ -140,6 +143,7 @@ fn worker(node: &Node, output: &Output, rx: &Receiver<Job>, pending: &AtomicUsiz
             }
             Err(TryRecvError::Disconnected) => break,
         };
+        guard::inject("worker");
         for &(start, end) in &job.lines {
             node.handle(&job.chunk[start as usize..end as usize], &mut out);
             done += 1;

@@ -82,6 +82,7 @@ pub fn read_loop(
                 return Err(e);
             }
         };
+        super::guard::inject("reader");
         r.filled += n;
         r.split(filled);
         r.serve(node, pool, output);

@@ -197,13 +197,19 @@ impl Node {
         let mark = out.len();
         let served =
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match decode(line) {
-                Ok(msg) => self.handle_message(&msg, out),
+                Ok(msg) => {
+                    super::guard::inject("handle");
+                    self.handle_message(&msg, out)
+                }
                 Err(e) => skipped(line, &e),
             }));
-        if served.is_err() {
+        if let Err(p) = served {
             // A bug, not bad input: keep serving the next line rather than lose the process.
             out.truncate(mark);
-            tracing::error!("a request panicked; it got no reply");
+            tracing::error!(
+                "a request panicked ({}); it got no reply",
+                super::guard::message(&*p)
+            );
         }
     }
 
