@@ -23,6 +23,9 @@
 //! - [`lab`]: `kgroups-lab`, a local Maelstrom-style cluster with workloads, fault injection and
 //!   checkers, and its load tool (`bench`) with the `kgroups-echo` floor node.
 
+#![deny(unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 #[allow(unused_imports, dead_code)]
 pub(crate) mod loom;
 
