@@ -199,7 +199,7 @@ fn a_retried_forward_is_applied_once() {
 }
 
 fn super_retry() -> u64 {
-    kgroups::node::cluster::RETRY_MS + 50
+    kgroups::maelstrom::cluster::RETRY_MS + 50
 }
 
 #[test]
@@ -215,7 +215,7 @@ fn give_up_says_11_only_when_the_operation_certainly_did_not_happen() {
     net.run();
     net.tick(super_retry());
     assert!(net.reply(sent).is_none() && net.reply(queued).is_none());
-    let give_up = kgroups::node::cluster::GIVE_UP_MS + 100;
+    let give_up = kgroups::maelstrom::cluster::GIVE_UP_MS + 100;
     net.tick(give_up);
     assert_eq!(net.reply(sent).unwrap()["code"], 13);
     assert_eq!(net.reply(queued).unwrap()["code"], 11);
@@ -277,12 +277,12 @@ fn a_topic_created_while_a_node_was_cut_off_reaches_it_after_heal() {
     );
     net.run();
     net.tick(super_retry());
-    net.tick(kgroups::node::cluster::GIVE_UP_MS + 100);
+    net.tick(kgroups::maelstrom::cluster::GIVE_UP_MS + 100);
     // Created here and on n1, not on n2: it may have happened, so indefinite.
     assert_eq!(net.reply(id).unwrap()["code"], 13);
     assert!(net.nodes[2].broker().topics.get(&late).is_none());
     net.heal();
-    net.tick(2 * kgroups::node::cluster::GIVE_UP_MS);
+    net.tick(2 * kgroups::maelstrom::cluster::GIVE_UP_MS);
     let t = net.nodes[2]
         .broker()
         .topics
@@ -290,9 +290,9 @@ fn a_topic_created_while_a_node_was_cut_off_reaches_it_after_heal() {
         .expect("learned from a sync");
     assert_eq!(t.partition_count(), 3);
     // The topic list stops travelling once every peer has it.
-    net.tick(3 * kgroups::node::cluster::GIVE_UP_MS);
+    net.tick(3 * kgroups::maelstrom::cluster::GIVE_UP_MS);
     let before = net.server_msgs;
-    net.tick(4 * kgroups::node::cluster::GIVE_UP_MS);
+    net.tick(4 * kgroups::maelstrom::cluster::GIVE_UP_MS);
     assert_eq!(net.server_msgs, before, "an idle cluster sends nothing");
 }
 
@@ -308,7 +308,7 @@ fn a_node_cut_off_from_a_topics_creation_does_not_invent_its_partition_count() {
         json!({"type": "create_topic", "topic": t, "partitions": 3}),
     );
     net.run();
-    net.tick(kgroups::node::cluster::GIVE_UP_MS + 100);
+    net.tick(kgroups::maelstrom::cluster::GIVE_UP_MS + 100);
     assert_eq!(
         net.reply(id).unwrap()["code"],
         13,
@@ -332,14 +332,14 @@ fn a_node_cut_off_from_a_topics_creation_does_not_invent_its_partition_count() {
     let g = group_on(&net, 2);
     let r = net.call(2, json!({"type": "subscribe", "group": g, "topic": t}));
     assert_eq!(r["code"], 11, "{r}");
-    net.tick(kgroups::node::cluster::GIVE_UP_MS + 200);
+    net.tick(kgroups::maelstrom::cluster::GIVE_UP_MS + 200);
     assert!(net.nodes[2].broker().topics.get(&t).is_none());
     // After the heal it learns the home's count, and serves the topic.
     net.heal();
-    let mut now = 3 * kgroups::node::cluster::GIVE_UP_MS;
+    let mut now = 3 * kgroups::maelstrom::cluster::GIVE_UP_MS;
     let r = loop {
         let r = net.call(2, json!({"type": "send", "topic": t, "key": "k", "msg": 2}));
-        if r["type"] == "send_ok" || now > 10 * kgroups::node::cluster::GIVE_UP_MS {
+        if r["type"] == "send_ok" || now > 10 * kgroups::maelstrom::cluster::GIVE_UP_MS {
             break r;
         }
         now += 20;
@@ -498,7 +498,7 @@ fn a_split_send_batch_with_an_unreachable_part_says_it_may_have_happened() {
     );
     net.run();
     assert!(net.reply(id).is_none(), "waits for the unreachable part");
-    net.tick(kgroups::node::cluster::GIVE_UP_MS + 100);
+    net.tick(kgroups::maelstrom::cluster::GIVE_UP_MS + 100);
     // n0 appended its own record: the batch happened in part, so 13, never 11.
     let r = net.reply(id).unwrap();
     assert_eq!(r["code"], 13, "{r}");
@@ -538,6 +538,6 @@ fn list_offsets_reads_each_partitions_log_end_at_its_leader() {
     net.isolate(2);
     let id = net.send(0, "c1", json!({"type": "list_offsets"}));
     net.run();
-    net.tick(kgroups::node::cluster::GIVE_UP_MS + 100);
+    net.tick(kgroups::maelstrom::cluster::GIVE_UP_MS + 100);
     assert_eq!(net.reply(id).unwrap()["code"], 11);
 }

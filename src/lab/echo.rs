@@ -2,7 +2,7 @@
 //!
 //! One thread reads stdin in large chunks, answers every complete line at once with a minimal
 //! `<type>_ok` reply and writes the replies of a chunk with one `write`. It decodes with the same
-//! [`crate::wire`] decoder as the real node, so the floor includes the parse every Maelstrom
+//! [`crate::maelstrom::wire`] decoder as the real node, so the floor includes the parse every Maelstrom
 //! node must do, and nothing else:
 //! - `send {key}` → `send_ok {offset}`, the offset a per-key counter (so the bench's order checks
 //!   pass);
@@ -16,7 +16,7 @@
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
 
-use crate::wire::{self, reply, Field, JsonOut};
+use crate::maelstrom::wire::{self, reply, Field, JsonOut};
 
 /// A deliberate fault, for tests of the bench's checks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

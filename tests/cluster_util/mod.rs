@@ -4,7 +4,7 @@
 #![allow(dead_code)]
 
 use kgroups::broker::Config;
-use kgroups::node::Node;
+use kgroups::maelstrom::Node;
 use serde_json::{json, Value};
 use std::collections::{HashSet, VecDeque};
 

@@ -37,7 +37,7 @@ use rand::{Rng, SeedableRng};
 use super::fast;
 use super::process::{thread_cpu, LineReader};
 use crate::loom::{Arc, AtomicBool, AtomicU64, Ordering};
-use crate::wire::{self, Field, JsonOut, Kind};
+use crate::maelstrom::wire::{self, Field, JsonOut, Kind};
 
 /// Which load to drive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

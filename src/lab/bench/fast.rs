@@ -182,8 +182,8 @@ fn number(d: &[u8]) -> u64 {
 mod tests {
     use super::*;
     use crate::broker::Config;
-    use crate::node::Node;
-    use crate::wire::{self, Field};
+    use crate::maelstrom::wire::{self, Field};
+    use crate::maelstrom::Node;
 
     /// The node's real replies to `requests` (after an init), one per line.
     fn replies(requests: &[String]) -> Vec<String> {

@@ -2,14 +2,12 @@
 //! `heartbeat`, `describe_group`, `list_groups`, `create_topic`, `list_topics`, `reset_offsets` and
 //! the group form of `list_committed_offsets`.
 
-use super::service::{
-    opt_topic, Node, ReplyTo, GROUP_POLL_DEFAULT, GROUP_POLL_MAX, MAX_PARTITIONS,
-};
+use super::node::{opt_topic, Node, ReplyTo, GROUP_POLL_DEFAULT, GROUP_POLL_MAX, MAX_PARTITIONS};
 use crate::error::Error;
 use crate::group::{JoinOptions, MemberView, ResetTo};
 use crate::loom::Arc;
+use crate::maelstrom::wire::{Body, Field, FieldError, JsonOut, Message, WireError};
 use crate::topic::Topic;
-use crate::wire::{Body, Field, FieldError, JsonOut, Message, WireError};
 use std::borrow::Cow;
 
 /// The consumer a request speaks for: its `consumer` field, else its `src`.
@@ -104,7 +102,7 @@ impl Node {
             None => None,
             Some(s) => Some(s.decode().parse().map_err(|e: String| {
                 WireError::new(
-                    crate::wire::Code::MalformedRequest,
+                    crate::maelstrom::wire::Code::MalformedRequest,
                     format!("field `assignor`: {e}"),
                 )
             })?),
@@ -211,7 +209,7 @@ impl Node {
                     out.key("partition").uint(u64::from(p));
                     out.key("offset").uint(r.offset);
                     out.key("key");
-                    super::service::write_key(out, r.key);
+                    super::node::write_key(out, r.key);
                     out.key("msg").raw(r.value).push(b'}');
                 });
             match r {
@@ -256,7 +254,7 @@ impl Node {
                     "an object of \"<partition>\": non-negative integer offset",
                 )
             };
-            if s.value.kind() != crate::wire::Kind::Object {
+            if s.value.kind() != crate::maelstrom::wire::Kind::Object {
                 return Err(bad().into());
             }
             for (k, v) in s.value.entries() {

@@ -71,17 +71,20 @@ pub mod args;
 pub mod cluster;
 mod groups;
 pub mod guard;
-mod kafka;
+mod kafka_workload;
+pub mod node;
 pub mod output;
 pub mod pending;
 pub mod pool;
 pub mod reader;
-pub mod service;
+mod request;
+mod service;
+pub mod wire;
 
 pub use args::Args;
+pub use node::{Node, OwnedReplyTo, ReplyTo};
 pub use output::Output;
 pub use pool::Pool;
-pub use service::{Node, OwnedReplyTo, ReplyTo};
 
 use crate::loom::StdArc as Arc;
 use clap::Parser;

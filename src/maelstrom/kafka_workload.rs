@@ -3,9 +3,9 @@
 //!
 //! The four Maelstrom replies carry exactly their documented fields (Maelstrom's schemas are closed).
 
-use super::service::{key_bytes, opt_topic, Node, ReplyTo, POLL_KEY_MAX};
+use super::node::{key_bytes, opt_topic, Node, ReplyTo, POLL_KEY_MAX};
+use crate::maelstrom::wire::{Body, Field, FieldError, JsonOut, Kind, WireError};
 use crate::partition::Key;
-use crate::wire::{Body, Field, FieldError, JsonOut, Kind, WireError};
 
 /// Writes element `i` of `send_batch_ok`'s `offsets` array: `[partition, offset]`.
 pub(crate) fn offset_pair(out: &mut Vec<u8>, i: usize, p: u32, o: u64) {

@@ -13,11 +13,11 @@
 //!   whole; the reader skips to the next newline. Empty lines are ignored. Everything else is the
 //!   handler's business, which never fails.
 
+use super::node::Node;
 use super::output::Output;
 use super::pool::{Job, Pool};
-use super::service::Node;
 use crate::loom::StdArc as Arc;
-use crate::wire::peek_src;
+use crate::maelstrom::wire::peek_src;
 use std::io::{ErrorKind, Read};
 
 /// The size of a fresh input chunk.

@@ -15,7 +15,7 @@
 //! generated lines.
 
 use super::{Body, Field, LineError, Message};
-use crate::wire::scan::{count_digits, word_const, Kind, Scanner, Str, STRING_STOP};
+use crate::maelstrom::wire::scan::{count_digits, word_const, Kind, Scanner, Str, STRING_STOP};
 
 /// Decodes `text` if it has the exact layout described in the module doc; `Err(FALLBACK)`
 /// otherwise (the caller then runs the general path, which may still accept the line). The
@@ -458,13 +458,16 @@ mod tests {
     fn hot_keys_agree_with_the_table() {
         for (f, _, _) in super::super::SPELLINGS {
             for (i, name) in f.spellings().iter().enumerate() {
-                if let Some(w) = crate::wire::scan::word(name.as_bytes()) {
+                if let Some(w) = crate::maelstrom::wire::scan::word(name.as_bytes()) {
                     assert_eq!(super::hot_key(w), Some((*f, i as u8)), "{name}");
                     assert_eq!(super::hot_key(w), super::Field::lookup_word(w), "{name}");
                 }
             }
         }
-        assert_eq!(super::hot_key(crate::wire::scan::word_const("typ")), None);
+        assert_eq!(
+            super::hot_key(crate::maelstrom::wire::scan::word_const("typ")),
+            None
+        );
     }
 
     /// The first stop byte of a word, byte by byte.

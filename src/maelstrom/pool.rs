@@ -20,8 +20,8 @@
 //!   done, and its own later submission is queued after it.
 
 use super::guard;
+use super::node::Node;
 use super::output::Output;
-use super::service::Node;
 use crate::loom::{AtomicUsize, Ordering, StdArc as Arc};
 use crossbeam_channel::{Receiver, Sender, TryRecvError};
 use crossbeam_utils::CachePadded;

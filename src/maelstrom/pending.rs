@@ -9,7 +9,7 @@
 
 use super::Node;
 use crate::loom::{lock, Mutex};
-use crate::wire::Message;
+use crate::maelstrom::wire::Message;
 use std::collections::HashMap;
 
 /// What runs when the reply to one of the node's requests arrives: it gets the node, the reply and
