@@ -5,9 +5,12 @@
 //! structs, `RawValue` payloads) for decoding and encoding, and the node's own `echo` for the
 //! request path.
 
+#[path = "../src/bin/kgroups-lab/bench/cpu.rs"]
+mod cpu;
+use cpu::thread_cpu;
+
 use criterion::{criterion_group, BatchSize, Criterion, Throughput};
 use kgroups::broker::Config;
-use kgroups::lab::bench::process::thread_cpu;
 use kgroups::maelstrom::wire::{self, reply, Field, JsonOut};
 use kgroups::maelstrom::{self, Node};
 use serde::{Deserialize, Serialize};

@@ -34,7 +34,6 @@ pub mod broker;
 pub mod clock;
 pub mod error;
 pub mod group;
-pub mod lab;
 pub mod log;
 pub mod maelstrom;
 pub mod partition;

@@ -111,11 +111,7 @@ impl Node {
         }
         for (k, v) in offsets.entries() {
             if let Some(o) = v.as_u64() {
-                let k = k.decode();
-                self.broker.commit_key(&k, o);
-                if let Some(c) = self.cluster() {
-                    c.note_commit(&k, o);
-                }
+                self.commit_key(&k.decode(), o);
             }
         }
         self.ok(to, out);

@@ -61,6 +61,15 @@ impl Cluster {
 }
 
 impl Node {
+    /// Commits Maelstrom's per-key `offset` (kept as the maximum); in a cluster, also notes it for
+    /// gossip to every peer.
+    pub(crate) fn commit_key(&self, key: &str, offset: u64) {
+        self.broker.commit_key(key, offset);
+        if let Some(c) = self.cluster() {
+            c.note_commit(key, offset);
+        }
+    }
+
     /// Sends `peer` the records of the partitions this node leads beyond what it acknowledged,
     /// and the commits it has not acknowledged.
     pub(super) fn sync_peer(&self, c: &Cluster, peer: usize, now: Millis, out: &mut Vec<u8>) {

@@ -18,8 +18,8 @@ use rand::rngs::SmallRng;
 use rand::SeedableRng;
 
 use self::latency::{DelayQueue, LatencyModel};
-use crate::lab::cluster::process::Input;
-use crate::loom::{lock, Arc, ArcSwap, AtomicU64, Mutex, Ordering};
+use crate::cluster::process::Input;
+use crate::sync::{lock, Arc, ArcSwap, AtomicU64, Mutex, Ordering};
 
 /// Which node-to-node links are cut: `blocks(from, to)` means a message from `from` to `to` is dropped.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -229,11 +229,6 @@ impl Net {
     /// Heals every link.
     pub fn heal(&self) {
         self.set_cut(Cut::healed(self.node_count()));
-    }
-
-    /// The cut in force now.
-    pub fn current_cut(&self) -> Arc<Cut> {
-        self.cut.load_full()
     }
 
     /// Stops the delay thread (messages still queued are dropped).

@@ -13,7 +13,7 @@ use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 
 use super::{Cut, Net};
-use crate::loom::Arc;
+use crate::sync::Arc;
 
 /// Draws one of the four cuts for `n` nodes. With fewer than 2 nodes nothing can be cut (returns a
 /// healed cut). A cut that would leave a side empty falls back to isolating one node.

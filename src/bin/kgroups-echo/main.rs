@@ -2,7 +2,7 @@
 //!
 //! One thread reads stdin in large chunks, answers every complete line at once with a minimal
 //! `<type>_ok` reply and writes the replies of a chunk with one `write`. It decodes with the same
-//! [`crate::maelstrom::wire`] decoder as the real node, so the floor includes the parse every Maelstrom
+//! [`kgroups::maelstrom::wire`] decoder as the real node, so the floor includes the parse every Maelstrom
 //! node must do, and nothing else:
 //! - `send {key}` → `send_ok {offset}`, the offset a per-key counter (so the bench's order checks
 //!   pass);
@@ -16,7 +16,7 @@
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
 
-use crate::maelstrom::wire::{self, reply, Field, JsonOut};
+use kgroups::maelstrom::wire::{self, reply, Field, JsonOut};
 
 /// A deliberate fault, for tests of the bench's checks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -159,8 +159,12 @@ fn answer(
     *next_id += 1;
 }
 
+fn main() {
+    std::process::exit(run_main());
+}
+
 /// `kgroups-echo [--fault stale-offset]` on stdin and stdout; returns the exit code.
-pub fn main() -> i32 {
+fn run_main() -> i32 {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let fault = match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
         [] => None,

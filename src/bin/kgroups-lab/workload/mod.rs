@@ -12,14 +12,14 @@ use std::time::{Duration, Instant};
 use rand::Rng;
 use serde_json::Value;
 
-use crate::lab::checker::kafka::OpType;
-use crate::lab::checker::Anomalies;
-use crate::lab::cli::{NemesisKind, TestOpts};
-use crate::lab::cluster::client::Client;
-use crate::lab::cluster::Cluster;
-use crate::lab::net::nemesis::Nemesis;
-use crate::lab::results::Progress;
-use crate::loom::{lock, Arc, Mutex};
+use crate::checker::kafka::OpType;
+use crate::checker::Anomalies;
+use crate::cli::{NemesisKind, TestOpts};
+use crate::cluster::client::Client;
+use crate::cluster::Cluster;
+use crate::net::nemesis::Nemesis;
+use crate::results::Progress;
+use crate::sync::{lock, Arc, Mutex};
 
 /// What a workload needs from the run.
 #[derive(Debug)]

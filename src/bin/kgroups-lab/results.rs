@@ -15,10 +15,10 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::lab::checker::kafka::OpType;
-use crate::lab::checker::Anomalies;
-use crate::lab::cluster::router::NodeIssues;
-use crate::loom::{Arc, AtomicU64, Ordering};
+use crate::checker::kafka::OpType;
+use crate::checker::Anomalies;
+use crate::cluster::router::NodeIssues;
+use crate::sync::{Arc, AtomicU64, Ordering};
 
 /// Live counts of completed operations.
 #[derive(Debug, Default)]

@@ -38,6 +38,7 @@ impl Anomalies {
     }
 
     /// The count of one kind (0 if none).
+    #[cfg(test)]
     pub fn count(&self, kind: &str) -> u64 {
         self.counts.get(kind).copied().unwrap_or(0)
     }

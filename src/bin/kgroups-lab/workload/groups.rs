@@ -26,12 +26,12 @@ use rand::{Rng, SeedableRng};
 use serde_json::{json, Map, Value};
 
 use super::{sleep_until, RunCtx, Stagger, WorkloadResult};
-use crate::lab::checker::groups::{self, Delivery, GOp, GOpKind, MembershipEvent};
-use crate::lab::checker::kafka::OpType;
-use crate::lab::checker::Anomalies;
-use crate::lab::cluster::client::{Client, Reply, RpcError};
-use crate::lab::results::Latency;
-use crate::loom::{lock, Mutex};
+use crate::checker::groups::{self, Delivery, GOp, GOpKind, MembershipEvent};
+use crate::checker::kafka::OpType;
+use crate::checker::Anomalies;
+use crate::cluster::client::{Client, Reply, RpcError};
+use crate::results::Latency;
+use crate::sync::{lock, Mutex};
 
 /// Where the run is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -6,24 +6,21 @@
 //! `wait4` returns the child's whole resource usage, including its peak RSS.
 
 use std::fs::File;
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::path::Path;
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::process::{ChildStdin, ChildStdout, Command, Stdio};
 use std::time::Duration;
 
 /// A spawned node.
 #[derive(Debug)]
 pub struct NodeChild {
-    child: Child,
-    /// Its process id.
+    /// Its process id (the lab reaps it with `wait4`, not through std's `Child`).
     pub pid: i32,
 }
 
 /// What `wait4` reports once the node has exited.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Exit {
-    /// The exit code (`None` if a signal ended it).
-    pub code: Option<i32>,
     /// User + system CPU time of the whole life of the process.
     pub cpu: Duration,
     /// Peak resident set size in bytes.
@@ -50,7 +47,7 @@ impl NodeChild {
         let stdin = child.stdin.take().expect("stdin is piped");
         let stdout = child.stdout.take().expect("stdout is piped");
         let pid = child.id() as i32;
-        Ok((NodeChild { child, pid }, stdin, stdout))
+        Ok((NodeChild { pid }, stdin, stdout))
     }
 
     /// CPU time of the node so far: the sum over its live threads of `/proc/<pid>/task/*/schedstat`
@@ -94,11 +91,6 @@ impl NodeChild {
         Some(kib * 1024)
     }
 
-    /// Kills the node (a hung node, on timeout).
-    pub fn kill(&mut self) {
-        let _ = self.child.kill();
-    }
-
     /// Waits for the node to exit (its stdin must be closed first) and returns its usage.
     pub fn wait(self) -> io::Result<Exit> {
         let mut status: libc::c_int = 0;
@@ -119,9 +111,7 @@ impl NodeChild {
         // SAFETY: see above: zero-initialized, and wait4 filled it on success.
         let ru = unsafe { ru.assume_init() };
         let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
-        let code = libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status));
         Ok(Exit {
-            code,
             cpu: tv(ru.ru_utime) + tv(ru.ru_stime),
             // Linux reports ru_maxrss in KiB.
             max_rss: ru.ru_maxrss as u64 * 1024,
@@ -182,21 +172,4 @@ impl<R: Read> LineReader<R> {
         self.start += nl + 1;
         Some(line)
     }
-}
-
-/// The calling thread's CPU time (user and system), from `CLOCK_THREAD_CPUTIME_ID`.
-pub fn thread_cpu() -> Duration {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: 1. `ts` is a valid, writable `timespec`; 2. the clock id is a constant Linux knows.
-    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
-}
-
-/// Writes one line (it must end with `\n`).
-pub fn write_line(w: &mut impl Write, line: &[u8]) -> io::Result<()> {
-    w.write_all(line)?;
-    w.flush()
 }

@@ -8,12 +8,13 @@
 //! p50/p99/max, the node's CPU time per operation during the load (from `/proc/<pid>/task/*/schedstat`, so
 //! the read-back is not counted), its whole-life CPU and peak RSS (`wait4`), and the driver's own CPU
 //! per operation, which must stay well below the node's. `--echo` measures the
-//! [`echo`](crate::lab::echo) node the same way after each run: the floor of every figure.
+//! [`echo`](crate::echo) node the same way after each run: the floor of every figure.
 //!
 //! - [`process`]: the child, its pipes, its CPU time and peak memory.
 //! - [`driver`]: the writer and reader threads and the checks.
 //! - `fast`: parsers for kgroups' exact reply layouts, with the general scanner as the fallback.
 
+mod cpu;
 pub mod driver;
 mod fast;
 pub mod process;
@@ -26,8 +27,8 @@ use serde_json::{json, Value};
 
 use self::driver::{Mode, Plan};
 use self::process::{LineReader, NodeChild};
-use crate::lab::cli::{BenchMode, BenchOpts};
-use crate::lab::{EXIT_INVALID, EXIT_UNKNOWN, EXIT_VALID};
+use crate::cli::{BenchMode, BenchOpts};
+use crate::{EXIT_INVALID, EXIT_UNKNOWN, EXIT_VALID};
 
 /// The figures of one run of one binary.
 #[derive(Debug, Clone, Default)]

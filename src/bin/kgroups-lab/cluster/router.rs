@@ -19,8 +19,8 @@ use crossbeam_channel::{Receiver, Sender};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use crate::lab::net::Net;
-use crate::loom::{lock, Arc, AtomicBool, AtomicU64, Mutex, Ordering};
+use crate::net::Net;
+use crate::sync::{lock, Arc, AtomicBool, AtomicU64, Mutex, Ordering};
 
 /// Examples kept per node and kind of problem.
 const MAX_EXAMPLES: usize = 5;
@@ -248,13 +248,13 @@ impl Router {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::lab::net::latency::LatencyModel;
+    use crate::net::latency::LatencyModel;
 
     fn router(
         n: usize,
     ) -> (
         Router,
-        Vec<crossbeam_channel::Receiver<crate::lab::cluster::process::Input>>,
+        Vec<crossbeam_channel::Receiver<crate::cluster::process::Input>>,
     ) {
         let (txs, rxs): (Vec<_>, Vec<_>) = (0..n).map(|_| crossbeam_channel::unbounded()).unzip();
         let net = Arc::new(Net::new(txs, LatencyModel::none(), 0));

@@ -7,7 +7,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError};
 use serde_json::{Map, Value};
 
 use super::router::Router;
-use crate::loom::Arc;
+use crate::sync::Arc;
 
 /// Maelstrom's error codes that are definite: the operation certainly did not happen.
 pub fn is_definite(code: i64) -> bool {

@@ -28,8 +28,6 @@ pub enum Input {
 /// A spawned node process.
 #[derive(Debug)]
 pub struct NodeProcess {
-    /// The node's Maelstrom id (`n0`, …).
-    pub id: String,
     child: Child,
     threads: Vec<JoinHandle<()>>,
 }
@@ -106,16 +104,7 @@ impl NodeProcess {
                     }
                 })?,
         );
-        Ok(NodeProcess {
-            id: id.to_string(),
-            child,
-            threads,
-        })
-    }
-
-    /// The operating-system process id.
-    pub fn pid(&self) -> u32 {
-        self.child.id()
+        Ok(NodeProcess { child, threads })
     }
 
     /// Waits up to `grace` for the process to exit by itself (its stdin should be closed first), then

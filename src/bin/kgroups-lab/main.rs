@@ -16,19 +16,22 @@
 //! - [`checker`]: jepsen's kafka checker ([`checker::kafka`]) and the groups checker
 //!   ([`checker::groups`]), pure functions of a history.
 //! - [`results`]: the progress line, the final table and `results.json`.
-//! - [`mod@bench`]: the throughput mode (`kgroups-lab bench`), and [`echo`], its do-nothing floor node
-//!   (`kgroups-echo`).
+//! - [`mod@bench`]: the throughput mode (`kgroups-lab bench`); its do-nothing floor node is the
+//!   `kgroups-echo` binary (`src/bin/kgroups-echo`).
 //!
 //! Exit codes follow Maelstrom: 0 valid, 1 invalid, 2 could not run.
 
-pub mod bench;
-pub mod checker;
-pub mod cli;
-pub mod cluster;
-pub mod echo;
-pub mod net;
-pub mod results;
-pub mod workload;
+#![deny(unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks)]
+
+mod bench;
+mod checker;
+mod cli;
+mod cluster;
+mod net;
+mod results;
+mod sync;
+mod workload;
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -45,7 +48,7 @@ use self::net::latency::LatencyModel;
 use self::net::NetStats;
 use self::results::{Latency, NetSummary, Progress, ProgressLine, Summary};
 use self::workload::RunCtx;
-use crate::loom::{lock, Arc, Mutex};
+use crate::sync::{lock, Arc, Mutex};
 
 /// Exit code: the checker found nothing wrong.
 pub const EXIT_VALID: i32 = 0;
@@ -54,9 +57,8 @@ pub const EXIT_INVALID: i32 = 1;
 /// Exit code: the test could not run.
 pub const EXIT_UNKNOWN: i32 = 2;
 
-/// Runs the lab's command line; returns the process exit code.
-pub fn main() -> i32 {
-    run(std::env::args_os())
+fn main() {
+    std::process::exit(run(std::env::args_os()));
 }
 
 /// Runs the lab with these arguments (the first is the program name); returns the exit code.

@@ -181,9 +181,9 @@ fn number(d: &[u8]) -> u64 {
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
-    use crate::broker::Config;
-    use crate::maelstrom::wire::{self, Field};
-    use crate::maelstrom::Node;
+    use kgroups::broker::Config;
+    use kgroups::maelstrom::wire::{self, Field};
+    use kgroups::maelstrom::Node;
 
     /// The node's real replies to `requests` (after an init), one per line.
     fn replies(requests: &[String]) -> Vec<String> {

@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use rand::Rng;
 
-use crate::lab::cli::LatencyDist;
-use crate::lab::cluster::process::Input;
-use crate::loom::{lock, Mutex};
+use crate::cli::LatencyDist;
+use crate::cluster::process::Input;
+use crate::sync::{lock, Mutex};
 
 /// The latency distribution between nodes.
 #[derive(Debug, Clone, Copy)]
@@ -29,6 +29,7 @@ impl LatencyModel {
     }
 
     /// No latency at all.
+    #[cfg(test)]
     pub fn none() -> LatencyModel {
         LatencyModel {
             mean: Duration::ZERO,

@@ -17,9 +17,9 @@ use serde_json::json;
 use self::client::{Client, RpcError};
 use self::process::{Input, NodeProcess};
 use self::router::Router;
-use crate::lab::net::latency::LatencyModel;
-use crate::lab::net::Net;
-use crate::loom::Arc;
+use crate::net::latency::LatencyModel;
+use crate::net::Net;
+use crate::sync::Arc;
 
 /// How to start a cluster.
 #[derive(Debug, Clone)]
@@ -166,11 +166,6 @@ impl Cluster {
     /// Opens a fresh client bound to node `node`.
     pub fn open_client(&self, node: usize, timeout: Duration) -> Client {
         Client::open(&self.router, node, timeout)
-    }
-
-    /// The process ids of the nodes.
-    pub fn pids(&self) -> Vec<u32> {
-        self.procs.iter().map(NodeProcess::pid).collect()
     }
 
     /// Closes every node's stdin, waits briefly for them to exit (then kills them), and stops the

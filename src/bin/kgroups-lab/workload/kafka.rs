@@ -30,10 +30,10 @@ use rand::{Rng, SeedableRng};
 use serde_json::{json, Map, Value};
 
 use super::{sleep_until, RunCtx, Stagger, WorkloadResult};
-use crate::lab::checker::kafka::{self, Op, OpKind, OpType};
-use crate::lab::checker::Anomalies;
-use crate::lab::cluster::client::{Client, RpcError};
-use crate::loom::{lock, Mutex};
+use crate::checker::kafka::{self, Op, OpKind, OpType};
+use crate::checker::Anomalies;
+use crate::cluster::client::{Client, RpcError};
+use crate::sync::{lock, Mutex};
 
 /// Probability of an `assign` before an operation (jepsen's `sub-p`).
 const SUB_P: f64 = 1.0 / 64.0;
