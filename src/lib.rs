@@ -34,7 +34,7 @@ pub mod broker;
 pub mod clock;
 pub mod error;
 pub mod group;
-pub mod log;
+pub(crate) mod log;
 pub mod maelstrom;
 pub mod partition;
 pub mod partitioner;

@@ -81,6 +81,10 @@
 //!   so anyone who synchronized with that write finds the bucket.
 
 mod buckets;
+#[cfg(all(test, loom))]
+mod loom_tests;
+#[cfg(not(loom))]
+mod os;
 #[cfg(not(loom))]
 mod pool;
 

@@ -2,20 +2,37 @@
 
 mod cluster_util;
 
-use cluster_util::{group_on, key_led_by, leader_of, topic_homed, Net};
+use cluster_util::{
+    coordinator, group_on, key_led_by, leader_of, topic_homed, Net, GIVE_UP_MS, RETRY_MS,
+};
 use serde_json::{json, Value};
 
 #[test]
-fn every_node_computes_the_same_placement() {
-    let net = Net::new(3);
-    for key in ["a", "b", "k7"] {
+fn every_node_places_partitions_and_groups_as_the_readme_says() {
+    let mut net = Net::new(3);
+    // A keyed send through any node is appended at its partition's leader alone.
+    for (i, key) in ["a", "b", "k7"].into_iter().enumerate() {
         let (l, p) = leader_of(&net, key);
-        for n in &net.nodes {
-            assert_eq!(n.cluster().unwrap().leader("default", p), l);
+        let before: Vec<u64> = (0..3).map(|n| net.held(n, p)).collect();
+        let r = net.call(i, json!({"type": "send", "key": key, "msg": 1}));
+        assert_eq!(r["type"], "send_ok", "{r}");
+        for (n, b) in before.into_iter().enumerate() {
+            let want = b + u64::from(n == l);
             assert_eq!(
-                n.cluster().unwrap().coordinator(key),
-                net.nodes[0].cluster().unwrap().coordinator(key)
+                net.held(n, p),
+                want,
+                "key {key} sent through n{i}, node n{n}"
             );
+        }
+    }
+    // A group lives at its coordinator alone, whichever node a subscribe came through.
+    for (i, g) in ["a", "b", "g7"].into_iter().enumerate() {
+        let r = net.call(i, json!({"type": "subscribe", "group": g, "consumer": "x"}));
+        assert_eq!(r["type"], "subscribe_ok", "{r}");
+        let c = coordinator(3, g);
+        for n in 0..3 {
+            let known = net.nodes[n].broker().groups().generation(g).is_some();
+            assert_eq!(known, n == c, "group {g} through n{i}, node n{n}");
         }
     }
 }
@@ -124,7 +141,7 @@ fn group_requests_go_to_the_coordinator_from_any_node() {
     );
     assert_eq!(r["type"], "create_topic_ok");
     for n in &net.nodes {
-        assert_eq!(n.broker().topics.get("t").unwrap().partition_count(), 2);
+        assert_eq!(n.broker().topics().get("t").unwrap().partition_count(), 2);
     }
     let r = net.call_as(
         0,
@@ -134,8 +151,8 @@ fn group_requests_go_to_the_coordinator_from_any_node() {
     assert_eq!(r["type"], "subscribe_ok", "{r}");
     assert_eq!(r["partitions"], json!([0, 1]));
     // Only the coordinator knows the group; the consumer id defaulted to the client's src.
-    assert!(net.nodes[2].broker().groups.generation(&g).is_some());
-    assert!(net.nodes[0].broker().groups.generation(&g).is_none());
+    assert!(net.nodes[2].broker().groups().generation(&g).is_some());
+    assert!(net.nodes[0].broker().groups().generation(&g).is_none());
     for k in 0..6 {
         let r = net.call(
             1,
@@ -199,7 +216,7 @@ fn a_retried_forward_is_applied_once() {
 }
 
 fn super_retry() -> u64 {
-    kgroups::maelstrom::cluster::RETRY_MS + 50
+    RETRY_MS + 50
 }
 
 #[test]
@@ -215,7 +232,7 @@ fn give_up_says_11_only_when_the_operation_certainly_did_not_happen() {
     net.run();
     net.tick(super_retry());
     assert!(net.reply(sent).is_none() && net.reply(queued).is_none());
-    let give_up = kgroups::maelstrom::cluster::GIVE_UP_MS + 100;
+    let give_up = GIVE_UP_MS + 100;
     net.tick(give_up);
     assert_eq!(net.reply(sent).unwrap()["code"], 13);
     assert_eq!(net.reply(queued).unwrap()["code"], 11);
@@ -277,22 +294,22 @@ fn a_topic_created_while_a_node_was_cut_off_reaches_it_after_heal() {
     );
     net.run();
     net.tick(super_retry());
-    net.tick(kgroups::maelstrom::cluster::GIVE_UP_MS + 100);
+    net.tick(GIVE_UP_MS + 100);
     // Created here and on n1, not on n2: it may have happened, so indefinite.
     assert_eq!(net.reply(id).unwrap()["code"], 13);
-    assert!(net.nodes[2].broker().topics.get(&late).is_none());
+    assert!(net.nodes[2].broker().topics().get(&late).is_none());
     net.heal();
-    net.tick(2 * kgroups::maelstrom::cluster::GIVE_UP_MS);
+    net.tick(2 * GIVE_UP_MS);
     let t = net.nodes[2]
         .broker()
-        .topics
+        .topics()
         .get(&late)
         .expect("learned from a sync");
     assert_eq!(t.partition_count(), 3);
     // The topic list stops travelling once every peer has it.
-    net.tick(3 * kgroups::maelstrom::cluster::GIVE_UP_MS);
+    net.tick(3 * GIVE_UP_MS);
     let before = net.server_msgs;
-    net.tick(4 * kgroups::maelstrom::cluster::GIVE_UP_MS);
+    net.tick(4 * GIVE_UP_MS);
     assert_eq!(net.server_msgs, before, "an idle cluster sends nothing");
 }
 
@@ -308,7 +325,7 @@ fn a_node_cut_off_from_a_topics_creation_does_not_invent_its_partition_count() {
         json!({"type": "create_topic", "topic": t, "partitions": 3}),
     );
     net.run();
-    net.tick(kgroups::maelstrom::cluster::GIVE_UP_MS + 100);
+    net.tick(GIVE_UP_MS + 100);
     assert_eq!(
         net.reply(id).unwrap()["code"],
         13,
@@ -318,7 +335,7 @@ fn a_node_cut_off_from_a_topics_creation_does_not_invent_its_partition_count() {
         assert_eq!(
             net.nodes[i]
                 .broker()
-                .topics
+                .topics()
                 .get(&t)
                 .unwrap()
                 .partition_count(),
@@ -332,14 +349,14 @@ fn a_node_cut_off_from_a_topics_creation_does_not_invent_its_partition_count() {
     let g = group_on(&net, 2);
     let r = net.call(2, json!({"type": "subscribe", "group": g, "topic": t}));
     assert_eq!(r["code"], 11, "{r}");
-    net.tick(kgroups::maelstrom::cluster::GIVE_UP_MS + 200);
-    assert!(net.nodes[2].broker().topics.get(&t).is_none());
+    net.tick(GIVE_UP_MS + 200);
+    assert!(net.nodes[2].broker().topics().get(&t).is_none());
     // After the heal it learns the home's count, and serves the topic.
     net.heal();
-    let mut now = 3 * kgroups::maelstrom::cluster::GIVE_UP_MS;
+    let mut now = 3 * GIVE_UP_MS;
     let r = loop {
         let r = net.call(2, json!({"type": "send", "topic": t, "key": "k", "msg": 2}));
-        if r["type"] == "send_ok" || now > 10 * kgroups::maelstrom::cluster::GIVE_UP_MS {
+        if r["type"] == "send_ok" || now > 10 * GIVE_UP_MS {
             break r;
         }
         now += 20;
@@ -349,7 +366,7 @@ fn a_node_cut_off_from_a_topics_creation_does_not_invent_its_partition_count() {
     assert_eq!(
         net.nodes[2]
             .broker()
-            .topics
+            .topics()
             .get(&t)
             .unwrap()
             .partition_count(),
@@ -374,12 +391,12 @@ fn a_new_topic_is_created_by_its_home_and_learned_by_the_others() {
         json!({"type": "send", "topic": away, "key": "a", "msg": 1}),
     );
     assert_eq!(r["code"], 11, "{r}");
-    assert!(net.nodes[0].broker().topics.get(&away).is_none());
+    assert!(net.nodes[0].broker().topics().get(&away).is_none());
     net.tick(10);
     assert_eq!(
         net.nodes[0]
             .broker()
-            .topics
+            .topics()
             .get(&away)
             .map(|t| t.partition_count()),
         Some(4),
@@ -403,7 +420,7 @@ fn a_new_topic_is_created_by_its_home_and_learned_by_the_others() {
     for node in &net.nodes {
         for t in [&here, &away] {
             assert_eq!(
-                node.broker().topics.get(t).map(|t| t.partition_count()),
+                node.broker().topics().get(t).map(|t| t.partition_count()),
                 Some(4)
             );
         }
@@ -420,7 +437,7 @@ fn create_topic_through_any_node_is_decided_by_the_home() {
     );
     assert_eq!(r["type"], "create_topic_ok", "{r}");
     for node in &net.nodes {
-        assert_eq!(node.broker().topics.get(&t).unwrap().partition_count(), 5);
+        assert_eq!(node.broker().topics().get(&t).unwrap().partition_count(), 5);
     }
     // Another count, through a third node: the home's refusal (21) comes back.
     let r = net.call(
@@ -498,7 +515,7 @@ fn a_split_send_batch_with_an_unreachable_part_says_it_may_have_happened() {
     );
     net.run();
     assert!(net.reply(id).is_none(), "waits for the unreachable part");
-    net.tick(kgroups::maelstrom::cluster::GIVE_UP_MS + 100);
+    net.tick(GIVE_UP_MS + 100);
     // n0 appended its own record: the batch happened in part, so 13, never 11.
     let r = net.reply(id).unwrap();
     assert_eq!(r["code"], 13, "{r}");
@@ -538,6 +555,6 @@ fn list_offsets_reads_each_partitions_log_end_at_its_leader() {
     net.isolate(2);
     let id = net.send(0, "c1", json!({"type": "list_offsets"}));
     net.run();
-    net.tick(kgroups::maelstrom::cluster::GIVE_UP_MS + 100);
+    net.tick(GIVE_UP_MS + 100);
     assert_eq!(net.reply(id).unwrap()["code"], 11);
 }

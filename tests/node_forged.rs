@@ -36,13 +36,13 @@ fn count_panics() {
 fn state(net: &Net) -> Vec<(usize, String, u32, Vec<u64>)> {
     let mut s = Vec::new();
     for (i, n) in net.nodes.iter().enumerate() {
-        for t in n.broker().topics.list() {
+        for t in n.broker().topics().list() {
             let ends = t.partitions().iter().map(|p| p.end()).collect();
             s.push((i, t.name().to_string(), t.partition_count(), ends));
         }
         s.push((
             i,
-            format!("groups {:?}", n.broker().groups.list_groups()),
+            format!("groups {:?}", n.broker().groups().list_groups()),
             0,
             vec![],
         ));
@@ -187,6 +187,12 @@ fn body() -> impl Strategy<Value = Value> {
     let fields = prop::collection::btree_map(
         prop_oneof![
             Just("msgs"),
+            Just("seq"),
+            Just("records"),
+            Just("commits"),
+            Just("version"),
+            Just("topics"),
+            Just("ends"),
             Just("offsets"),
             Just("offset"),
             Just("partitions"),
@@ -270,7 +276,7 @@ proptest! {
         s.net.queue.clear();
         prop_assert_eq!(PANICS.load(Ordering::SeqCst), panics, "no request panicked");
         for n in &s.net.nodes {
-            for t in n.broker().topics.list() {
+            for t in n.broker().topics().list() {
                 prop_assert!((1..=65_536).contains(&t.partition_count()));
             }
             prop_assert_eq!(n.broker().default_topic().partition_count(), 4);
@@ -297,14 +303,14 @@ fn a_clients_sync_ok_with_a_huge_partition_is_dropped() {
         .find(|(n, _, _)| *n == 1)
         .expect("n1's sync is pending");
     let line = json!({"src": "c3", "dest": format!("n{node}"), "body": {
-        "type": "sync_ok", "in_reply_to": id, "msgs": [["default", 1_000_000_000_000u64, 5]]}})
+        "type": "sync_ok", "in_reply_to": id, "ends": [["default", 1_000_000_000_000u64, 5]]}})
     .to_string();
     let mut out = Vec::new();
     s.net.nodes[node].handle(line.as_bytes(), &mut out);
     assert!(out.is_empty());
     // The same from the true peer is bounded too: no such partition, nothing grows.
     let line = json!({"src": "n0", "dest": "n1", "body": {
-        "type": "sync_ok", "in_reply_to": id, "msgs": [["default", 1_000_000_000_000u64, 5]]}})
+        "type": "sync_ok", "in_reply_to": id, "ends": [["default", 1_000_000_000_000u64, 5]]}})
     .to_string();
     s.net.nodes[1].handle(line.as_bytes(), &mut out);
     assert_eq!(PANICS.load(Ordering::SeqCst), panics);
@@ -322,8 +328,8 @@ fn node_to_node_requests_from_a_client_are_not_supported() {
     let mut s = setup();
     let before = state(&s.net);
     for body in [
-        json!({"type": "sync", "msgs": [["default", 4, 0, 0, [[1, "k", 9]]]], "offsets": {"k": 9}, "offset": 1}),
-        json!({"type": "fwd", "offset": 0, "msgs": [["c1", {"type": "send", "key": "k", "msg": 1}]]}),
+        json!({"type": "sync", "records": [["default", 4, 0, 0, [[1, "k", 9]]]], "commits": {"k": 9}, "version": 1}),
+        json!({"type": "fwd", "seq": 0, "msgs": [["c1", {"type": "send", "key": "k", "msg": 1}]]}),
         json!({"type": "topic_meta", "topic": "x"}),
     ] {
         let r = s.net.call_as(0, "c9", body);

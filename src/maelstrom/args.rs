@@ -1,18 +1,10 @@
 //! The node's command line. Every flag can also come from a `KGROUPS_*` environment variable.
 
+use super::node::MAX_PARTITIONS;
 use crate::assignor::AssignorKind;
 use crate::broker::Config;
 use crate::group::{GroupConfig, ResetPolicy};
-use clap::{ArgAction, Parser, ValueEnum};
-
-/// Where a group partition with no committed offset starts (Kafka's `auto.offset.reset`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Reset {
-    /// From the start of the log.
-    Earliest,
-    /// From the log end at the time the position is first needed.
-    Latest,
-}
+use clap::{ArgAction, Parser};
 
 /// kgroups: Kafka-style topics and consumer groups served as a Maelstrom node.
 ///
@@ -27,7 +19,7 @@ pub struct Args {
     /// Partitions of every topic created on first use, including the default topic that
     /// Maelstrom's kafka workload uses (1 to 65536).
     #[arg(long, env = "KGROUPS_PARTITIONS", default_value_t = crate::topic::DEFAULT_PARTITIONS,
-          value_parser = clap::value_parser!(u32).range(1..=65536))]
+          value_parser = clap::value_parser!(u32).range(1..=i64::from(MAX_PARTITIONS)))]
     pub partitions: u32,
 
     /// Worker threads. Requests of one client run in order on one worker; different clients run in
@@ -56,9 +48,10 @@ pub struct Args {
     #[arg(long, env = "KGROUPS_AUTO_COMMIT", default_value_t = true, action = ArgAction::Set)]
     pub auto_commit: bool,
 
-    /// Where a group partition with no committed offset starts.
-    #[arg(long, env = "KGROUPS_AUTO_OFFSET_RESET", value_enum, default_value_t = Reset::Earliest)]
-    pub auto_offset_reset: Reset,
+    /// Where a group partition with no committed offset starts: earliest (the start of the log)
+    /// or latest (the log end when the position is first needed).
+    #[arg(long, env = "KGROUPS_AUTO_OFFSET_RESET", default_value = "earliest")]
+    pub auto_offset_reset: ResetPolicy,
 
     /// What to log to stderr: error, warn, info, debug, trace, or a tracing filter such as
     /// `kgroups=debug`.
@@ -75,10 +68,7 @@ impl Args {
                 session_timeout_ms: self.session_timeout_ms,
                 assignor: self.assignor,
                 auto_commit: self.auto_commit,
-                reset: match self.auto_offset_reset {
-                    Reset::Earliest => ResetPolicy::Earliest,
-                    Reset::Latest => ResetPolicy::Latest,
-                },
+                reset: self.auto_offset_reset,
             },
             ..Config::default()
         }

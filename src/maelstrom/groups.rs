@@ -2,7 +2,9 @@
 //! `heartbeat`, `describe_group`, `list_groups`, `create_topic`, `list_topics`, `reset_offsets` and
 //! the group form of `list_committed_offsets`.
 
-use super::node::{opt_topic, Node, ReplyTo, GROUP_POLL_DEFAULT, GROUP_POLL_MAX, MAX_PARTITIONS};
+use super::node::{
+    opt_topic, Node, ReplyTo, GROUP_POLL_DEFAULT, GROUP_POLL_MAX, MAX_PARTITIONS, PARTITIONS_RANGE,
+};
 use crate::error::Error;
 use crate::group::{JoinOptions, MemberView, ResetTo};
 use crate::loom::Arc;
@@ -44,7 +46,7 @@ pub(crate) fn create_topic_args<'a>(b: &Body<'a>) -> Result<(Cow<'a, str>, u32),
     if n == 0 || n > MAX_PARTITIONS {
         return Err(WireError::malformed(
             b.name_of(Field::Partitions),
-            "an integer from 1 to 65536",
+            PARTITIONS_RANGE,
         ));
     }
     Ok((topic, n))
@@ -56,13 +58,13 @@ impl Node {
         match opt_topic(b)? {
             Some(name) => self
                 .broker
-                .topics
+                .topics()
                 .get(&name)
                 .ok_or_else(|| Error::UnknownTopic(name.into_owned()).into()),
             None => Ok(self
                 .broker
-                .topics
-                .get_or_create(&self.broker.config.default_topic)),
+                .topics()
+                .get_or_create(&self.broker.config().default_topic)),
         }
     }
 
@@ -82,12 +84,12 @@ impl Node {
         now: crate::clock::Millis,
     ) -> Result<Vec<Arc<Topic>>, WireError> {
         if opt_topic(b)?.is_none() {
-            if let Ok(d) = self.broker.groups.describe(group, now) {
+            if let Ok(d) = self.broker.groups().describe(group, now) {
                 let mut names: Vec<&str> = d.partitions.iter().map(|r| r.topic.as_str()).collect();
                 names.dedup();
                 let known: Vec<Arc<Topic>> = names
                     .into_iter()
-                    .filter_map(|n| self.broker.topics.get(n))
+                    .filter_map(|n| self.broker.topics().get(n))
                     .collect();
                 if !known.is_empty() {
                     return Ok(known);
@@ -129,7 +131,7 @@ impl Node {
         let opts = Self::join_options(b)?;
         let view = self
             .broker
-            .groups
+            .groups()
             .subscribe(&group, &member, &topic, &opts, self.now())?;
         self.ok(to, out);
         write_view(out, &view, Some(topic.name()));
@@ -147,7 +149,11 @@ impl Node {
     ) -> Result<(), WireError> {
         let group = msg.body.str(Field::Group)?.decode();
         let member = consumer(msg)?;
-        match self.broker.groups.unsubscribe(&group, &member, self.now()) {
+        match self
+            .broker
+            .groups()
+            .unsubscribe(&group, &member, self.now())
+        {
             Ok(()) | Err(Error::UnknownMember { .. } | Error::UnknownGroup(_)) => {}
             Err(e) => return Err(e.into()),
         }
@@ -166,7 +172,10 @@ impl Node {
         let group = msg.body.str(Field::Group)?.decode();
         let member = consumer(msg)?;
         let topic = opt_topic(&msg.body)?;
-        let view = self.broker.groups.heartbeat(&group, &member, self.now())?;
+        let view = self
+            .broker
+            .groups()
+            .heartbeat(&group, &member, self.now())?;
         self.ok(to, out);
         write_view(out, &view, topic.as_deref());
         self.done(to, out);
@@ -199,7 +208,7 @@ impl Node {
             let now = self.now();
             let r = self
                 .broker
-                .groups
+                .groups()
                 .poll(&group, &member, max, now, |t, p, r| {
                     if !first {
                         out.push(b',');
@@ -224,7 +233,7 @@ impl Node {
                     joined = true;
                     for t in self.topics_for_rejoin(b, &group, now)? {
                         self.broker
-                            .groups
+                            .groups()
                             .subscribe(&group, &member, &t, &opts, now)?;
                     }
                 }
@@ -264,11 +273,10 @@ impl Node {
         } else {
             commits.push((b.u32(Field::Partition)?, b.u64(Field::Offset)?));
         }
-        let now = self.now();
         for (i, &(p, o)) in commits.iter().enumerate() {
-            if let Err(e) =
-                self.broker
-                    .commit(&group, member.as_deref(), topic.as_deref(), p, o, now)
+            if let Err(e) = self
+                .broker
+                .commit(&group, member.as_deref(), topic.as_deref(), p, o)
             {
                 if i == 0 {
                     return Err(e.into());
@@ -299,7 +307,7 @@ impl Node {
         out.key("offsets").push(b'{');
         let mut first = true;
         for p in 0..topic.partition_count() {
-            if let Some(o) = self.broker.groups.committed(&group, topic.name(), p) {
+            if let Some(o) = self.broker.groups().committed(&group, topic.name(), p) {
                 if !first {
                     out.push(b',');
                 }
@@ -323,7 +331,7 @@ impl Node {
         out: &mut Vec<u8>,
     ) -> Result<(), WireError> {
         let group = b.str(Field::Group)?.decode();
-        let d = self.broker.groups.describe(&group, self.now())?;
+        let d = self.broker.groups().describe(&group, self.now())?;
         self.ok(to, out);
         out.key("group").string(&d.group);
         out.key("generation").uint(d.generation);
@@ -379,7 +387,7 @@ impl Node {
 
     /// `list_groups {}` → `list_groups_ok {groups: [group, …]}`, sorted.
     pub(crate) fn list_groups(&self, to: &ReplyTo<'_>, out: &mut Vec<u8>) -> Result<(), WireError> {
-        let groups = self.broker.groups.list_groups();
+        let groups = self.broker.groups().list_groups();
         self.ok(to, out);
         out.key("groups").push(b'[');
         for (i, g) in groups.iter().enumerate() {
@@ -402,7 +410,7 @@ impl Node {
         out: &mut Vec<u8>,
     ) -> Result<(), WireError> {
         let (topic, n) = create_topic_args(b)?;
-        self.broker.topics.create(&topic, n)?;
+        self.broker.topics().create(&topic, n)?;
         self.ok(to, out);
         self.done(to, out);
         Ok(())
@@ -410,7 +418,7 @@ impl Node {
 
     /// `list_topics {}` → `list_topics_ok {topics: [{topic, partitions}, …]}`, sorted by name.
     pub(crate) fn list_topics(&self, to: &ReplyTo<'_>, out: &mut Vec<u8>) -> Result<(), WireError> {
-        let topics = self.broker.topics.list();
+        let topics = self.broker.topics().list();
         self.ok(to, out);
         out.key("topics").push(b'[');
         for (i, t) in topics.iter().enumerate() {
@@ -453,7 +461,7 @@ impl Node {
             None => None,
         };
         self.broker
-            .groups
+            .groups()
             .reset_offsets(&group, topic.as_deref(), target, self.now())?;
         self.ok(to, out);
         self.done(to, out);

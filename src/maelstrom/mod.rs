@@ -67,24 +67,25 @@
 //! read), 13 when it may have happened (see [`cluster`]). `unsubscribe` of a non-member
 //! succeeds; a group `poll` by a non-member joins it first.
 
-pub mod args;
-pub mod cluster;
+mod args;
+mod cluster;
 mod groups;
-pub mod guard;
+mod guard;
 mod kafka_workload;
-pub mod node;
-pub mod output;
-pub mod pending;
-pub mod pool;
-pub mod reader;
+mod node;
+mod output;
+mod pending;
+mod pool;
+mod reader;
 mod request;
 mod service;
 pub mod wire;
 
-pub use args::Args;
-pub use node::{Node, OwnedReplyTo, ReplyTo};
-pub use output::Output;
-pub use pool::Pool;
+pub use node::Node;
+
+use args::Args;
+use output::Output;
+use pool::Pool;
 
 use crate::loom::StdArc as Arc;
 use clap::Parser;
@@ -92,7 +93,7 @@ use std::io::{Read, Write};
 use std::time::Duration;
 
 /// How often the timer expires group sessions.
-pub const EXPIRY_TICK: Duration = Duration::from_millis(100);
+pub(crate) const EXPIRY_TICK: Duration = Duration::from_millis(100);
 
 /// How [`run_with`] spreads the work.
 #[derive(Debug, Clone, Copy)]
@@ -161,7 +162,7 @@ pub fn run_with(
                         guard::inject("timer");
                         let now = node.now();
                         if now.saturating_sub(expired) >= EXPIRY_TICK.as_millis() as u64 {
-                            node.broker.groups.expire(now);
+                            node.broker.groups().expire(now);
                             expired = now;
                         }
                         node.tick(now, &mut out);

@@ -27,6 +27,13 @@ pub const GROUP_POLL_MAX: usize = 10_000;
 /// The most partitions `create_topic` (and `--partitions`) accepts: a bound on memory per request.
 pub const MAX_PARTITIONS: u32 = 65_536;
 
+/// What a partition count must be, for error texts: from 1 to [`MAX_PARTITIONS`].
+pub const PARTITIONS_RANGE: &str = "an integer from 1 to 65536";
+const _: () = assert!(
+    MAX_PARTITIONS == 65_536,
+    "PARTITIONS_RANGE names MAX_PARTITIONS"
+);
+
 /// The most node ids `init` accepts: a bound on the cluster's per-peer state.
 pub const MAX_NODES: usize = 1024;
 
@@ -137,7 +144,7 @@ impl Node {
 
     /// The output of the [`super::run`] serving this node (a node serves one run): submit whole
     /// lines to it from any thread, e.g. a deferred reply.
-    pub fn output(&self) -> Option<&Arc<Output>> {
+    pub(crate) fn output(&self) -> Option<&Arc<Output>> {
         self.output.get()
     }
 
@@ -151,26 +158,26 @@ impl Node {
 
     /// Takes the next `msg_id`.
     #[inline]
-    pub fn next_msg_id(&self) -> u64 {
+    pub(crate) fn next_msg_id(&self) -> u64 {
         // Relaxed: the counter only has to hand out unique numbers; the value orders nothing else.
         self.next_msg_id.fetch_add(1, Ordering::Relaxed)
     }
 
     /// Starts a reply: envelope and `"type":"<request type>_ok"`.
     #[inline]
-    pub fn ok(&self, to: &ReplyTo<'_>, out: &mut Vec<u8>) {
+    pub(crate) fn ok(&self, to: &ReplyTo<'_>, out: &mut Vec<u8>) {
         reply::begin(out, to.me, to.to, to.ty, "_ok");
     }
 
     /// Ends a reply started with [`Node::ok`]: `in_reply_to`, a fresh `msg_id`, newline.
     #[inline]
-    pub fn done(&self, to: &ReplyTo<'_>, out: &mut Vec<u8>) {
+    pub(crate) fn done(&self, to: &ReplyTo<'_>, out: &mut Vec<u8>) {
         reply::end(out, to.msg_id, self.next_msg_id());
     }
 
     /// Writes a whole error reply.
     #[cold]
-    pub fn error(&self, to: &ReplyTo<'_>, e: &WireError, out: &mut Vec<u8>) {
+    pub(crate) fn error(&self, to: &ReplyTo<'_>, e: &WireError, out: &mut Vec<u8>) {
         tracing::debug!(
             dest = to.to,
             ty = to.ty,
@@ -191,7 +198,7 @@ impl Node {
 
     /// Writes a request of this node's own to `dest` (escaped): `{"type":ty,<payload>,"msg_id":N}`;
     /// `on_reply` runs with the reply when it comes back. Returns the request's `msg_id`.
-    pub fn request(
+    pub(crate) fn request(
         &self,
         dest: &str,
         ty: &str,

@@ -42,6 +42,7 @@ impl Pending {
     }
 
     /// How many requests are waiting.
+    #[cfg(test)]
     pub fn count(&self) -> usize {
         self.lock().len()
     }

@@ -36,7 +36,7 @@ impl Node {
     }
 
     /// Handles one decoded message.
-    pub fn handle_message(&self, msg: &Message<'_>, out: &mut Vec<u8>) {
+    pub(crate) fn handle_message(&self, msg: &Message<'_>, out: &mut Vec<u8>) {
         self.handle_message_with(msg, out, true);
     }
 

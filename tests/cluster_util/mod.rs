@@ -156,11 +156,38 @@ impl Net {
     }
 }
 
-/// The leader of `key`'s partition, as node 0 computes it, and the partition.
+/// The README's timing of forwards: a batch is resent after this long without an answer …
+pub const RETRY_MS: u64 = 500;
+/// … and given up this long after it was accepted.
+pub const GIVE_UP_MS: u64 = 3000;
+
+/// Kafka's `toPositive(murmur2(name))`, the hash of the README's placement.
+fn place(name: &str) -> u64 {
+    u64::from(kgroups::partitioner::to_positive(
+        kgroups::partitioner::murmur2(name.as_bytes()),
+    ))
+}
+
+/// The README's placement: the leader of partition `p` of `topic` among `n` nodes.
+pub fn leader(n: usize, topic: &str, p: u32) -> usize {
+    ((place(topic) + u64::from(p)) % n as u64) as usize
+}
+
+/// The README's placement: the coordinator of `group` among `n` nodes.
+pub fn coordinator(n: usize, group: &str) -> usize {
+    (place(group) % n as u64) as usize
+}
+
+/// The README's placement: the home of `topic` (the node that creates it) among `n` nodes.
+pub fn home(n: usize, topic: &str) -> usize {
+    (place(topic) % n as u64) as usize
+}
+
+/// The leader of `key`'s partition of the default topic, and the partition.
 pub fn leader_of(net: &Net, key: &str) -> (usize, u32) {
     let t = net.nodes[0].broker().default_topic();
     let p = kgroups::partitioner::partition_for(key.as_bytes(), t.partition_count());
-    (net.nodes[0].cluster().unwrap().leader("default", p), p)
+    (leader(net.nodes.len(), "default", p), p)
 }
 
 /// A key whose leader is `want`.
@@ -175,7 +202,7 @@ pub fn key_led_by(net: &Net, want: usize) -> String {
 pub fn group_on(net: &Net, want: usize) -> String {
     (0..1000)
         .map(|i| format!("g{i}"))
-        .find(|g| net.nodes[0].cluster().unwrap().coordinator(g) == want)
+        .find(|g| coordinator(net.nodes.len(), g) == want)
         .expect("some group has that coordinator")
 }
 
@@ -183,6 +210,6 @@ pub fn group_on(net: &Net, want: usize) -> String {
 pub fn topic_homed(net: &Net, want: usize, prefix: &str) -> String {
     (0..1000)
         .map(|i| format!("{prefix}{i}"))
-        .find(|t| net.nodes[0].cluster().unwrap().home(t) == want)
+        .find(|t| home(net.nodes.len(), t) == want)
         .expect("some topic has that home")
 }

@@ -48,7 +48,7 @@ impl Node {
                     Some(c) if created => {
                         // The home's count is this request's: a conflict here is the home's
                         // answer too, so it cannot happen.
-                        let _ = node.broker.topics.create(&name, n);
+                        let _ = node.broker.topics().create(&name, n);
                         if let Err(e) =
                             node.fan_out_parts(c, &src, &body, client.clone(), false, out)
                         {
@@ -90,7 +90,7 @@ impl Node {
         out: &mut Vec<u8>,
     ) -> Result<(), WireError> {
         let names = if list {
-            self.broker.groups.list_groups().into_iter().collect()
+            self.broker.groups().list_groups().into_iter().collect()
         } else {
             BTreeSet::new()
         };

@@ -186,7 +186,7 @@ impl Node {
             &c.ids[peer],
             "fwd",
             |o| {
-                o.key("offset").uint(seq);
+                o.key("seq").uint(seq);
                 o.key("msgs").raw(payload);
             },
             Box::new(move |node, reply, out| node.batch_answered(peer, seq, reply, out)),
@@ -266,7 +266,7 @@ impl Node {
         }
     }
 
-    /// `fwd {offset: seq, msgs: [[src, body], …]}` from a peer → `fwd_ok {msgs: [reply body, …]}`:
+    /// `fwd {seq, msgs: [[src, body], …]}` from a peer → `fwd_ok {msgs: [reply body, …]}`:
     /// serves each request here; a retried batch gets the first answer again.
     pub(crate) fn on_fwd(
         &self,
@@ -276,7 +276,7 @@ impl Node {
         serve: &dyn Fn(&Message<'_>, &mut Vec<u8>),
     ) -> Result<(), WireError> {
         let c = self.cluster_of_peer(msg, "fwd")?;
-        let seq = msg.body.u64(Field::Offset)?;
+        let seq = msg.body.u64(Field::Seq)?;
         let items = msg.body.array(Field::Msgs)?;
         let key: (Box<str>, u64) = (msg.src.raw().into(), seq);
         let cached = lock(&c.dedupe).get(&key).map(|(_, r)| r.clone());

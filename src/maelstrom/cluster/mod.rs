@@ -84,16 +84,6 @@ impl Cluster {
             wanted: Mutex::new(BTreeMap::new()),
         })
     }
-
-    /// This node's index.
-    pub fn me(&self) -> usize {
-        self.me
-    }
-
-    /// The node ids (escaped), in `init`'s order.
-    pub fn ids(&self) -> &[Box<str>] {
-        &self.ids
-    }
 }
 
 /// A partition count from a peer, if it is one a topic may have (1 to [`MAX_PARTITIONS`]).
@@ -127,7 +117,7 @@ fn body_text(line: &str) -> Option<&str> {
 impl Node {
     /// The cluster, if `init` named more than one node.
     #[inline]
-    pub fn cluster(&self) -> Option<&Cluster> {
+    pub(crate) fn cluster(&self) -> Option<&Cluster> {
         self.cluster.get()
     }
 

@@ -88,7 +88,7 @@ impl Node {
         }
         let mut parts = vec![b'['];
         let mut n = 0;
-        let topics = self.broker.topics.list();
+        let topics = self.broker.topics().list();
         // The topic list goes along until the peer has them all: a topic created while the
         // peer was cut off (or with no records yet) still reaches it, with its partition count.
         let mut meta = Vec::new();
@@ -179,11 +179,11 @@ impl Node {
             &c.ids[peer],
             "sync",
             |o| {
-                o.key("msgs").raw(&parts);
-                o.key("offsets").raw(&commits);
-                o.key("offset").uint(version);
+                o.key("records").raw(&parts);
+                o.key("commits").raw(&commits);
+                o.key("version").uint(version);
                 if !meta.is_empty() {
-                    o.key("keys").raw(&meta);
+                    o.key("topics").raw(&meta);
                 }
             },
             Box::new(move |node, reply, _| node.sync_answered(peer, reply)),
@@ -219,7 +219,7 @@ impl Node {
             );
             return;
         }
-        if let Some(acks) = reply.body.get(Field::Msgs) {
+        if let Some(acks) = reply.body.get(Field::Ends) {
             for a in acks.value.items() {
                 let mut it = a.items();
                 let (Some(t), Some(p), Some(end)) = (
@@ -230,7 +230,7 @@ impl Node {
                     continue;
                 };
                 let name = t.decode();
-                let Some(topic) = self.broker.topics.get(&name) else {
+                let Some(topic) = self.broker.topics().get(&name) else {
                     continue;
                 };
                 let Some(part) = u32::try_from(p).ok().and_then(|p| topic.partition(p).ok()) else {
@@ -246,10 +246,10 @@ impl Node {
                 v[p] = v[p].max(end);
             }
         }
-        if let Ok(Some(t)) = reply.body.opt_u64(Field::Partitions) {
+        if let Ok(Some(t)) = reply.body.opt_u64(Field::Topics) {
             s.topics_acked = s.topics_acked.max(t.min(sent.topics));
         }
-        if let Ok(v) = reply.body.u64(Field::Offset) {
+        if let Ok(v) = reply.body.u64(Field::Version) {
             s.commits_acked = s.commits_acked.max(v.min(sent.version));
         }
     }
@@ -265,7 +265,7 @@ impl Node {
         self.cluster_of_peer(msg, "sync")?;
         let b = &msg.body;
         let mut known = None;
-        if let Some(meta) = b.get(Field::Keys) {
+        if let Some(meta) = b.get(Field::Topics) {
             let mut k = 0u64;
             for t in meta.value.items() {
                 let mut it = t.items();
@@ -274,9 +274,9 @@ impl Node {
                     it.next().and_then(|c| c.as_u64()),
                 ) {
                     let name = name.decode();
-                    if self.broker.topics.get(&name).is_some()
+                    if self.broker.topics().get(&name).is_some()
                         || partition_count(count)
-                            .is_some_and(|n| self.broker.topics.create(&name, n).is_ok())
+                            .is_some_and(|n| self.broker.topics().create(&name, n).is_ok())
                     {
                         k += 1;
                     }
@@ -285,7 +285,7 @@ impl Node {
             known = Some(k);
         }
         let mut acks = vec![b'['];
-        for entry in b.array(Field::Msgs)?.items() {
+        for entry in b.array(Field::Records)?.items() {
             let mut it = entry.items();
             let (Some(name), Some(count), Some(p), Some(start), Some(records)) = (
                 it.next().and_then(|t| t.as_str()),
@@ -297,9 +297,10 @@ impl Node {
                 continue;
             };
             let name = name.decode();
-            let topic = match self.broker.topics.get(&name) {
+            let topic = match self.broker.topics().get(&name) {
                 Some(t) => t,
-                None => match partition_count(count).map(|n| self.broker.topics.create(&name, n)) {
+                None => match partition_count(count).map(|n| self.broker.topics().create(&name, n))
+                {
                     Some(Ok(t)) => t,
                     _ => continue,
                 },
@@ -360,7 +361,7 @@ impl Node {
             acks.uint(part.end()).push(b']');
         }
         acks.push(b']');
-        if let Some(s) = b.get(Field::Offsets) {
+        if let Some(s) = b.get(Field::Commits) {
             for (k, v) in s.value.entries() {
                 if let Some(o) = v.as_u64() {
                     self.broker.commit_key(&k.decode(), o);
@@ -368,11 +369,11 @@ impl Node {
             }
         }
         self.ok(to, out);
-        out.key("msgs").raw(&acks);
-        out.key("offset").uint(b.u64(Field::Offset).unwrap_or(0));
+        out.key("ends").raw(&acks);
+        out.key("version").uint(b.u64(Field::Version).unwrap_or(0));
         if let Some(k) = known {
             // How many of the listed topics this node now knows.
-            out.key("partitions").uint(k);
+            out.key("topics").uint(k);
         }
         self.done(to, out);
         Ok(())

@@ -38,7 +38,7 @@ impl Node {
             return Ok(f(self.broker.default_topic()));
         };
         match self.cluster() {
-            Some(c) if c.home(n) != c.me => self.broker.topics.with(n, f).ok_or_else(|| {
+            Some(c) if c.home(n) != c.me => self.broker.topics().with(n, f).ok_or_else(|| {
                 lock(&c.wanted).entry(n.into()).or_insert(false);
                 WireError::new(
                     Code::TemporarilyUnavailable,
@@ -49,7 +49,7 @@ impl Node {
                     ),
                 )
             }),
-            _ => Ok(self.broker.topics.with_or_create(n, f)),
+            _ => Ok(self.broker.topics().with_or_create(n, f)),
         }
     }
 
@@ -66,7 +66,7 @@ impl Node {
     pub(super) fn ask_homes(&self, c: &Cluster, out: &mut Vec<u8>) {
         let asks: Vec<Box<str>> = {
             let mut wanted = lock(&c.wanted);
-            wanted.retain(|name, _| self.broker.topics.with(name, |_| ()).is_none());
+            wanted.retain(|name, _| self.broker.topics().with(name, |_| ()).is_none());
             wanted
                 .iter_mut()
                 .filter(|(_, asked)| !**asked)
@@ -92,7 +92,7 @@ impl Node {
                         if let Some(count) = count.and_then(partition_count) {
                             // The home's count; a conflict cannot arise, as only the home
                             // creates the topic (or sends its count), but is harmless if it did.
-                            let _ = node.broker.topics.create(&name, count);
+                            let _ = node.broker.topics().create(&name, count);
                         }
                     }
                     if let Some(c) = node.cluster() {

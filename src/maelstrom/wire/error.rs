@@ -7,6 +7,7 @@ use std::fmt;
 /// The Maelstrom error codes the node answers with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u32)]
+#[non_exhaustive]
 pub enum Code {
     /// 10: the request type is not supported.
     NotSupported = 10,

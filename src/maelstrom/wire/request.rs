@@ -13,6 +13,7 @@ mod fast;
 
 /// Why a line cannot be served at all. Such a line is logged and skipped; it gets no reply.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum LineError {
     /// The line is not UTF-8.
     NotUtf8,
@@ -86,6 +87,7 @@ macro_rules! fields {
         /// The body fields the node reads. Aliases map to one field.
         #[derive(Debug, Clone, Copy, PartialEq, Eq)]
         #[repr(u8)]
+        #[non_exhaustive]
         pub enum Field { $( $(#[$doc])* $v, )* }
 
         /// How many [`Field`]s there are.
@@ -171,11 +173,11 @@ const fn alias_index(spellings: &[&str], name: &str) -> u8 {
 /// Slots of [`SHORT_KEYS`]: a power of two.
 const SHORT_SLOTS: usize = 128;
 
-/// The slot of a short key's [`word`]: multiplicative hashing, checked collision-free at compile
-/// time by [`short_keys`].
+/// The slot of a short key's [`word`]: multiplicative hashing by an odd multiplier found by search,
+/// checked collision-free at compile time by [`short_keys`].
 #[inline(always)]
 const fn short_slot(w: u64) -> usize {
-    (w.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 57) as usize
+    (w.wrapping_mul(0x0FD6_30F1_F29D_0DA9) >> 57) as usize
 }
 
 /// Spellings of at most 8 bytes by the slot of their word: `(word, field, index in
@@ -226,6 +228,18 @@ fields! {
     Echo = "echo";
     Code = "code";
     Text = "text";
+    /// Node to node: a forwarded batch's sequence number.
+    Seq = "seq";
+    /// Node to node: a `sync`'s partitions of records.
+    Records = "records";
+    /// Node to node: a `sync`'s per-key commits (Maelstrom's kafka workload).
+    Commits = "commits";
+    /// Node to node: the commit version a `sync` carries and its answer acknowledges.
+    Version = "version";
+    /// Node to node: a `sync`'s topic list, and in its answer how many of them are known.
+    Topics = "topics";
+    /// Node to node: a `sync` answer's log end per partition.
+    Ends = "ends";
 }
 
 /// One field as it appeared: the key's spelling and the value.

@@ -38,6 +38,7 @@ impl std::error::Error for SyntaxError {}
 /// The kind of a JSON value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
+#[non_exhaustive]
 pub enum Kind {
     Null,
     Bool,

@@ -1,7 +1,7 @@
 //! Loom models of the group coordinator (engine issue, proofs (b) and (c)).
 //!
-//! Run: `CARGO_TARGET_DIR=target/loom RUSTFLAGS="--cfg loom" cargo test --release --test loom_group`
-//! (about 1 s). The models run with a preemption bound of 3 (`LOOM_MAX_PREEMPTIONS` overrides it; 4
+//! Run: `CARGO_TARGET_DIR=target/loom RUSTFLAGS="--cfg loom" cargo test --release --lib loom`
+//! (with the log's models; these take about 1 s). The models run with a preemption bound of 3 (`LOOM_MAX_PREEMPTIONS` overrides it; 4
 //! takes about 2 s). Unbounded, the coordinator's many atomics (cursors, sessions, the log under
 //! the partition) make the search run for many minutes. Bound 2 already catches both classic
 //! mistakes: validating a commit's ownership before taking the entry lock, and carrying a cursor
@@ -14,11 +14,10 @@
 //!
 //! In every model member `a` owns both partitions of topic `t`, then `b` joins; the sticky assignor
 //! moves partition 1 to `b` (each model checks that).
-#![cfg(loom)]
 
-use kgroups::group::{Coordinator, GroupConfig, JoinOptions};
-use kgroups::topic::Topic;
-use loom::sync::Arc;
+use super::{Coordinator, GroupConfig, JoinOptions};
+use crate::loom::Arc;
+use crate::topic::Topic;
 use loom::thread;
 
 /// Runs `f` under loom with a preemption bound of 3, unless
@@ -95,14 +94,14 @@ fn fenced_commit_vs_new_owner() {
     model(|| {
         let (c, t) = setup(0);
         let c1 = c.clone();
-        let a = thread::spawn(move || c1.commit("g", Some("a"), "t", 1, 5, 0));
+        let a = thread::spawn(move || c1.commit("g", Some("a"), "t", 1, 5));
         assert_eq!(join_b(&c, &t), vec![1]);
-        c.commit("g", Some("b"), "t", 1, 3, 0).unwrap();
+        c.commit("g", Some("b"), "t", 1, 3).unwrap();
         let old = a.join().unwrap();
         // Accepted only if linearized before the rebalance; then `b` overwrote it.
         match old {
             Ok(()) => {}
-            Err(kgroups::error::Error::Fenced { generation, .. }) => assert_eq!(generation, 2),
+            Err(crate::error::Error::Fenced { generation, .. }) => assert_eq!(generation, 2),
             Err(e) => panic!("unexpected {e}"),
         }
         assert_eq!(c.committed("g", "t", 1), Some(3));
@@ -116,7 +115,7 @@ fn fenced_commit_vs_new_owner_poll() {
     model(|| {
         let (c, t) = setup(2);
         let c1 = c.clone();
-        let a = thread::spawn(move || c1.commit("g", Some("a"), "t", 1, 1, 0));
+        let a = thread::spawn(move || c1.commit("g", Some("a"), "t", 1, 1));
         assert_eq!(join_b(&c, &t), vec![1]);
         let mut got_b = Vec::new();
         c.poll("g", "b", 2, 0, |_, p, r| got_b.push((p, r.offset)))

@@ -1,6 +1,6 @@
 //! Loom models of the append log and the per-key index (engine issue, proof (a)).
 //!
-//! Run: `CARGO_TARGET_DIR=target/loom RUSTFLAGS="--cfg loom" cargo test --release --test loom_log`.
+//! Run: `CARGO_TARGET_DIR=target/loom RUSTFLAGS="--cfg loom" cargo test --release --lib loom`.
 //! Under `cfg(loom)` the log's buckets hold 1, 2, 4, … slots, so these few appends cross bucket
 //! boundaries and race on installing a bucket. An append that is never published would spin forever,
 //! which loom reports as a failure, so every model also checks that no publication is lost.
@@ -9,12 +9,10 @@
 //! once, and loom explores their spin loops taking turns without bound (a turn at a yield is not a
 //! preemption, so the bound does not stop it) and gives up with "max branches". The std stress
 //! tests in `src/log.rs` and `src/partition.rs` cover four appenders.
-#![cfg(loom)]
 
-use kgroups::log::{Log, Publish};
-use kgroups::partition::{Key, Partition};
-use loom::cell::UnsafeCell;
-use loom::sync::Arc;
+use super::{Log, Publish};
+use crate::loom::{Arc, UnsafeCell};
+use crate::partition::{Key, Partition};
 use loom::thread;
 
 /// A log of `Hooked` records records the offsets that `publish` ran for, in a loom cell: two
@@ -24,6 +22,7 @@ struct Hook(UnsafeCell<Vec<(u64, u64)>>);
 // SAFETY: the log promises that `publish` calls never overlap; loom checks that promise through the
 // cell's access tracking.
 unsafe impl Sync for Hook {}
+// SAFETY: a `Vec` of integers may move between threads; the cell only tracks accesses.
 unsafe impl Send for Hook {}
 
 struct Hooked {
