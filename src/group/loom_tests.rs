@@ -1,9 +1,10 @@
-//! Loom models of the group coordinator (engine issue, proofs (b) and (c)).
+//! Loom models of the group coordinator.
 //!
 //! Run: `CARGO_TARGET_DIR=target/loom RUSTFLAGS="--cfg loom" cargo test --release --lib loom`
-//! (with the log's models; these take about 1 s). The models run with a preemption bound of 3 (`LOOM_MAX_PREEMPTIONS` overrides it; 4
-//! takes about 2 s). Unbounded, the coordinator's many atomics (cursors, sessions, the log under
-//! the partition) make the search run for many minutes. Bound 2 already catches both classic
+//! (with the log's models; the README gives the time budget). The models run with a preemption
+//! bound of 3 (`LOOM_MAX_PREEMPTIONS` overrides it). Unbounded, the coordinator's many atomics
+//! (cursors, sessions, the log under the partition) make the search explode. Bound 2 already
+//! catches both classic
 //! mistakes: validating a commit's ownership before taking the entry lock, and carrying a cursor
 //! over to a partition's new owner.
 //!

@@ -12,9 +12,8 @@
 //! - with `POOLED` (a log's records), from 64 KiB up to 1 MiB, carved instead from the
 //!   process-wide pool of 2 MiB huge-page chunks (`log/pool.rs`), shared by every log. A log then
 //!   takes huge pages from its ~2,000th record on (32-byte records) instead of its ~65,000th,
-//!   without holding a huge page of its own: a page fault costs about as much as writing a
-//!   hundred records, and a partition's records fault in one 4 KiB page per 128 records
-//!   otherwise. The price: a chunk is resident as a whole once touched, so the unfilled part of
+//!   without holding a huge page of its own; otherwise a partition's records fault in one 4 KiB
+//!   page per 128 records (the cost of a fault is in `benches/README.md`). The price: a chunk is resident as a whole once touched, so the unfilled part of
 //!   each log's last pooled bucket is resident too. That suits records, which fill their buckets
 //!   at the log's full rate, and not offset lists, one per key, which fill at a fraction of it.
 

@@ -1,4 +1,4 @@
-//! Loom models of the append log and the per-key index (engine issue, proof (a)).
+//! Loom models of the append log and the per-key index.
 //!
 //! Run: `CARGO_TARGET_DIR=target/loom RUSTFLAGS="--cfg loom" cargo test --release --lib loom`.
 //! Under `cfg(loom)` the log's buckets hold 1, 2, 4, … slots, so these few appends cross bucket

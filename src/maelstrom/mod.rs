@@ -1,4 +1,7 @@
-//! The Maelstrom node: a reader thread, a pool of workers and one writer thread around a [`Node`].
+//! The Maelstrom front: kgroups served as a [Maelstrom](https://github.com/jepsen-io/maelstrom)
+//! node, newline-delimited JSON on stdin and stdout. The requests it serves and their replies are
+//! the README's [RPC reference](crate#rpc-reference); how several nodes serve as one broker is
+//! its [Cluster](crate#cluster) section.
 //!
 //! ```text
 //!  stdin ─▶ reader ──(light load: handled inline)──────────────────────────▶ output ─▶ stdout
@@ -9,63 +12,24 @@
 //!  timer ─▶ Coordinator::expire(now) every 100 ms; in a cluster also Node::tick every 10 ms
 //! ```
 //!
-//! - [`service`]: [`Node`], which turns one line into its reply, and the RPC dispatch;
-//!   `kafka.rs` and `groups.rs` hold the RPCs.
-//! - [`reader`], [`pool`], [`output`]: the threads and their hand-offs.
-//! - [`pending`]: replies to the node's own requests, routed by `in_reply_to` (for the cluster).
-//! - [`cluster`]: several nodes as one broker: placement of partition leaders and group
-//!   coordinators, batched forwarding with dedupe, replication, and the 11-vs-13 give-up rule.
-//! - [`args`]: the command line.
+//! The public parts: [`Node`] (one line in, its reply out; the cluster's timer), [`run`] and
+//! [`run_with`] (the threads above over any reader and writer, so tests and benches drive the whole
+//! pipeline in-process), [`main`] (stdin and stdout, with the command line), and [`wire`], the
+//! Maelstrom message codec, which tools may use. Inside:
+//!
+//! - `node.rs`: the node's state (engine, identity, message ids) and its reply writers;
+//!   `service.rs`: the dispatcher; `request.rs`: each request's type, decoded once.
+//! - `kafka_workload.rs`: Maelstrom's kafka workload (`send`, `poll`, `commit_offsets`,
+//!   `list_committed_offsets`) and `send_batch`, `list_offsets`; `groups.rs`: the consumer-group
+//!   and topic requests. Handlers know nothing of the cluster.
+//! - `cluster/`: several nodes as one broker: placement, forwarding, fan-out, replication, topics'
+//!   homes. The router decides where a request runs; `pending.rs` routes replies to the node's own
+//!   requests, from the peer they went to only.
+//! - `reader.rs`, `pool.rs`, `output.rs`: the threads and their hand-offs; `guard.rs`: what a panic
+//!   in each thread does; `args.rs`: the command line.
 //!
 //! The node is not loom-modeled (its own synchronization is one mutex and one counter per shard,
-//! see [`output`] and [`pool`]); it shares through std's `Arc` also under `--cfg loom`.
-//!
-//! [`run`] wires them over any reader and writer, so tests and benches drive the whole pipeline
-//! in-process; [`main`] runs it on stdin and stdout.
-//!
-//! # RPC reference
-//!
-//! Every reply is `<type>_ok` (or `error`) and carries `in_reply_to` and `msg_id` besides the
-//! fields shown. `topic` defaults to the default topic (`default`), `consumer` to the request's
-//! `src`. Aliases: `group`/`group_id`; `consumer`/`consumer_id`/`member_id`;
-//! `msg`/`message`/`value`; `max_messages`/`max`/`max_records`. Offsets of groups are Kafka's
-//! (the next offset to consume); Maelstrom's per-key offsets are "processed up to and including".
-//!
-//! | request | reply |
-//! |---|---|
-//! | `init {node_id, node_ids}` | `init_ok {}` |
-//! | `echo {echo}` | `echo_ok {echo}` |
-//! | `send {key, msg, topic?}` | `send_ok {offset}` (key absent: round-robin partition) |
-//! | `send_batch {msgs: [{key?, msg}…], topic?}` | `send_batch_ok {offsets: [[partition, offset]…]}` |
-//! | `poll {offsets: {key: from}}` | `poll_ok {msgs: {key: [[offset, msg]…]}}` (≤ 32 per key) |
-//! | `commit_offsets {offsets: {key: offset}}` | `commit_offsets_ok {}` |
-//! | `list_committed_offsets {keys: […]}` | `list_committed_offsets_ok {offsets: {key: offset}}` |
-//! | `list_offsets {topic?}` | `list_offsets_ok {offsets: {"<partition>": log_end}}` |
-//! | `subscribe {group, consumer?, topic?, session_timeout_ms?, assignor?, auto_commit?}` | `subscribe_ok {partitions, generation}` |
-//! | `poll {group, consumer?, max_messages? = 10 (≤ 10000), topic?}` | `poll_ok {msgs: [{topic, partition, offset, key, msg}…], partitions, generation}` |
-//! | `heartbeat {group, consumer?, topic?}` | `heartbeat_ok {partitions, generation}` |
-//! | `commit {group, partition, offset, consumer?, topic?}` | `commit_ok {}` (no `consumer`: admin commit) |
-//! | `commit {group, offsets: {"<partition>": offset}, consumer?, topic?}` | `commit_ok {}` |
-//! | `list_committed_offsets {group, topic?}` | `list_committed_offsets_ok {offsets: {"<partition>": offset}}` |
-//! | `unsubscribe` / `leave_group {group, consumer?}` | `unsubscribe_ok {}` / `leave_group_ok {}` |
-//! | `describe_group {group}` | `describe_group_ok {group, generation, assignor, members: [{consumer, partitions: [{topic, partition}]}], partitions: [{topic, partition, owner, committed, log_end, lag}]}` |
-//! | `list_groups {}` | `list_groups_ok {groups: […]}` |
-//! | `create_topic {topic, partitions}` | `create_topic_ok {}` |
-//! | `list_topics {}` | `list_topics_ok {topics: [{topic, partitions}…]}` |
-//! | `reset_offsets {group, topic?, to: "earliest"\|"latest"\|offset}` | `reset_offsets_ok {}` |
-//! | `fwd {offset: seq, msgs: [[src, body]…]}` (node to node) | `fwd_ok {msgs: [reply body…]}` |
-//! | `topic_meta {topic}` (node to node, inside a `fwd`, to the topic's home) | `topic_meta_ok {partitions}` |
-//! | `sync {msgs: [[topic, partitions, p, from, [[kind, key, msg]…]]…], offsets: {key: offset}, offset: version, keys?: [[topic, partitions]…]}` (node to node) | `sync_ok {msgs: [[topic, p, log_end]…], offset: version, partitions?: topics known}` |
-//!
-//! `partitions` in `subscribe_ok` are those of the request's topic; in `heartbeat_ok` and
-//! `poll_ok`, those of `topic` when given, else all the member's partitions. Errors: 10 unknown
-//! type; 12 missing or ill-typed field (the text names it), unknown assignor, bad partition count;
-//! 13 a multi-partition commit that failed part-way (indefinite); 20 unknown topic, group or
-//! partition; 21 `create_topic` with another partition count; 22 fenced, not a member, group not
-//! empty (`reset_offsets`), another assignor than the group's. In a cluster: 11 when the node a
-//! request needs is unreachable and the request certainly did not happen (never transmitted, or a
-//! read), 13 when it may have happened (see [`cluster`]). `unsubscribe` of a non-member
-//! succeeds; a group `poll` by a non-member joins it first.
+//! see `output.rs` and `pool.rs`); it shares through std's `Arc` also under `--cfg loom`.
 
 mod args;
 mod cluster;
@@ -100,7 +64,7 @@ pub(crate) const EXPIRY_TICK: Duration = Duration::from_millis(100);
 pub struct RunOptions {
     /// Worker threads; 0: the reader handles everything.
     pub workers: usize,
-    /// A read with more lines than this goes to the workers ([`reader::INLINE_MAX`]).
+    /// A read with more lines than this goes to the workers (`--inline-max`, default 1024).
     pub inline_max: usize,
 }
 

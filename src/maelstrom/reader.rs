@@ -30,11 +30,10 @@ pub const MAX_LINE: usize = 1 << 20;
 ///
 /// The reader serves a read itself while it keeps up: reads then stay small, as each brings what
 /// arrived while the previous one was served. Only a large read means input is queueing, and
-/// then the work goes to the workers. Measured on the 2-core machine (`benches/node.rs`,
-/// `KGROUPS_PROBE=pipes2`, 8 clients × 64 in flight): served inline, a send costs the node about
-/// 0.19 µs of CPU; handed to a worker, about 0.25–0.45 µs (the lines and the partition tails
-/// cross cores). 1024 lines (about 100 KiB of Maelstrom requests) is more than such a window
-/// ever holds, so the pool takes over only when the reader has truly fallen behind.
+/// then the work goes to the workers. A request served inline costs less than one handed to a
+/// worker (the lines and the partition tails would cross cores; figures in `benches/README.md`),
+/// and 1024 lines (about 100 KiB of Maelstrom requests) is more than a pipe read brings while the
+/// reader keeps up, so the pool takes over only when the reader has truly fallen behind.
 pub const INLINE_MAX: usize = 1024;
 
 /// Inline replies are submitted once they exceed this many bytes, even mid-read.
