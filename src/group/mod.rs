@@ -39,7 +39,7 @@
 //!   which therefore sees `S`'s snapshot (or a later one) and refuses `c`.
 //!
 //! Either way `c` can never overwrite `B`'s progress. An admin commit (no member) is always accepted.
-//! `tests/loom_group.rs` checks both races under loom, on this very code.
+//! `group/loom_tests.rs` checks both races under loom, on this very code.
 //!
 //! # Orderings
 //!

@@ -5,7 +5,8 @@
 //! same things. So another binary (`--bench --bin`) still works, only at the general scanner's
 //! cost, and a line the fast path accepts means exactly what the general scanner would read.
 //!
-//! The layouts (`src/wire/reply.rs` `begin`/`end`, `src/node/kafka.rs`, `src/node/groups.rs`):
+//! The layouts (`src/maelstrom/wire/reply.rs` `begin`/`end`, `src/maelstrom/kafka_workload.rs`,
+//! `src/maelstrom/groups.rs`):
 //!
 //! ```text
 //! {"src":"<node>","dest":"c<C>","body":{"type":"<type>"<body>,"in_reply_to":<I>,"msg_id":<M>}}
