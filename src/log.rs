@@ -91,6 +91,10 @@
 //!   so anyone who synchronized with that write finds the bucket.
 
 mod buckets;
+#[cfg(all(test, loom))]
+mod loom_tests;
+#[cfg(not(loom))]
+mod os;
 #[cfg(not(loom))]
 mod pool;
 
@@ -425,11 +429,6 @@ impl<T: Publish> Log<T> {
     pub fn entries(&self) -> u64 {
         // Acquire: pairs with the Release store in `walk_from`.
         self.end.load(Ordering::Acquire)
-    }
-
-    /// The first offset of entry 0.
-    pub fn first(&self) -> u64 {
-        self.first
     }
 
     /// The high watermark: every offset below it is published.

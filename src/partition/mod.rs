@@ -1,4 +1,4 @@
-//! One partition: a [`Log`] of entries plus a per-key index.
+//! One partition: a `Log` of entries plus a per-key index.
 //!
 //! An entry is either one **record**, appended by the Maelstrom front ([`Partition::append`]),
 //! or one Kafka **batch** of N records ([`Partition::append_batch`]), stored as the producer sent
@@ -21,7 +21,7 @@
 //! indexed; the records inside batches are not (the index serves Maelstrom's per-key `poll`).
 //!
 //! The offset list (`partition/offset_list.rs`) is appended to only by the log's publisher,
-//! through [`Publish::publish`], which the log runs for one entry at a time, in offset order,
+//! through `Publish::publish`, which the log runs for one entry at a time, in offset order,
 //! *before* the watermark passes the entry. So a reader that loads the watermark `end` and then
 //! the list's length finds every offset of the key below `end` (and maybe a few more, which it
 //! skips). [`Partition::read_key`] binary-searches the list for `from` and walks it: O(log n +
@@ -48,7 +48,7 @@
 //!   writer touches), then `len.store(len + 1, Release)`; readers
 //!   `len.load(Acquire)` and read elements below it. The writer loads `len` with `Relaxed`: it is the
 //!   only writer, and the previous writer's store happens-before through the log's publisher
-//!   hand-off (see [`crate::log`]'s Orderings).
+//!   hand-off (see `log.rs`'s Orderings).
 //! - [`Partition::read_key`] loads the log's `end` (Acquire) *before* the list's length (Acquire): the
 //!   publisher pushed every offset below `end` before its Release store of `end`, so those pushes
 //!   happen-before the length load.
