@@ -13,6 +13,8 @@
 //!   start offset; its record and key types. The log under it (`log/`: buckets that never move, the
 //!   huge-page pool, the OS mappings) is internal.
 //! - [`batch`]: Kafka's RecordBatch v2, the unit in which produced records are stored.
+//! - [`storage`]: the on-disk log of one partition in Kafka's layout (segments, offset and time
+//!   indexes), crash recovery from a recovery point, roll, retention, checkpoint files.
 //! - [`partitioner`]: Kafka's murmur2 partitioner, byte for byte.
 //! - [`group`]: the consumer-group coordinator: membership, sessions, snapshots swapped with
 //!   arc-swap, fetch positions, committed offsets, fencing and auto-commit.
@@ -48,4 +50,5 @@ pub(crate) mod log;
 pub mod maelstrom;
 pub mod partition;
 pub mod partitioner;
+pub mod storage;
 pub mod topic;

@@ -1,0 +1,225 @@
+//! The on-disk log of one partition, in Kafka's layout: segments of RecordBatch v2 batches with
+//! sparse offset and time indexes, crash recovery from a recovery point, roll and retention.
+//!
+//! # Layout
+//!
+//! A partition is a directory `<topic>-<partition>/` (Kafka's `UnifiedLog.logDirName`):
+//!
+//! | file | what |
+//! |---|---|
+//! | `00000000000000000000.log` | batches back to back, base offsets set, exactly as fetched ([`crate::batch`]) |
+//! | `00000000000000000000.index` | sparse offset index: 8-byte entries (relative offset i32, file position i32), see `index.rs` |
+//! | `00000000000000000000.timeindex` | time index: 12-byte entries (timestamp i64, relative offset i32), see `time_index.rs` |
+//! | `log-start-offset-checkpoint` | the log start offset, in Kafka's checkpoint format ([`Checkpoint`]) |
+//!
+//! Files are named by the segment's base offset, 20 digits zero-padded (Kafka's
+//! `LogFileUtils.filenamePrefixFromOffset`). Each segment holds offsets from its base to the next
+//! segment's base. All integers are big-endian. The last segment is the *active* one: only it is
+//! appended to. Kafka keeps the log start offset in one broker-wide `log-start-offset-checkpoint`;
+//! here each partition keeps its own (same name and format, one entry), so that a partition log
+//! is self-contained; the broker-wide `recovery-point-offset-checkpoint` is the caller's, written
+//! with the same [`Checkpoint`] helper.
+//!
+//! # Durability
+//!
+//! [`PartitionLog::append`] `pwrite`s to the page cache: the data survives a crash of the process,
+//! not of the machine (Kafka's default, `log.flush.interval.messages` = ∞).
+//! [`PartitionLog::flush`] fsyncs every segment with unflushed data, log before indexes, and the
+//! directory if a segment was created since, and returns the flushed end offset: the caller
+//! stores it as the partition's **recovery point** (in `recovery-point-offset-checkpoint`) and
+//! passes it to [`PartitionLog::open`] after a restart. The caller picks when to flush (every N
+//! messages, every T ms, before acknowledging with `acks=all` and `--flush-messages 1`): one
+//! `flush` covers every append before it, so concurrent producers share an fsync (group commit).
+//!
+//! # Recovery
+//!
+//! [`PartitionLog::open`] trusts everything below the recovery point and checks everything from
+//! it, so its cost depends on the unflushed tail, not on the log's size. Step by step (see
+//! `recovery.rs`): list the directory (unknown files are logged and left, orphaned indexes and
+//! temporary files removed); for each segment wholly below the recovery point, check only its
+//! index files' length and first and last entries, rebuilding an index that is missing or fails
+//! (no `.log` byte is read otherwise); in the segment holding the recovery point, resume from the
+//! last offset index entry below it (its batch must be where the entry says), check every batch
+//! from there by length, CRC and offset continuity, and rebuild the index entries after that
+//! point; check later segments whole. The first bad batch ends the log: the segment is cut there
+//! and later segments are deleted (Kafka's `LogLoader.recoverLog`). [`Recovery`] reports what
+//! was done. The log start offset is the larger of the checkpoint and the first segment's base;
+//! if it is past the recovered end (segments lost), the log restarts empty at it, as Kafka does.
+//!
+//! # Roll and retention
+//!
+//! An append rolls a new active segment first if the active one is non-empty and the append
+//! would take it past `segment.bytes`, if its batches' timestamps span more than `segment.ms`,
+//! if an index is full, or if a relative offset would overflow an i32 (Kafka's
+//! `LogSegment.shouldRoll`). [`PartitionLog::apply_retention`] deletes whole segments from the
+//! start while the log is over `retention.bytes`, while a segment's largest timestamp is older
+//! than `retention.ms`, or while a segment lies wholly below the log start offset (Kafka's
+//! `UnifiedLog.deleteOldSegments`), never the active segment. [`PartitionLog::delete_records`]
+//! moves the log start offset up (Kafka's DeleteRecords).
+//!
+//! # Concurrency
+//!
+//! One writer at a time: `append`, `apply_retention`, `delete_records` and `set_config` take an
+//! internal mutex (the writer lock). Readers (`read`, `batches_from`, `offset_for_timestamp`,
+//! `start`, `end`, `size_bytes`, `flush`) take no lock: they load the segment list from an
+//! `ArcSwap` and read with `pread` below the sizes published by the writer, so they run during
+//! appends, rolls and retention. A segment deleted under a reader stays readable through its open
+//! files until the reader drops it. One process opens a partition directory at a time.
+//!
+//! # Orderings
+//!
+//! - `end` (the log end offset): the writer stores it with Release after publishing the segment
+//!   (`Segment::publish`, whose own pairs are in `segment.rs`) and after storing a rolled segment
+//!   list; readers load it with Acquire before loading the segment list, so the list they load
+//!   holds every batch below the `end` they saw. Within the writer lock it is loaded Relaxed (the
+//!   lock orders the writer's own stores).
+//! - `start` only grows (`fetch_max`); it guards reads, and publishes no data: Relaxed. A reader
+//!   that races a retention run may pass the check and then find its segment gone from the list:
+//!   it reports OFFSET_OUT_OF_RANGE then, as if it had loaded the new start.
+//! - `flushed` only grows (`fetch_max`, Relaxed): it only narrows which segments `flush` syncs;
+//!   a stale value makes a flush sync one segment more.
+//! - `dir_dirty`: a roll stores `true` with Release after creating the files; `flush` takes it
+//!   with `swap(false, AcqRel)` before fsyncing the directory, and sets it back if that fails.
+//!   A flush returns an `end` loaded before the swap, so every segment holding data below it was
+//!   created before the swap: either the swap saw its `true`, or an earlier flush synced it.
+//! - Index entry counts and segment sizes: `index.rs` and `segment.rs`.
+//!
+//! # Use in the broker
+//!
+//! The partition keeps an in-memory hot tail and hands batches to a background writer, which
+//! calls `append` (base offsets already assigned), and `flush` by the flush policy, then records
+//! the returned recovery point. Fetches below the hot tail's start call `read`. On start,
+//! `open(dir, config, recovery_point)`, then `batches_from(x)` replays the tail (producer state,
+//! the in-memory tail). A periodic task calls `apply_retention(now)`; DeleteRecords calls
+//! `delete_records`; config changes call `set_config`.
+
+mod append;
+mod checkpoint;
+mod config;
+mod error;
+mod index;
+mod layout;
+mod read;
+mod recovery;
+mod retention;
+mod scan;
+mod segment;
+mod time_index;
+
+#[cfg(all(test, not(loom)))]
+mod tests;
+
+pub use checkpoint::{Checkpoint, CheckpointEntry};
+pub use config::{LogConfig, DEFAULT_SEGMENT_BYTES, SEVEN_DAYS_MS};
+pub use error::{Result, StorageError};
+pub use read::Batches;
+pub use recovery::Recovery;
+
+use crate::loom::{lock, Arc, ArcSwap, AtomicBool, AtomicU64, Mutex, Ordering};
+use segment::Segment;
+use std::path::{Path, PathBuf};
+use time_index::Indexer;
+
+/// The segments of a log, oldest first; the last is the active one. Never empty.
+type Segments = Vec<Arc<Segment>>;
+
+/// The on-disk log of one partition (see the module docs).
+#[derive(Debug)]
+pub struct PartitionLog {
+    dir: PathBuf,
+    topic: String,
+    partition: i32,
+    segments: ArcSwap<Segments>,
+    /// The log start offset.
+    start: AtomicU64,
+    /// The log end offset: the next offset to append.
+    end: AtomicU64,
+    /// The end offset of the last successful flush.
+    flushed: AtomicU64,
+    /// A segment file was created since the directory was last fsynced.
+    dir_dirty: AtomicBool,
+    writer: Mutex<Writer>,
+}
+
+/// The writer's state, under the writer lock.
+#[derive(Debug)]
+struct Writer {
+    config: LogConfig,
+    active: Arc<Segment>,
+    /// Where the active segment's next index entries go.
+    indexer: Indexer,
+    /// The max timestamp of the active segment's first append (-1 if empty or none): the time
+    /// `segment.ms` counts from (Kafka's `rollingBasedTimestamp`).
+    first_timestamp: i64,
+    /// The caller's clock at the active segment's first append since open or roll: the time
+    /// `segment.ms` counts from when batches carry no timestamp (Kafka's `created`).
+    created_ms: Option<i64>,
+}
+
+impl PartitionLog {
+    /// Opens the partition directory `dir` (named `<topic>-<partition>`), creating it if needed,
+    /// and recovers it as the module docs say. `recovery_point` is the end offset returned by the
+    /// last [`PartitionLog::flush`] before the crash or shutdown (0 checks everything; `u64::MAX`
+    /// trusts everything). Returns the log and what recovery did.
+    ///
+    /// # Errors
+    ///
+    /// [`StorageError::InvalidConfig`] for a bad `config`; [`StorageError::Io`] if the directory
+    /// name is not `<topic>-<partition>` (`InvalidInput`) or a file cannot be read or written.
+    /// Bad *contents* are not errors: they are recovered and logged.
+    pub fn open(dir: &Path, config: LogConfig, recovery_point: u64) -> Result<(Self, Recovery)> {
+        recovery::open(dir, config, recovery_point)
+    }
+
+    /// The partition directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The log start offset: the first offset a read may ask for.
+    pub fn start(&self) -> u64 {
+        // Relaxed: see "Orderings".
+        self.start.load(Ordering::Relaxed)
+    }
+
+    /// The log end offset: the next offset to append; every offset below it is readable.
+    pub fn end(&self) -> u64 {
+        // Acquire: pairs with the Release store in `append` (see "Orderings").
+        self.end.load(Ordering::Acquire)
+    }
+
+    /// The bytes of every segment's published batches.
+    pub fn size_bytes(&self) -> u64 {
+        self.segments.load().iter().map(|s| s.size()).sum()
+    }
+
+    /// The base offsets of the segments, oldest first (the last is the active segment's).
+    pub fn segment_bases(&self) -> Vec<u64> {
+        self.segments.load().iter().map(|s| s.base()).collect()
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> LogConfig {
+        lock(&self.writer).config
+    }
+
+    /// Replaces the configuration (IncrementalAlterConfigs); it applies from the next append or
+    /// retention run.
+    ///
+    /// # Errors
+    ///
+    /// [`StorageError::InvalidConfig`]; the old configuration stays.
+    pub fn set_config(&self, config: LogConfig) -> Result<()> {
+        config.validate()?;
+        lock(&self.writer).config = config;
+        Ok(())
+    }
+
+    fn out_of_range(&self, offset: u64) -> StorageError {
+        StorageError::OffsetOutOfRange {
+            offset,
+            start: self.start(),
+            end: self.end(),
+        }
+    }
+}
