@@ -251,10 +251,12 @@ impl Segment {
             self.log.read_exact_at(&mut buf, position)?;
             let h = match Header::parse(&buf) {
                 Ok(h) if h.size <= size - position => h,
-                Ok(h) => return Ok(Scan::Bad(format!(
+                Ok(h) => {
+                    return Ok(Scan::Bad(format!(
                     "the batch at byte {position} ({} bytes) runs past the segment's {size} bytes",
                     h.size
-                ))),
+                )))
+                }
                 Err(why) => return Ok(Scan::Bad(format!("at byte {position}: {why}"))),
             };
             if let (true, Some(last)) = (first, entry) {

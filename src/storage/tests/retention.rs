@@ -1,0 +1,1 @@
+//! Retention by size and time, DeleteRecords.
