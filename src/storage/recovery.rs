@@ -451,8 +451,8 @@ struct Rebuilt {
 }
 
 /// Walks the headers of a trusted segment (no CRC: it is trusted) and indexes it as the appends
-/// did. A segment that is not whole batches is indexed up to the damage, with a warning; reads
-/// that reach the damage fail with `Corrupt`.
+/// did. A segment that is not whole batches with consecutive offsets inside `base..end` is
+/// indexed up to the damage, with a warning; reads that reach the damage fail with `Corrupt`.
 fn walk_headers(
     log: &File,
     path: &Path,
@@ -469,9 +469,11 @@ fn walk_headers(
         read: 0,
     };
     let mut walk = Walk::new(log, 0, size, false);
+    let mut next = base;
     loop {
         match walk.next_batch()? {
-            Step::Batch { position, header } if header.last < end => {
+            Step::Batch { position, header } if header.base == next && header.last < end => {
+                next = header.last + 1;
                 let (o, t) = indexer.batch(
                     position,
                     header.size,
