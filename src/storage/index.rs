@@ -43,7 +43,7 @@ use std::path::{Path, PathBuf};
 const WARM_BYTES: usize = 8192;
 
 /// A fixed-size index entry.
-pub(crate) trait Entry: Copy + std::fmt::Debug {
+pub(crate) trait Entry: Copy + std::fmt::Debug + PartialEq {
     /// Its size in the file, in bytes.
     const SIZE: usize;
     /// What the index is searched by.
@@ -220,6 +220,23 @@ impl<E: Entry> IndexFile<E> {
         self.file.set_len(n * E::SIZE as u64)?;
         self.publish(n);
         Ok(())
+    }
+
+    /// Makes the file hold its first `keep` entries followed by `entries`, and publishes them all.
+    /// Writes nothing if the file holds exactly that already (the usual case when opening an
+    /// intact log), so a clean open does not dirty pages. Returns whether it wrote.
+    pub(crate) fn replace_from(&self, keep: u64, entries: &[E]) -> io::Result<bool> {
+        let total = keep + entries.len() as u64;
+        if self.file_len()? == total * E::SIZE as u64
+            && self.read(keep, entries.len() as u64)? == entries
+        {
+            self.publish(total);
+            return Ok(false);
+        }
+        self.truncate(keep)?;
+        self.write(keep, entries)?;
+        self.publish(total);
+        Ok(true)
     }
 
     /// fsync.

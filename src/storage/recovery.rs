@@ -99,6 +99,7 @@ pub(super) fn open(
     let bases: Vec<u64> = files.keys().copied().collect();
     let mut segments: Vec<Arc<Segment>> = Vec::new();
     let mut writer = (Indexer::new(checkpoint_start), -1);
+    let mut created = bases.is_empty();
     if bases.is_empty() {
         segments.push(Arc::new(Segment::create(dir, checkpoint_start)?));
     } else {
@@ -162,6 +163,7 @@ pub(super) fn open(
             report.deleted_segments.push(seg.base());
         }
         segments = vec![Arc::new(Segment::create(dir, start)?)];
+        created = true;
         writer = (Indexer::new(start), -1);
         end = start;
     }
@@ -175,7 +177,15 @@ pub(super) fn open(
     if report.trusted_segments == segments.len() {
         report.checked_from = end;
     }
-    sync_dir(dir)?;
+    // Names created, removed or replaced above must survive a crash before anything relies on
+    // them; an open that changed no name skips the fsync (a few ms).
+    if created
+        || !report.removed_files.is_empty()
+        || !report.deleted_segments.is_empty()
+        || !report.rebuilt_indexes.is_empty()
+    {
+        sync_dir(dir)?;
+    }
     report.segments = segments.len();
     report.start = start;
     report.end = end;
@@ -581,16 +591,10 @@ fn check_segment(
         report.truncated_bytes += truncated;
     }
     let mut indexer = tail.indexer;
-    let n = keep_offsets.len() as u64;
-    index.truncate(n)?;
-    index.write(n, &tail.offsets)?;
-    index.publish(n + tail.offsets.len() as u64);
+    index.replace_from(keep_offsets.len() as u64, &tail.offsets)?;
     let mut times = tail.times;
     times.extend(indexer.time_entry());
-    let n = keep_times.len() as u64;
-    time.truncate(n)?;
-    time.write(n, &times)?;
-    time.publish(n + times.len() as u64);
+    time.replace_from(keep_times.len() as u64, &times)?;
     let first_timestamp = match tail.first_timestamp {
         Some(t) => t,
         None => first_batch_timestamp(&log, tail.valid)?,
