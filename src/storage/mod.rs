@@ -86,12 +86,33 @@
 //!
 //! # Use in the broker
 //!
-//! The partition keeps an in-memory hot tail and hands batches to a background writer, which
-//! calls `append` (base offsets already assigned), and `flush` by the flush policy, then records
-//! the returned recovery point. Fetches below the hot tail's start call `read`. On start,
-//! `open(dir, config, recovery_point)`, then `batches_from(x)` replays the tail (producer state,
-//! the in-memory tail). A periodic task calls `apply_retention(now)`; DeleteRecords calls
-//! `delete_records`; config changes call `set_config`.
+//! The intended wiring (the partition's in-memory log stays the hot tail):
+//!
+//! - **Start**: read the broker-wide `recovery-point-offset-checkpoint` with [`Checkpoint`], call
+//!   [`PartitionLog::open`]`(dir, config, recovery_point)` per partition, log the [`Recovery`]
+//!   if it did anything, then replay [`PartitionLog::batches_from`] over the last part of the
+//!   log to rebuild the idempotent producers' state (`Batch::parse_all` on each batch) and, if
+//!   wanted, the in-memory tail. The in-memory log then starts at [`PartitionLog::end`].
+//! - **Write path**: the partition assigns offsets in memory as today; a background writer
+//!   hands each published batch, rewritten with its base offset (`Batch::write_to`; runs of
+//!   single Maelstrom records encoded with `Batch::encode` first), to [`PartitionLog::append`],
+//!   several batches per call if it likes. `end()` then says what is on disk.
+//! - **Flush policy**: a flusher calls [`PartitionLog::flush`] every `--flush-ms`, or after
+//!   `--flush-messages` records, and stores the returned offset in the recovery point file. For
+//!   `--flush-messages 1`, producers wait until a flush returns an offset past their records:
+//!   one fsync acknowledges every batch appended before it (group commit).
+//! - **Eviction**: entries of the in-memory tail below `end()` may be dropped; a fetch below the
+//!   in-memory start is served by [`PartitionLog::read`], whose
+//!   [`StorageError::OffsetOutOfRange`] is the fetch's OFFSET_OUT_OF_RANGE.
+//! - **Housekeeping**: a periodic task calls [`PartitionLog::apply_retention`] with the wall
+//!   clock (Kafka checks every `log.retention.check.interval.ms`, 5 minutes); DeleteRecords
+//!   calls [`PartitionLog::delete_records`]; CreateTopics and IncrementalAlterConfigs give a
+//!   [`LogConfig`] to `open` and [`PartitionLog::set_config`]. ListOffsets by timestamp calls
+//!   [`PartitionLog::offset_for_timestamp`] for offsets no longer in memory.
+//!
+//! Resources: each segment keeps its three files open (Kafka keeps its log files open too), and
+//! nothing of a segment is held in memory beyond a few atomics: index lookups `pread` the index
+//! files, so memory does not grow with the log; the page cache holds what is hot.
 
 mod append;
 mod checkpoint;
