@@ -59,8 +59,8 @@ pub struct Recovery {
     /// Base offsets of segments deleted: after a cut or a gap, or all if the log start offset
     /// was past the recovered end.
     pub deleted_segments: Vec<u64>,
-    /// Index files rebuilt because they were missing or failed the sanity check (the checked
-    /// tail's entries are rewritten on every open and not listed).
+    /// Index files rebuilt because they were missing, or (below the recovery point) failed the
+    /// sanity check. The checked tail's entries are re-derived on every open and not listed.
     pub rebuilt_indexes: Vec<PathBuf>,
     /// Files removed: orphaned indexes and leftover temporary files.
     pub removed_files: Vec<PathBuf>,
@@ -131,7 +131,7 @@ pub(super) fn open(
             }
             let size = files[&base].log.unwrap_or(0);
             let rp = (i == first_checked).then_some(recovery_point);
-            let checked = check_segment(dir, base, size, rp, &config, &mut report)?;
+            let checked = check_segment(dir, base, size, rp, &files[&base], &config, &mut report)?;
             if i == first_checked {
                 report.checked_from = checked.first_checked;
             }
@@ -541,15 +541,25 @@ fn check_segment(
     base: u64,
     size: u64,
     recovery_point: Option<u64>,
+    files: &Files,
     config: &LogConfig,
     report: &mut Recovery,
 ) -> Result<Checked> {
     let log_path = dir.join(layout::file_name(base, LOG));
     let log = OpenOptions::new().read(true).write(true).open(&log_path)?;
-    let index =
-        IndexFile::<OffsetEntry>::open(&dir.join(layout::file_name(base, layout::INDEX)), base)?;
-    let time =
-        IndexFile::<TimeEntry>::open(&dir.join(layout::file_name(base, layout::TIME_INDEX)), base)?;
+    let index_path = dir.join(layout::file_name(base, layout::INDEX));
+    let time_path = dir.join(layout::file_name(base, layout::TIME_INDEX));
+    for (present, path, what) in [
+        (files.index, &index_path, "offset index"),
+        (files.time, &time_path, "time index"),
+    ] {
+        if !present {
+            tracing::warn!(index = %path.display(), "{what} missing; rebuilding it from the checked batches");
+            report.rebuilt_indexes.push(path.clone());
+        }
+    }
+    let index = IndexFile::<OffsetEntry>::open(&index_path, base)?;
+    let time = IndexFile::<TimeEntry>::open(&time_path, base)?;
     let (mut keep_offsets, mut keep_times) = match recovery_point {
         Some(rp) => kept(&index, &time, base, size, rp, config)?,
         None => (Vec::new(), Vec::new()),

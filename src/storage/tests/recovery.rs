@@ -468,3 +468,32 @@ fn the_log_start_offset_survives_reopening_and_a_lost_log_restarts_at_it() {
     model.append(&log, &[1], 10);
     assert_eq!(log.end(), end + 1);
 }
+
+#[test]
+fn missing_indexes_of_the_checked_tail_are_rebuilt_with_a_warning() {
+    let (_tmp, dir) = partition_dir();
+    let config = small();
+    let (model, rp) = build(&dir, config, 31, 60, 30);
+    let (log, _) = open(&dir, config, rp);
+    let active = *log.segment_bases().last().unwrap();
+    let entries = log.segments.load().last().unwrap().index_entries().unwrap();
+    let times = log.segments.load().last().unwrap().time_entries().unwrap();
+    drop(log);
+    fs::remove_file(file(&dir, active, "index")).unwrap();
+    fs::remove_file(file(&dir, active, "timeindex")).unwrap();
+    let ((log, recovery), logs) = capture(|| open(&dir, config, rp));
+    assert_eq!(
+        recovery.rebuilt_indexes,
+        [file(&dir, active, "index"), file(&dir, active, "timeindex")]
+    );
+    assert!(
+        logs.contains("offset index missing; rebuilding it"),
+        "{logs}"
+    );
+    assert!(logs.contains("time index missing; rebuilding it"), "{logs}");
+    let seg = log.segments.load_full();
+    let seg = seg.last().unwrap();
+    assert_eq!(seg.index_entries().unwrap(), entries);
+    assert_eq!(seg.time_entries().unwrap(), times);
+    check_reads(&log, &model);
+}
