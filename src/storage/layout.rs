@@ -1,7 +1,8 @@
 //! Kafka's on-disk names and the few RecordBatch v2 header fields that storage reads.
 //!
 //! A partition directory `<topic>-<partition>/` holds one segment per base offset, each as three
-//! files named by the base offset in 20 zero-padded digits (Kafka's `LogFileUtils.filenamePrefixFromOffset`):
+//! files named by the base offset in 20 zero-padded digits (Kafka's
+//! `LogFileUtils.filenamePrefixFromOffset`):
 //! `00000000000000000000.log`, `.index` and `.timeindex`. Storage reads the batch header's base
 //! offset, length, magic, last offset delta and max timestamp (layout in [`crate::batch`]); the CRC
 //! is checked by [`crate::batch::Batch::parse_all`].

@@ -171,7 +171,8 @@ pub(super) fn open(
         report.lost_flushed_data = true;
         tracing::warn!(
             dir = %dir.display(),
-            "the log ends at {end}, below its recovery point {recovery_point}: flushed data was lost"
+            "the log ends at {end}, below its recovery point {recovery_point}: flushed data \
+             was lost"
         );
     }
     if report.trusted_segments == segments.len() {
@@ -272,7 +273,10 @@ fn list(dir: &Path, report: &mut Recovery) -> Result<BTreeMap<u64, Files>> {
             }
             if let Some(stem) = name.strip_suffix(TMP) {
                 if parse_name(stem).is_some() || stem == LOG_START_CHECKPOINT {
-                    tracing::info!(file = %path.display(), "removing a temporary file left by a crash");
+                    tracing::info!(
+                        file = %path.display(),
+                        "removing a temporary file left by a crash"
+                    );
                     remove(&path, report);
                     continue;
                 }
@@ -369,7 +373,10 @@ fn open_trusted(
         let rebuilt = walk_headers(&log, &log_path, base, size, end, interval)?;
         report.log_bytes_read += rebuilt.read;
         if index.is_none() {
-            tracing::warn!(index = %index_path.display(), "offset index {why_index}; rebuilding it");
+            tracing::warn!(
+                index = %index_path.display(),
+                "offset index {why_index}; rebuilding it"
+            );
             index = Some(IndexFile::rewrite(&index_path, base, &rebuilt.offsets)?);
             report.rebuilt_indexes.push(index_path);
         }
@@ -554,7 +561,10 @@ fn check_segment(
         (files.time, &time_path, "time index"),
     ] {
         if !present {
-            tracing::warn!(index = %path.display(), "{what} missing; rebuilding it from the checked batches");
+            tracing::warn!(
+                index = %path.display(),
+                "{what} missing; rebuilding it from the checked batches"
+            );
             report.rebuilt_indexes.push(path.clone());
         }
     }

@@ -262,7 +262,8 @@ impl Segment {
             if let (true, Some(last)) = (first, entry) {
                 if h.last != last {
                     return Ok(Scan::Bad(format!(
-                        "an entry for offset {last} points at byte {position}, a batch ending at {}",
+                        "an entry for offset {last} points at byte {position}, a batch ending \
+                         at {}",
                         h.last
                     )));
                 }

@@ -90,7 +90,11 @@ proptest! {
             if p + size > len as u64 {
                 break;
             }
-            let hits: Vec<u64> = damaged.iter().filter(|&&d| d >= p && d < p + size).map(|d| d - p).collect();
+            let hits: Vec<u64> = damaged
+                .iter()
+                .filter(|&&d| d >= p && d < p + size)
+                .map(|d| d - p)
+                .collect();
             if hits.iter().any(|&d| !(12..16).contains(&d)) {
                 break;
             }
@@ -137,7 +141,12 @@ proptest! {
         seed in any::<u64>(),
         flushed in 0usize..=60,
         damage in proptest::collection::vec(
-            (0.0..1.0f64, any::<bool>(), 0.0..1.0f64, proptest::collection::vec(any::<u8>(), 0..40)),
+            (
+                0.0..1.0f64,
+                any::<bool>(),
+                0.0..1.0f64,
+                proptest::collection::vec(any::<u8>(), 0..40),
+            ),
             1..5,
         ),
     ) {
