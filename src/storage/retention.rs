@@ -62,6 +62,10 @@ impl PartitionLog {
     /// (checkpoint fsynced) before this returns. A `before` at or below the start changes
     /// nothing. Returns the log start offset.
     ///
+    /// `before` is checked against *this* log's end: a broker whose in-memory tail runs ahead of
+    /// its background writer passes `min(before, end())` here and the rest once the writer has
+    /// caught up (or waits for it first).
+    ///
     /// # Errors
     ///
     /// [`StorageError::OffsetOutOfRange`](super::StorageError::OffsetOutOfRange) if `before` is
