@@ -405,13 +405,13 @@ impl Segment {
     }
 
     /// The offset index entries of the segment's whole published index (for tests and checks).
-    #[cfg(test)]
+    #[cfg(all(test, not(loom)))]
     pub(crate) fn index_entries(&self) -> io::Result<Vec<OffsetEntry>> {
         self.index.read(0, self.index.count())
     }
 
     /// The time index entries published.
-    #[cfg(test)]
+    #[cfg(all(test, not(loom)))]
     pub(crate) fn time_entries(&self) -> io::Result<Vec<TimeEntry>> {
         self.time.read(0, self.time.count())
     }
