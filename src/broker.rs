@@ -10,7 +10,7 @@ use crate::error::Error;
 use crate::group::{Coordinator, GroupConfig, GroupDescription};
 use crate::loom::{Arc, AtomicU64, DashMap, MapExt, Ordering};
 use crate::partition::{Key, RecordRef};
-use crate::topic::{Topic, Topics};
+use crate::topic::{Storage, Topic, Topics};
 
 /// Engine-wide settings.
 #[derive(Debug, Clone)]
@@ -57,26 +57,50 @@ impl std::fmt::Debug for Broker {
 }
 
 impl Broker {
-    /// A broker with only the (empty) default topic.
+    /// An in-memory broker with only the (empty) default topic.
     pub fn new(config: Config) -> Self {
         let topics = Topics::new(config.default_partitions);
-        let default = topics.get_or_create(&config.default_topic);
-        Broker {
+        Self::with_topics(config, topics).expect("an in-memory topic is always created")
+    }
+
+    /// A broker whose topics live in `storage` (a data directory), recovered from it: the topics
+    /// found there and their records, and the default topic created if absent.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Storage`] if the data directory cannot be opened (see [`Topics::open`]).
+    pub fn open(config: Config, storage: Storage) -> Result<Self, Error> {
+        let topics = Topics::open(config.default_partitions, storage)?;
+        Self::with_topics(config, topics)
+    }
+
+    fn with_topics(config: Config, topics: Topics) -> Result<Self, Error> {
+        let default = topics.get_or_create(&config.default_topic)?;
+        // Producer ids must never repeat across restarts of a durable broker: they start from
+        // the wall clock in ms × 2^12 (a restart is more than a millisecond later, and 4,096
+        // new producers per ms would be needed to catch up with it).
+        let first_id = if topics.storage().is_some() {
+            (crate::clock::wall_ms().max(0) as u64) << 12
+        } else {
+            0
+        };
+        Ok(Broker {
             topics,
             groups: Coordinator::new(config.groups.clone()),
             config,
             default,
             keys: DashMap::with_hasher(ahash::RandomState::new()),
-            producer_ids: AtomicU64::new(0),
-        }
+            producer_ids: AtomicU64::new(first_id),
+        })
     }
 
     /// A new idempotent producer's (producer id, epoch): Kafka's InitProducerId without a
-    /// transactional id. Ids are unique for the broker's life, and the epoch is 0.
+    /// transactional id. Ids are unique for the broker's life (and, with a data directory,
+    /// across restarts), and the epoch is 0.
     pub fn init_producer_id(&self) -> (i64, i16) {
         // Relaxed: only the RMW's atomicity matters (each id is handed out once).
         let id = self.producer_ids.fetch_add(1, Ordering::Relaxed);
-        (id as i64, 0)
+        ((id & i64::MAX as u64) as i64, 0)
     }
 
     /// The topics.
@@ -100,9 +124,13 @@ impl Broker {
     }
 
     /// The topic named `name` (the default topic when `None`), created on first use.
-    pub fn topic(&self, name: Option<&str>) -> Arc<Topic> {
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Storage`] if a new topic could not be created on disk.
+    pub fn topic(&self, name: Option<&str>) -> Result<Arc<Topic>, Error> {
         match self.other_than_default(name) {
-            None => Arc::clone(&self.default),
+            None => Ok(Arc::clone(&self.default)),
             Some(n) => self.topics.get_or_create(n),
         }
     }
@@ -114,9 +142,18 @@ impl Broker {
 
     /// Appends to `topic` (default topic when `None`, created on first use); returns (partition,
     /// offset).
-    pub fn send(&self, topic: Option<&str>, key: Option<Key<'_>>, value: &[u8]) -> (u32, u64) {
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Storage`] if a new topic could not be created on disk.
+    pub fn send(
+        &self,
+        topic: Option<&str>,
+        key: Option<Key<'_>>,
+        value: &[u8],
+    ) -> Result<(u32, u64), Error> {
         match topic {
-            None => self.default.append(key, value),
+            None => Ok(self.default.append(key, value)),
             Some(name) => self.topics.with_or_create(name, |t| t.append(key, value)),
         }
     }
@@ -195,12 +232,12 @@ mod tests {
             ..Config::default()
         });
         let k1 = Key::str("k1");
-        let (p1, o1) = b.send(None, Some(k1), b"1");
-        let (p1b, o2) = b.send(Some("default"), Some(k1), b"2");
+        let (p1, o1) = b.send(None, Some(k1), b"1").unwrap();
+        let (p1b, o2) = b.send(Some("default"), Some(k1), b"2").unwrap();
         assert_eq!(p1, p1b);
         assert!(o2 > o1);
         assert_eq!(p1, crate::partitioner::partition_for(b"k1", 4));
-        b.send(None, Some(Key::str("other")), b"x");
+        b.send(None, Some(Key::str("other")), b"x").unwrap();
         let mut got = Vec::new();
         let n = b.poll_key(k1, 0, 10, |r| got.push((r.offset, r.value.to_vec())));
         assert_eq!(n, 2);
@@ -209,7 +246,7 @@ mod tests {
         b.poll_key(k1, o1 + 1, 10, |r| later.push(r.offset));
         assert_eq!(later, vec![o2]);
         // A named topic is created on first use and does not mix with the default one.
-        let (_, o) = b.send(Some("other-topic"), Some(k1), b"3");
+        let (_, o) = b.send(Some("other-topic"), Some(k1), b"3").unwrap();
         assert_eq!(o, 0);
         assert_eq!(b.topics.get("other-topic").unwrap().record_count(), 1);
     }

@@ -35,6 +35,8 @@ pub enum Error {
     },
     /// An argument is out of its allowed range.
     Invalid(String),
+    /// The disk refused a read or a write (a broker with a data directory).
+    Storage(String),
 }
 
 impl fmt::Display for Error {
@@ -63,6 +65,7 @@ impl fmt::Display for Error {
                 assignor.name()
             ),
             Error::Invalid(why) => write!(f, "invalid argument: {why}"),
+            Error::Storage(why) => write!(f, "storage: {why}"),
         }
     }
 }

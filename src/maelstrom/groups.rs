@@ -61,10 +61,7 @@ impl Node {
                 .topics()
                 .get(&name)
                 .ok_or_else(|| Error::UnknownTopic(name.into_owned()).into()),
-            None => Ok(self
-                .broker
-                .topics()
-                .get_or_create(&self.broker.config().default_topic)),
+            None => Ok(self.broker.default_topic().clone()),
         }
     }
 

@@ -76,17 +76,21 @@
 //! - Idempotent producers' state is under a mutex, held across the check, the append and the
 //!   update, so two batches of one producer are never both appended as new.
 
+mod durable;
 mod key_table;
 mod offset_list;
 mod producers;
+mod retention;
 mod value;
 
+pub use durable::{DiskOptions, FlushPolicy};
 pub use producers::AppendError;
 
 use crate::batch::Batch;
 use crate::log::{Log, Publish};
 use crate::loom::{fence, lock, Arc, ArcSwapOption, AtomicU32, AtomicU64, Mutex, Ordering, StdArc};
 use bytes::BytesMut;
+use durable::Disk;
 use key_table::{KeyEntry, KeyTable};
 use producers::{Producers, Verdict};
 use std::ptr::NonNull;
@@ -195,6 +199,8 @@ impl Record {
 /// directory, lie below the log start offset where no read may go).
 pub(crate) struct Stored {
     count: u32,
+    /// The batch's size in bytes.
+    size: u32,
     batch: ArcSwapOption<Batch>,
 }
 
@@ -202,6 +208,7 @@ impl Stored {
     fn new(batch: Batch) -> Self {
         Stored {
             count: batch.count(),
+            size: batch.size() as u32,
             batch: ArcSwapOption::new(Some(Arc::new(batch))),
         }
     }
@@ -347,6 +354,31 @@ impl std::fmt::Display for OffsetOutOfRange {
 
 impl std::error::Error for OffsetOutOfRange {}
 
+/// Why [`Partition::fetch`] failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FetchError {
+    /// Outside the log: Kafka's OFFSET_OUT_OF_RANGE (1).
+    OutOfRange(OffsetOutOfRange),
+    /// A read from disk failed: Kafka's KAFKA_STORAGE_ERROR (56).
+    Storage(String),
+}
+
+impl std::fmt::Display for FetchError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FetchError::OutOfRange(e) => e.fmt(f),
+            FetchError::Storage(why) => write!(f, "reading from disk failed: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for FetchError {}
+
+/// A fetch from memory found the batch at this offset evicted (its bytes are on disk).
+#[derive(Debug)]
+struct Evicted(u64);
+
 /// The most records a run of single records is encoded into one batch by [`Partition::fetch`].
 const FETCH_RUN: usize = 4096;
 
@@ -363,6 +395,12 @@ pub struct Partition {
     producers: Mutex<Producers>,
     /// The index below which every batch's bytes are evicted; also serializes evictions.
     evicted: Mutex<u64>,
+    /// Bytes of stored batches whose bytes are in memory.
+    resident: AtomicU64,
+    /// The first offset held in memory: below it, reads go to the disk.
+    resident_from: AtomicU64,
+    /// The on-disk log, for a partition of a broker with a data directory.
+    disk: Option<Disk>,
 }
 
 impl Partition {
@@ -381,6 +419,9 @@ impl Partition {
             appends,
             producers: Mutex::new(Producers::default()),
             evicted: Mutex::new(0),
+            resident: AtomicU64::new(0),
+            resident_from: AtomicU64::new(0),
+            disk: None,
         }
     }
 
@@ -392,10 +433,21 @@ impl Partition {
 
     /// Appends a record with `timestamp` (ms since the Unix epoch); returns its offset once it is
     /// published.
+    /// With a disk, the record is written through before this returns; a failed write is
+    /// logged (the record stays readable in memory).
     pub fn append_timed(&self, key: Option<Key<'_>>, value: &[u8], timestamp: i64) -> u64 {
         let index = self.log.append(self.record(key, value, timestamp));
         self.appended();
+        self.written_through();
         self.offset_of(index)
+    }
+
+    /// [`Partition::write_through`], logging a failure: for the appends of single records,
+    /// whose callers have no error to give.
+    fn written_through(&self) {
+        if let Err(e) = self.write_through() {
+            tracing::error!("a record was published but not written to disk: {e}");
+        }
     }
 
     /// Appends a record only if it gets offset `expected`: `Ok(expected)` once published, or
@@ -418,6 +470,7 @@ impl Partition {
             .log
             .append_at(expected, self.record(key, value, timestamp))?;
         self.appended();
+        self.written_through();
         Ok(self.offset_of(index))
     }
 
@@ -448,8 +501,9 @@ impl Partition {
     /// appended.
     pub fn append_batch(&self, batch: Batch) -> Result<Appended, AppendError> {
         let Some(producer) = batch.producer() else {
+            let base_offset = self.push_batch(batch).map_err(|(_, e)| e)?;
             return Ok(Appended {
-                base_offset: self.push_batch(batch),
+                base_offset,
                 duplicate: false,
             });
         };
@@ -461,8 +515,13 @@ impl Partition {
                 duplicate: true,
             }),
             Verdict::Append => {
-                let base_offset = self.push_batch(batch);
+                let appended = self.push_batch(batch);
+                let base_offset = match &appended {
+                    Ok(base) => *base,
+                    Err((base, _)) => *base,
+                };
                 producers.record(producer, count, base_offset);
+                appended.map_err(|(_, e)| e)?;
                 Ok(Appended {
                     base_offset,
                     duplicate: false,
@@ -471,15 +530,22 @@ impl Partition {
         }
     }
 
-    fn push_batch(&self, batch: Batch) -> u64 {
+    /// Appends a batch and writes it through; its base offset, or that and the write's error.
+    fn push_batch(&self, batch: Batch) -> Result<u64, (u64, AppendError)> {
         let timestamp = batch.max_timestamp();
+        let size = batch.size() as u64;
         let index = self.log.append(Record {
             key: None,
             value: Value::batch(Box::new(Stored::new(batch))),
             timestamp,
         });
+        // Relaxed: a statistic for the eviction policy, which tolerates a stale value.
+        self.resident.fetch_add(size, Ordering::Relaxed);
         self.appended();
-        self.offset_of(index)
+        let base = self.offset_of(index);
+        self.write_through()
+            .map_err(|e| (base, AppendError::Storage(e.to_string())))?;
+        Ok(base)
     }
 
     /// After an append: wakes the fetchers that watch this partition (see "Orderings").
@@ -533,45 +599,81 @@ impl Partition {
                 end,
             });
         }
+        if let Some(disk) = &self.disk {
+            // Every published record is written through before its append returns, so the
+            // disk's end is at most a concurrent append behind: clamp to it.
+            if let Err(e) = disk.log.delete_records(offset.min(disk.log.end())) {
+                tracing::error!("DeleteRecords on disk failed: {e}");
+            }
+        }
         // Relaxed: see "Orderings".
         let start = self.start.fetch_max(offset, Ordering::Relaxed).max(offset);
-        self.evict_below(start);
+        self.evict(start, 0);
         Ok(start)
     }
 
-    /// Frees the bytes of the stored batches that lie wholly below `offset`. Records appended
-    /// one by one stay (they are a few dozen bytes each).
-    fn evict_below(&self, offset: u64) {
+    /// Frees the bytes of the oldest stored batches wholly below `below`, until at most `target`
+    /// bytes of batches stay resident. Records appended one by one stay (a few dozen bytes each).
+    fn evict(&self, below: u64, target: u64) {
         let mut evicted = lock(&self.evicted);
         while let Some(range) = self.log.offsets(*evicted) {
-            if range.end > offset {
+            // Relaxed: a statistic, see `push_batch`.
+            if range.end > below || self.resident.load(Ordering::Relaxed) <= target {
                 break;
             }
             if let Some(stored) = self.log.get(*evicted).and_then(|e| e.value.as_batch()) {
                 stored.evict();
+                // Relaxed: as above.
+                self.resident
+                    .fetch_sub(u64::from(stored.size), Ordering::Relaxed);
             }
             *evicted += 1;
+            // Relaxed: a hint for readers, who fall back to the disk when they find an evicted
+            // batch anyway (see `fetch`).
+            self.resident_from.store(range.end, Ordering::Relaxed);
         }
+    }
+
+    /// The first offset whose bytes are in memory (a hint: see `evict`).
+    fn resident_from(&self) -> u64 {
+        // Relaxed: see `evict`.
+        self.resident_from
+            .load(Ordering::Relaxed)
+            .max(self.log_first())
+    }
+
+    /// The first offset of the in-memory log.
+    fn log_first(&self) -> u64 {
+        self.log.offsets(0).map_or(self.end(), |r| r.start)
     }
 
     /// Calls `f` for up to `max` published records at offsets `from..` (from the log start offset
     /// if `from` is below it), in offset order; returns the count. Batches are decoded.
     pub fn read(&self, from: u64, max: usize, mut f: impl FnMut(RecordRef<'_>)) -> usize {
         let from = from.max(self.start());
+        if self.disk.is_some() && from < self.resident_from() {
+            return self.read_disk(from, max, &mut f);
+        }
         let Some(first) = self.log.index_of(from) else {
             return 0;
         };
         let mut n = 0;
         let mut index = first;
-        while n < max {
+        // Set when a batch turns out evicted: the read goes on from the disk there.
+        let mut evicted_at = None;
+        while n < max && evicted_at.is_none() {
             let mut more = false;
             self.log.read(index, 64, |_, base, entry| {
                 more = true;
-                if n < max {
+                if n < max && evicted_at.is_none() {
                     n += match entry.value.as_batch() {
-                        Some(stored) => stored
-                            .load()
-                            .map_or(0, |b| read_batch(&b, base, from, max - n, &mut f)),
+                        Some(stored) => match stored.load() {
+                            Some(b) => read_batch(&b, base, from, max - n, &mut f),
+                            None => {
+                                evicted_at = Some(base.max(from));
+                                0
+                            }
+                        },
                         None => {
                             f(entry.view(base));
                             1
@@ -583,6 +685,33 @@ impl Partition {
                 break;
             }
             index += 64;
+        }
+        match evicted_at {
+            Some(at) if self.disk.is_some() => n + self.read_disk(at, max - n, &mut f),
+            _ => n,
+        }
+    }
+
+    /// [`Partition::read`] from the disk: records at offsets `from..`, at most `max`.
+    fn read_disk(&self, from: u64, max: usize, f: &mut impl FnMut(RecordRef<'_>)) -> usize {
+        let Some(disk) = &self.disk else {
+            return 0;
+        };
+        let mut n = 0;
+        for item in disk.log.batches_from(from) {
+            if n >= max {
+                break;
+            }
+            let (base, bytes) = match item {
+                Ok(item) => item,
+                Err(e) => {
+                    tracing::warn!(from, "a read from disk failed: {e}");
+                    break;
+                }
+            };
+            for batch in Batch::parse_all(bytes).unwrap_or_default() {
+                n += read_batch(&batch, base, from, max - n, f);
+            }
         }
         n
     }
@@ -649,26 +778,61 @@ impl Partition {
     /// above `from` (even one larger than `max_bytes`, as Kafka does, so that a consumer never
     /// stalls on a large batch), then more while the total stays within `max_bytes`. Stored
     /// batches are copied as they came (the first may start below `from`; consumers skip those
-    /// records); runs of single records are encoded into uncompressed batches. Returns the bytes
-    /// written; 0 when `from` is the high watermark.
+    /// records); runs of single records are encoded into uncompressed batches. Offsets no longer
+    /// in memory are read from the disk. Returns the bytes written; 0 when `from` is the high
+    /// watermark.
     ///
     /// # Errors
     ///
-    /// [`OffsetOutOfRange`] if `from` is below the log start offset or above the high watermark.
+    /// [`FetchError::OutOfRange`] if `from` is below the log start offset or above the high
+    /// watermark; [`FetchError::Storage`] if a read from disk failed (`out` keeps what it held).
     pub fn fetch(
         &self,
         from: u64,
         max_bytes: usize,
         out: &mut BytesMut,
-    ) -> Result<usize, OffsetOutOfRange> {
+    ) -> Result<usize, FetchError> {
         let (start, end) = (self.start(), self.end());
         if from < start || from > end {
-            return Err(OffsetOutOfRange {
+            return Err(FetchError::OutOfRange(OffsetOutOfRange {
                 offset: from,
                 start,
                 end,
-            });
+            }));
         }
+        let from_disk = match &self.disk {
+            Some(_) if from < self.resident_from() => from,
+            _ => match self.fetch_memory(from, max_bytes, out) {
+                Ok(n) => return Ok(n),
+                Err(Evicted(at)) => at,
+            },
+        };
+        let disk = self
+            .disk
+            .as_ref()
+            .expect("only a partition with a disk evicts");
+        disk.log
+            .read(from_disk, max_bytes, out)
+            .map_err(|e| match e {
+                crate::storage::StorageError::OffsetOutOfRange { .. } => {
+                    FetchError::OutOfRange(OffsetOutOfRange {
+                        offset: from,
+                        start: self.start(),
+                        end: self.end(),
+                    })
+                }
+                e => FetchError::Storage(e.to_string()),
+            })
+    }
+
+    /// [`Partition::fetch`] from the in-memory log only; `Err(Evicted(offset))` if nothing was
+    /// written and the batch holding `offset` is no longer in memory.
+    fn fetch_memory(
+        &self,
+        from: u64,
+        max_bytes: usize,
+        out: &mut BytesMut,
+    ) -> Result<usize, Evicted> {
         let Some(mut index) = self.log.index_of(from) else {
             return Ok(0);
         };
@@ -686,9 +850,10 @@ impl Partition {
                         continue;
                     }
                     let Some(batch) = stored.load() else {
-                        // Evicted: below the log start offset, which `from` is not.
-                        index += 1;
-                        continue;
+                        if written == 0 {
+                            return Err(Evicted(base.max(from)));
+                        }
+                        break;
                     };
                     if written > 0 && written + batch.size() > max_bytes {
                         break;
@@ -745,7 +910,18 @@ impl Partition {
     /// `(offset, its timestamp)`: Kafka's ListOffsets by timestamp. `None` if there is none.
     /// A scan from the log start offset.
     pub fn offset_for_timestamp(&self, timestamp: i64) -> Option<(u64, i64)> {
-        let mut index = self.log.index_of(self.start())?;
+        let mut from = self.start();
+        if let Some(disk) = &self.disk {
+            // The disk holds every offset below its end: ask it first (its time index), then
+            // scan only what is in memory and not yet on disk.
+            match disk.log.offset_for_timestamp(timestamp) {
+                Ok(Some(found)) if found.0 >= from => return Some(found),
+                Ok(_) => {}
+                Err(e) => tracing::warn!("a timestamp lookup on disk failed: {e}"),
+            }
+            from = from.max(disk.log.end());
+        }
+        let mut index = self.log.index_of(from)?;
         while let Some(entry) = self.log.get(index) {
             if entry.timestamp >= timestamp {
                 let base = self.log.offsets(index).expect("a published entry").start;
@@ -788,469 +964,4 @@ impl std::fmt::Debug for Partition {
 }
 
 #[cfg(all(test, not(loom)))]
-mod tests {
-    use super::value::INLINE;
-    use super::*;
-    use crate::loom::AtomicBool;
-
-    fn collect(p: &Partition, key: Key<'_>, from: u64, max: usize) -> Vec<(u64, Vec<u8>)> {
-        let mut out = vec![];
-        let n = p.read_key(key, from, max, |r| {
-            assert_eq!(r.key, Some(key));
-            out.push((r.offset, r.value.to_vec()));
-        });
-        assert_eq!(n, out.len());
-        out
-    }
-
-    #[test]
-    fn keys_of_every_length_and_both_kinds_stay_apart() {
-        // Keys whose probe words coincide ("aaaa" and "aaaaa" read the same two words), keys that
-        // differ in one byte, both kinds of the same bytes, and keys past the 16-byte inline probe.
-        let mut keys: Vec<(KeyKind, Vec<u8>)> = vec![];
-        for n in 0..=40usize {
-            for kind in [KeyKind::Str, KeyKind::Json] {
-                keys.push((kind, vec![b'a'; n]));
-                for i in 0..n {
-                    let mut k = vec![b'a'; n];
-                    k[i] = b'b';
-                    keys.push((kind, k));
-                }
-            }
-        }
-        let p = Partition::new();
-        for (i, (kind, bytes)) in keys.iter().enumerate() {
-            let key = Key { kind: *kind, bytes };
-            assert_eq!(p.append(Some(key), &(i as u64).to_le_bytes()), i as u64);
-        }
-        for (i, (kind, bytes)) in keys.iter().enumerate() {
-            let key = Key { kind: *kind, bytes };
-            assert_eq!(
-                collect(&p, key, 0, 10),
-                [(i as u64, (i as u64).to_le_bytes().to_vec())]
-            );
-            p.read(i as u64, 1, |r| assert_eq!(r.key, Some(key)));
-        }
-    }
-
-    #[test]
-    fn many_keys_grow_the_key_table() {
-        let p = Partition::new();
-        let keys: Vec<String> = (0..2000).map(|k| format!("key-{k}")).collect();
-        for round in 0..3u64 {
-            for (k, key) in keys.iter().enumerate() {
-                let offset = p.append(Some(Key::str(key)), &round.to_le_bytes());
-                assert_eq!(offset, round * keys.len() as u64 + k as u64);
-            }
-        }
-        for (k, key) in keys.iter().enumerate() {
-            let mut got = vec![];
-            p.read_key(Key::str(key), 0, 10, |r| {
-                assert_eq!(r.key, Some(Key::str(key)));
-                got.push(r.offset);
-            });
-            let n = keys.len() as u64;
-            assert_eq!(got, [k as u64, n + k as u64, 2 * n + k as u64]);
-        }
-    }
-
-    #[test]
-    fn values_inline_and_boxed_round_trip() {
-        let p = Partition::new();
-        let long = vec![7u8; 1000];
-        let cases: Vec<&[u8]> = vec![b"", b"1", &[9; INLINE], &[8; INLINE + 1], &long];
-        for (i, v) in cases.iter().enumerate() {
-            assert_eq!(p.append(None, v), i as u64);
-        }
-        let mut got = vec![];
-        p.read(0, 100, |r| {
-            assert_eq!(r.key, None);
-            got.push(r.value.to_vec());
-        });
-        assert_eq!(got, cases.iter().map(|v| v.to_vec()).collect::<Vec<_>>());
-        assert_eq!(p.read(4, 1, |r| assert_eq!(r.value, &long[..])), 1);
-        assert_eq!(p.read(5, 1, |_| panic!("past the end")), 0);
-    }
-
-    #[test]
-    fn read_key_returns_that_keys_records_from_an_offset() {
-        let p = Partition::new();
-        let a = Key::str("a");
-        let b = Key::str("b");
-        // Same bytes, other kind: a distinct key.
-        let a_json = Key {
-            kind: KeyKind::Json,
-            bytes: b"a",
-        };
-        let mut expected_a = vec![];
-        for i in 0..100u64 {
-            let key = match i % 3 {
-                0 => a,
-                1 => b,
-                _ => a_json,
-            };
-            let offset = p.append(Some(key), i.to_string().as_bytes());
-            assert_eq!(offset, i);
-            if i % 3 == 0 {
-                expected_a.push((i, i.to_string().into_bytes()));
-            }
-        }
-        assert_eq!(collect(&p, a, 0, usize::MAX), expected_a);
-        // From an offset that is not one of a's: starts at the next one.
-        let from_31: Vec<_> = expected_a
-            .iter()
-            .filter(|(o, _)| *o >= 31)
-            .cloned()
-            .collect();
-        assert_eq!(collect(&p, a, 31, usize::MAX), from_31);
-        assert_eq!(collect(&p, a, 31, 2), from_31[..2].to_vec());
-        assert_eq!(collect(&p, a, 1000, 10), vec![]);
-        assert_eq!(collect(&p, a, 0, 0), vec![]);
-        assert_eq!(collect(&p, Key::str("nope"), 0, 10), vec![]);
-        assert!(collect(&p, a_json, 0, 100).iter().all(|(o, _)| o % 3 == 2));
-        assert_eq!(p.key_count(a), 34);
-        assert_eq!(p.key_count(b), 33);
-        assert_eq!(p.key_count(Key::str("nope")), 0);
-        // A full read sees each key as it came.
-        p.read(0, 3, |r| {
-            let want = [a, b, a_json][r.offset as usize];
-            assert_eq!(r.key, Some(want));
-        });
-    }
-
-    #[test]
-    fn stress_per_key_order_and_prefix() {
-        const THREADS: u64 = 4;
-        const PER: u64 = 100_000;
-        const KEYS: u64 = 7;
-        let p = Partition::new();
-        let done = AtomicBool::new(false);
-        let key_names: Vec<String> = (0..KEYS).map(|k| format!("k{k}")).collect();
-        std::thread::scope(|s| {
-            let writers: Vec<_> = (0..THREADS)
-                .map(|t| {
-                    let (p, names) = (&p, &key_names);
-                    s.spawn(move || {
-                        let mut last = vec![None; KEYS as usize];
-                        for i in 0..PER {
-                            let k = ((t + i) % KEYS) as usize;
-                            let value = format!("{t}:{i}");
-                            let offset = p.append(Some(Key::str(&names[k])), value.as_bytes());
-                            // Published before append returns, and readable by key.
-                            let mut found = false;
-                            p.read_key(Key::str(&names[k]), offset, 1, |r| {
-                                found = r.offset == offset && r.value == value.as_bytes();
-                            });
-                            assert!(found, "own record {offset} not readable by key");
-                            assert!(last[k].map_or(true, |l| l < offset));
-                            last[k] = Some(offset);
-                        }
-                    })
-                })
-                .collect();
-            // Per-key readers: offsets ascending, only below the watermark, and per (key, writer)
-            // sequence numbers in order.
-            for k in 0..2usize {
-                let (p, names, done) = (&p, &key_names, &done);
-                s.spawn(move || {
-                    let key = Key::str(&names[k]);
-                    let mut from = 0;
-                    let mut seen = 0u64;
-                    let mut next_i = vec![None::<u64>; THREADS as usize];
-                    loop {
-                        let finished = done.load(Ordering::SeqCst);
-                        let n = p.read_key(key, from, 1000, |r| {
-                            assert!(r.offset >= from);
-                            assert!(r.offset < p.end(), "returned above the watermark");
-                            let text = std::str::from_utf8(r.value).unwrap();
-                            let (t, i) = text.split_once(':').unwrap();
-                            let (t, i): (usize, u64) = (t.parse().unwrap(), i.parse().unwrap());
-                            assert!(next_i[t].map_or(true, |n| n < i), "per-writer order");
-                            next_i[t] = Some(i);
-                            from = r.offset + 1;
-                            seen += 1;
-                        });
-                        assert!(p.key_count(key) >= seen);
-                        if finished && n == 0 {
-                            assert_eq!(seen, p.key_count(key), "a record of the key was skipped");
-                            break;
-                        }
-                        if n == 0 {
-                            std::thread::yield_now();
-                        }
-                    }
-                });
-            }
-            for w in writers {
-                w.join().unwrap();
-            }
-            done.store(true, Ordering::SeqCst);
-        });
-        assert_eq!(p.end(), THREADS * PER);
-        let mut total = 0;
-        for name in &key_names {
-            let records = collect(&p, Key::str(name), 0, usize::MAX);
-            assert!(records.windows(2).all(|w| w[0].0 < w[1].0));
-            total += records.len() as u64;
-        }
-        assert_eq!(total, THREADS * PER);
-    }
-
-    /// A Kafka batch of `n` records `k{i}`/`v{i}` with timestamps `ts0 + i`, as a producer sends
-    /// it (base offset 0); with `producer`, (id, epoch, base sequence).
-    fn kafka_batch(n: u32, ts0: i64, producer: Option<(i64, i16, i32)>) -> Batch {
-        use kafka_protocol::records::{
-            Compression, Record as KRecord, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-        };
-        let records: Vec<KRecord> = (0..n)
-            .map(|i| KRecord {
-                transactional: false,
-                control: false,
-                delete_horizon: false,
-                partition_leader_epoch: 0,
-                producer_id: producer.map_or(-1, |p| p.0),
-                producer_epoch: producer.map_or(-1, |p| p.1),
-                timestamp_type: TimestampType::Creation,
-                offset: i64::from(i),
-                sequence: producer.map_or(i as i32 - 1, |p| p.2 + i as i32),
-                timestamp: ts0 + i64::from(i),
-                key: Some(format!("k{i}").into()),
-                value: Some(format!("v{i}").into()),
-                headers: Default::default(),
-            })
-            .collect();
-        let mut out = BytesMut::new();
-        let options = RecordEncodeOptions {
-            version: 2,
-            compression: Compression::Lz4,
-        };
-        RecordBatchEncoder::encode(&mut out, records.iter(), &options).unwrap();
-        Batch::parse_all(out.freeze()).unwrap().pop().unwrap()
-    }
-
-    /// A record as a test reads it: (offset, key, value, kind).
-    type Owned = (u64, Option<Vec<u8>>, Vec<u8>, ValueKind);
-
-    /// Every record `read` returns from `from`.
-    fn read_all(p: &Partition, from: u64) -> Vec<Owned> {
-        let mut got = vec![];
-        p.read(from, usize::MAX, |r| {
-            got.push((
-                r.offset,
-                r.key.map(|k| k.bytes.to_vec()),
-                r.value.to_vec(),
-                r.value_kind,
-            ))
-        });
-        got
-    }
-
-    #[test]
-    fn batches_and_records_share_one_offset_space() {
-        let p = Partition::new();
-        assert_eq!(p.append_timed(Some(Key::str("a")), b"1", 10), 0);
-        let appended = p.append_batch(kafka_batch(3, 100, None)).unwrap();
-        assert_eq!(
-            appended,
-            Appended {
-                base_offset: 1,
-                duplicate: false
-            }
-        );
-        assert_eq!(p.append_timed(None, b"2", 20), 4);
-        assert_eq!(p.end(), 5);
-        let all = read_all(&p, 0);
-        let offsets: Vec<u64> = all.iter().map(|r| r.0).collect();
-        assert_eq!(offsets, [0, 1, 2, 3, 4]);
-        assert_eq!(all[2].1.as_deref(), Some(&b"k1"[..]));
-        assert_eq!(
-            (all[2].2.as_slice(), all[2].3),
-            (&b"v1"[..], ValueKind::Bytes)
-        );
-        assert_eq!(all[4].3, ValueKind::Json);
-        // Reads from inside a batch start at the offset asked for, and honour `max`.
-        let from_2: Vec<u64> = read_all(&p, 2).iter().map(|r| r.0).collect();
-        assert_eq!(from_2, [2, 3, 4]);
-        let mut two = vec![];
-        assert_eq!(p.read(2, 2, |r| two.push(r.offset)), 2);
-        assert_eq!(two, [2, 3]);
-        // The key index holds the record, not the batch's records.
-        assert_eq!(p.key_count(Key::str("a")), 1);
-        let mut by_key = vec![];
-        p.read_key(Key::str("a"), 0, 10, |r| {
-            by_key.push((r.offset, r.timestamp))
-        });
-        assert_eq!(by_key, [(0, 10)]);
-    }
-
-    #[test]
-    fn fetch_serves_stored_batches_and_encodes_records() {
-        let p = Partition::new();
-        p.append_timed(Some(Key::str("a")), b"1", 10);
-        p.append_timed(None, b"\"x\"", 11);
-        p.append_batch(kafka_batch(3, 100, None)).unwrap();
-        p.append_timed(Some(Key::str("z")), b"9", 12);
-        let mut out = BytesMut::new();
-        let n = p.fetch(0, 1 << 20, &mut out).unwrap();
-        assert_eq!(n, out.len());
-        let batches = Batch::parse_all(out.freeze()).unwrap();
-        assert_eq!(batches.len(), 3, "records, the batch, a record");
-        let mut offsets = vec![];
-        let mut values = vec![];
-        for b in &batches {
-            let base = u64::from_be_bytes(b.bytes()[..8].try_into().unwrap());
-            for r in b.records(base).unwrap() {
-                offsets.push(r.offset);
-                values.push(r.value.unwrap());
-            }
-        }
-        assert_eq!(offsets, [0, 1, 2, 3, 4, 5]);
-        assert_eq!(&values[1][..], b"\"x\"");
-        assert_eq!(&values[3][..], b"v1");
-        // From inside the stored batch: the whole batch comes (the consumer skips), then the rest.
-        let mut out = BytesMut::new();
-        p.fetch(3, 1 << 20, &mut out).unwrap();
-        let batches = Batch::parse_all(out.freeze()).unwrap();
-        assert_eq!(batches.iter().map(Batch::count).collect::<Vec<_>>(), [3, 1]);
-        // A tiny limit still returns one whole batch, never nothing.
-        let mut out = BytesMut::new();
-        p.fetch(2, 1, &mut out).unwrap();
-        assert_eq!(Batch::parse_all(out.freeze()).unwrap().len(), 1);
-        let mut out = BytesMut::new();
-        p.fetch(0, 1, &mut out).unwrap();
-        assert_eq!(Batch::parse_all(out.freeze()).unwrap()[0].count(), 1);
-        // At the high watermark: empty; past it or below the start: out of range.
-        let mut out = BytesMut::new();
-        assert_eq!(p.fetch(6, 100, &mut out), Ok(0));
-        assert!(p.fetch(7, 100, &mut out).is_err());
-        assert_eq!(p.delete_records(2), Ok(2));
-        assert_eq!(p.delete_records(1), Ok(2), "the log start never moves back");
-        assert!(p.delete_records(9).is_err());
-        assert_eq!(
-            p.fetch(1, 100, &mut out),
-            Err(OffsetOutOfRange {
-                offset: 1,
-                start: 2,
-                end: 6
-            })
-        );
-        assert_eq!(read_all(&p, 0)[0].0, 2, "reads start at the log start");
-    }
-
-    #[test]
-    fn delete_records_frees_the_batches_below_the_new_start() {
-        let p = Partition::new();
-        let first = kafka_batch(3, 0, None);
-        let bytes = first.bytes().clone();
-        p.append_batch(first).unwrap();
-        p.append_batch(kafka_batch(3, 0, None)).unwrap();
-        // The partition holds the batch's bytes (a second reference besides ours).
-        assert!(!bytes.is_unique());
-        assert_eq!(p.delete_records(2), Ok(2));
-        assert!(!bytes.is_unique(), "offset 2 is still readable");
-        assert_eq!(p.delete_records(3), Ok(3));
-        assert!(bytes.is_unique(), "the batch below the start was freed");
-        let offsets: Vec<u64> = read_all(&p, 0).iter().map(|r| r.0).collect();
-        assert_eq!(offsets, [3, 4, 5]);
-    }
-
-    #[test]
-    fn offset_for_timestamp_finds_the_first_record_at_or_after() {
-        let p = Partition::new();
-        p.append_timed(None, b"1", 50);
-        p.append_batch(kafka_batch(4, 100, None)).unwrap();
-        p.append_timed(None, b"2", 200);
-        assert_eq!(p.offset_for_timestamp(0), Some((0, 50)));
-        assert_eq!(p.offset_for_timestamp(51), Some((1, 100)));
-        assert_eq!(p.offset_for_timestamp(102), Some((3, 102)));
-        assert_eq!(p.offset_for_timestamp(104), Some((5, 200)));
-        assert_eq!(p.offset_for_timestamp(201), None);
-    }
-
-    #[test]
-    fn idempotent_retries_append_once() {
-        let p = Partition::new();
-        let first = p.append_batch(kafka_batch(2, 0, Some((5, 0, 0)))).unwrap();
-        let retry = p.append_batch(kafka_batch(2, 0, Some((5, 0, 0)))).unwrap();
-        assert_eq!(
-            retry,
-            Appended {
-                base_offset: first.base_offset,
-                duplicate: true
-            }
-        );
-        assert_eq!(p.end(), 2);
-        assert!(matches!(
-            p.append_batch(kafka_batch(1, 0, Some((5, 0, 3)))),
-            Err(AppendError::OutOfOrderSequence {
-                expected: 2,
-                got: 3,
-                ..
-            })
-        ));
-        assert_eq!(p.end(), 2, "a refused batch appends nothing");
-        assert_eq!(
-            p.append_batch(kafka_batch(1, 0, Some((5, 0, 2))))
-                .unwrap()
-                .base_offset,
-            2
-        );
-    }
-
-    #[test]
-    fn concurrent_idempotent_retries_and_records_never_duplicate() {
-        const BATCHES: i32 = 200;
-        let p = Partition::new();
-        std::thread::scope(|s| {
-            // Two senders race the same producer's batches (a retry storm); a third appends
-            // records. Every batch must land exactly once, in sequence order.
-            for _ in 0..2 {
-                let p = &p;
-                s.spawn(move || {
-                    for seq in 0..BATCHES {
-                        loop {
-                            match p.append_batch(kafka_batch(1, 0, Some((1, 0, seq)))) {
-                                Ok(_) => break,
-                                // Ahead of the other sender: wait for it to append.
-                                Err(AppendError::OutOfOrderSequence { expected, got, .. })
-                                    if got > expected =>
-                                {
-                                    std::thread::yield_now()
-                                }
-                                // Behind by more than the five batches remembered: already
-                                // appended, refused rather than taken for a duplicate.
-                                Err(AppendError::OutOfOrderSequence { .. }) => break,
-                                Err(e) => panic!("{e}"),
-                            }
-                        }
-                    }
-                });
-            }
-            let p = &p;
-            s.spawn(move || {
-                for i in 0..1000u32 {
-                    p.append(None, &i.to_le_bytes());
-                }
-            });
-        });
-        let batch_records = read_all(&p, 0)
-            .into_iter()
-            .filter(|r| r.3 == ValueKind::Bytes)
-            .count();
-        assert_eq!(batch_records, BATCHES as usize);
-        assert_eq!(p.end(), 1000 + BATCHES as u64);
-    }
-
-    #[test]
-    fn a_watched_partition_wakes_its_listener() {
-        let p = Partition::new();
-        let listener = p.appends().listen();
-        let watch = p.watch();
-        std::thread::scope(|s| {
-            s.spawn(|| p.append(None, b"1"));
-            event_listener::Listener::wait(listener);
-        });
-        drop(watch);
-        assert_eq!(p.end(), 1);
-    }
-}
+mod tests;

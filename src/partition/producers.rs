@@ -20,7 +20,8 @@ use std::fmt;
 /// requests in flight with idempotence.
 const RETAINED: usize = 5;
 
-/// Why an idempotent batch was refused. Nothing of it was appended.
+/// Why a batch append failed: an idempotent batch refused (nothing of it was appended), or a
+/// failed write to disk.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum AppendError {
@@ -38,6 +39,9 @@ pub enum AppendError {
         epoch: i16,
         current: i16,
     },
+    /// The batch was published (readable) but writing it to the partition's on-disk log
+    /// failed, so it may not survive a crash: Kafka's KAFKA_STORAGE_ERROR (56).
+    Storage(String),
 }
 
 impl fmt::Display for AppendError {
@@ -59,6 +63,7 @@ impl fmt::Display for AppendError {
                 f,
                 "producer {producer_id}: epoch {epoch} is older than the current epoch {current}"
             ),
+            AppendError::Storage(why) => write!(f, "written in memory, not on disk: {why}"),
         }
     }
 }

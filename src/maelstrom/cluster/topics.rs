@@ -49,7 +49,7 @@ impl Node {
                     ),
                 )
             }),
-            _ => Ok(self.broker.topics().with_or_create(n, f)),
+            _ => Ok(self.broker.topics().with_or_create(n, f)?),
         }
     }
 

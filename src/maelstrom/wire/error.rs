@@ -112,6 +112,8 @@ impl From<Error> for WireError {
             | Error::InconsistentAssignor { .. } => Code::PreconditionFailed,
             Error::TopicExists { .. } => Code::KeyAlreadyExists,
             Error::Invalid(_) => Code::MalformedRequest,
+            // Indefinite: a failed write may have happened in part.
+            Error::Storage(_) => Code::Crash,
         };
         WireError::new(code, e.to_string())
     }

@@ -9,6 +9,10 @@
 //! probe; a creation copies the map under a mutex (creations are serialized, lookups never wait)
 //! and swaps the copy in.
 //!
+//! With a [`Storage`] (a broker's `--data-dir`), each partition is also a directory of segments
+//! on disk (`crate::storage`), created with its topic and recovered on start: see
+//! `topic/durable.rs`.
+//!
 //! # Orderings
 //!
 //! - The round-robin counter is `fetch_add(1, Relaxed)`: it only spreads records, publishes nothing,
@@ -17,10 +21,15 @@
 //!   construction before any reader's use of it (arc-swap's own guarantee). Creators re-check the
 //!   current map under the mutex, so two creations of one name cannot both insert.
 
+mod durable;
+
+pub use durable::Storage;
+
 use crate::error::Error;
 use crate::loom::{lock, Arc, ArcSwap, AtomicU64, Mutex, Ordering, StdArc};
 use crate::partition::{Appends, Key, Partition};
 use crate::partitioner::partition_for;
+use crate::storage::LogConfig;
 use crossbeam_utils::CachePadded;
 use std::collections::HashMap;
 
@@ -35,6 +44,8 @@ pub struct Topic {
     partitions: Box<[Partition]>,
     /// The next round-robin choice for a record without a key.
     next: CachePadded<AtomicU64>,
+    /// Its log config (retention, segments), applied by housekeeping and, on disk, by storage.
+    config: Mutex<LogConfig>,
 }
 
 impl Topic {
@@ -54,18 +65,58 @@ impl Topic {
     /// If `partitions` is 0.
     pub fn with_appends(name: &str, partitions: u32, appends: StdArc<Appends>) -> Self {
         assert!(partitions > 0, "a topic has at least one partition");
-        let mut id: [u8; 16] = rand::random();
-        // RFC 4122 version 4 (random) and variant bits.
-        id[6] = (id[6] & 0x0f) | 0x40;
-        id[8] = (id[8] & 0x3f) | 0x80;
+        Self::from_parts(
+            name,
+            new_id(),
+            (0..partitions)
+                .map(|_| Partition::with_appends(appends.clone()))
+                .collect(),
+            LogConfig::default(),
+        )
+    }
+
+    /// A topic of these partitions (at least one).
+    fn from_parts(
+        name: &str,
+        id: [u8; 16],
+        partitions: Box<[Partition]>,
+        config: LogConfig,
+    ) -> Self {
+        debug_assert!(!partitions.is_empty());
         Topic {
             name: name.into(),
             id,
-            partitions: (0..partitions)
-                .map(|_| Partition::with_appends(appends.clone()))
-                .collect(),
+            partitions,
             next: CachePadded::new(AtomicU64::new(0)),
+            config: Mutex::new(config),
         }
+    }
+
+    /// Its log config: Kafka's topic configs (`retention.ms`, `retention.bytes`, `segment.bytes`,
+    /// `segment.ms`, …), the broker's defaults where not set for the topic.
+    pub fn config(&self) -> LogConfig {
+        *lock(&self.config)
+    }
+
+    /// Replaces its log config (Kafka's IncrementalAlterConfigs), on disk too.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Invalid`] for a config out of range; [`Error::Storage`] if a partition's log
+    /// refused it.
+    pub fn set_config(&self, config: LogConfig) -> Result<(), Error> {
+        config
+            .validate()
+            .map_err(|e| Error::Invalid(e.to_string()))?;
+        let mut current = lock(&self.config);
+        for p in self.partitions.iter() {
+            if let Some(disk) = p.disk() {
+                disk.set_config(config)
+                    .map_err(|e| Error::Storage(e.to_string()))?;
+            }
+        }
+        *current = config;
+        Ok(())
     }
 
     /// The topic's id: a version 4 UUID's 16 bytes, fixed at creation and never reused.
@@ -132,6 +183,15 @@ impl std::fmt::Debug for Topic {
     }
 }
 
+/// A random (version 4) UUID's 16 bytes: a new topic's id (KIP-516).
+fn new_id() -> [u8; 16] {
+    let mut id: [u8; 16] = rand::random();
+    // RFC 4122 version 4 (random) and variant bits.
+    id[6] = (id[6] & 0x0f) | 0x40;
+    id[8] = (id[8] & 0x3f) | 0x80;
+    id
+}
+
 type TopicMap = HashMap<Box<str>, Arc<Topic>, ahash::RandomState>;
 
 /// The registry of topics.
@@ -142,6 +202,8 @@ pub struct Topics {
     map: ArcSwap<TopicMap>,
     /// Serializes creations; lookups never take it.
     create: Mutex<()>,
+    /// Where topics live on disk, for a broker with a data directory.
+    storage: Option<StdArc<Storage>>,
 }
 
 impl Topics {
@@ -153,6 +215,7 @@ impl Topics {
             appends: StdArc::default(),
             map: ArcSwap::from_pointee(TopicMap::default()),
             create: Mutex::new(()),
+            storage: None,
         }
     }
 
@@ -178,20 +241,31 @@ impl Topics {
 
     /// Calls `f` with the topic, created with the default partition count on first use, without
     /// touching its reference count when it exists (the hot path).
-    pub fn with_or_create<R>(&self, name: &str, f: impl FnOnce(&Arc<Topic>) -> R) -> R {
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Storage`] if the new topic's partitions could not be created on disk.
+    pub fn with_or_create<R>(
+        &self,
+        name: &str,
+        f: impl FnOnce(&Arc<Topic>) -> R,
+    ) -> Result<R, Error> {
         if let Some(topic) = self.map.load().get(name) {
-            return f(topic);
+            return Ok(f(topic));
         }
-        f(&self.get_or_create(name))
+        Ok(f(&self.get_or_create(name)?))
     }
 
     /// The topic, created with the default partition count on first use.
-    pub fn get_or_create(&self, name: &str) -> Arc<Topic> {
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Storage`] if the new topic's partitions could not be created on disk.
+    pub fn get_or_create(&self, name: &str) -> Result<Arc<Topic>, Error> {
         if let Some(topic) = self.get(name) {
-            return topic;
+            return Ok(topic);
         }
-        self.insert(name, self.default_partitions, false)
-            .expect("an insert without `exact` cannot fail")
+        self.insert(name, self.default_partitions, false, None)
     }
 
     /// Creates a topic explicitly. Creating an existing topic with the same count is a no-op; with a
@@ -202,12 +276,49 @@ impl Topics {
                 "topic {name:?} needs at least one partition"
             )));
         }
-        self.insert(name, partitions, true)
+        self.insert(name, partitions, true, None)
+    }
+
+    /// [`Topics::create`] with a log config of the topic's own (Kafka's CreateTopics with
+    /// configs); an existing topic keeps its config.
+    ///
+    /// # Errors
+    ///
+    /// As [`Topics::create`]; [`Error::Invalid`] for a config out of range; [`Error::Storage`] if
+    /// the partitions could not be created on disk.
+    pub fn create_with(
+        &self,
+        name: &str,
+        partitions: u32,
+        config: LogConfig,
+    ) -> Result<Arc<Topic>, Error> {
+        if partitions == 0 {
+            return Err(Error::Invalid(format!(
+                "topic {name:?} needs at least one partition"
+            )));
+        }
+        config
+            .validate()
+            .map_err(|e| Error::Invalid(e.to_string()))?;
+        self.insert(name, partitions, true, Some(config))
+    }
+
+    /// The log config of a topic created without one: the storage's defaults, or Kafka's.
+    pub fn default_config(&self) -> LogConfig {
+        self.storage
+            .as_ref()
+            .map_or_else(LogConfig::default, |s| s.defaults)
     }
 
     /// Inserts `name` unless present. With `exact`, an existing topic must have `partitions`.
     #[cold]
-    fn insert(&self, name: &str, partitions: u32, exact: bool) -> Result<Arc<Topic>, Error> {
+    fn insert(
+        &self,
+        name: &str,
+        partitions: u32,
+        exact: bool,
+        config: Option<LogConfig>,
+    ) -> Result<Arc<Topic>, Error> {
         let _serial = lock(&self.create);
         let current = self.map.load_full();
         if let Some(topic) = current.get(name) {
@@ -219,7 +330,18 @@ impl Topics {
             }
             return Ok(topic.clone());
         }
-        let topic = Arc::new(Topic::with_appends(name, partitions, self.appends.clone()));
+        let config = config.unwrap_or_else(|| self.default_config());
+        let topic = Arc::new(match &self.storage {
+            None => Topic::from_parts(
+                name,
+                new_id(),
+                (0..partitions)
+                    .map(|_| Partition::with_appends(self.appends.clone()))
+                    .collect(),
+                config,
+            ),
+            Some(storage) => storage.create(name, new_id(), partitions, config, &self.appends)?,
+        });
         let mut next = TopicMap::clone(&current);
         next.insert(name.into(), topic.clone());
         self.map.store(Arc::new(next));
@@ -236,6 +358,9 @@ impl Topics {
         let mut next = TopicMap::clone(&current);
         next.remove(name);
         self.map.store(Arc::new(next));
+        if let Some(storage) = &self.storage {
+            storage.remove(&topic);
+        }
         Some(topic)
     }
 
@@ -307,10 +432,10 @@ mod tests {
         let topics = Topics::new(4);
         assert!(topics.get("a").is_none());
         assert_eq!(topics.with("a", |t| t.partition_count()), None);
-        let a = topics.get_or_create("a");
+        let a = topics.get_or_create("a").unwrap();
         assert_eq!(a.partition_count(), 4);
-        assert!(Arc::ptr_eq(&a, &topics.get_or_create("a")));
-        assert_eq!(topics.with_or_create("b", |t| t.partition_count()), 4);
+        assert!(Arc::ptr_eq(&a, &topics.get_or_create("a").unwrap()));
+        assert_eq!(topics.with_or_create("b", |t| t.partition_count()), Ok(4));
         assert_eq!(topics.create("c", 2).unwrap().partition_count(), 2);
         assert!(Arc::ptr_eq(
             &topics.create("c", 2).unwrap(),
@@ -345,7 +470,7 @@ mod tests {
         let topics = Topics::new(8);
         let got: Vec<Arc<Topic>> = std::thread::scope(|s| {
             let handles: Vec<_> = (0..4)
-                .map(|_| s.spawn(|| topics.get_or_create("x")))
+                .map(|_| s.spawn(|| topics.get_or_create("x").unwrap()))
                 .collect();
             handles.into_iter().map(|h| h.join().unwrap()).collect()
         });
