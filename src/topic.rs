@@ -195,6 +195,18 @@ impl Topics {
         Ok(topic)
     }
 
+    /// Removes the topic `name` from the registry; returns it, if it existed. Holders of its `Arc`
+    /// keep reading it; a later use of the name creates a new, empty topic.
+    pub fn delete(&self, name: &str) -> Option<Arc<Topic>> {
+        let _serial = lock(&self.create);
+        let current = self.map.load_full();
+        let topic = current.get(name)?.clone();
+        let mut next = TopicMap::clone(&current);
+        next.remove(name);
+        self.map.store(Arc::new(next));
+        Some(topic)
+    }
+
     /// All topics, sorted by name.
     pub fn list(&self) -> Vec<Arc<Topic>> {
         let mut topics: Vec<Arc<Topic>> = self.map.load().values().cloned().collect();
@@ -286,6 +298,10 @@ mod tests {
         assert_eq!(topics.create("a", 4).unwrap().record_count(), 1);
         let names: Vec<String> = topics.list().iter().map(|t| t.name().to_string()).collect();
         assert_eq!(names, ["a", "b", "c"]);
+        // Deleting drops the name; the next use creates a new, empty topic.
+        assert_eq!(topics.delete("a").unwrap().record_count(), 1);
+        assert!(topics.delete("a").is_none());
+        assert_eq!(topics.get_or_create("a").record_count(), 0);
     }
 
     #[test]
