@@ -16,7 +16,9 @@
 //! - [`error`]: the engine's error enum.
 //! - [`clock`]: time is passed in, so tests of session expiry never sleep.
 //!
-//! **Node and tools**:
+//! **Fronts and tools**:
+//! - [`kafka`]: `kgroups broker`, the Kafka-protocol broker (tokio, the `kafka-protocol` crate):
+//!   one task per connection, one handler file per API key, classic consumer groups.
 //! - [`wire`]: Maelstrom messages: decoding requests, encoding replies, error codes.
 //! - [`node`]: the Maelstrom node: reader thread, worker pool, writer thread; with several nodes,
 //!   the cluster (placement, forwarding, replication) in `node::cluster`.
@@ -31,6 +33,8 @@ pub mod broker;
 pub mod clock;
 pub mod error;
 pub mod group;
+#[cfg(not(loom))]
+pub mod kafka;
 pub mod lab;
 pub mod log;
 pub mod node;

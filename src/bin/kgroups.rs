@@ -1,4 +1,9 @@
 //! The kgroups Maelstrom node: stdin → workers → stdout. All logic lives in the library.
+//! `kgroups broker …` serves the Kafka protocol instead (`kgroups::kafka`).
 fn main() {
+    #[cfg(not(loom))]
+    if std::env::args_os().nth(1).is_some_and(|a| a == "broker") {
+        std::process::exit(kgroups::kafka::main(std::env::args_os().skip(2)));
+    }
     std::process::exit(kgroups::node::main());
 }
