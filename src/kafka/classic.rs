@@ -335,8 +335,12 @@ impl Group {
         Some(candidates[i].to_string())
     }
 
+    /// Kafka's `isStaticMemberFenced`: the instance id is known and belongs to another member id.
+    /// Checked before "is it a member", so a zombie static member is told it is fenced.
     fn fenced(&self, instance_id: Option<&str>, member_id: &str) -> bool {
-        instance_id.is_some_and(|i| self.statics.get(i).map(String::as_str) != Some(member_id))
+        instance_id
+            .and_then(|i| self.statics.get(i))
+            .is_some_and(|id| id != member_id)
     }
 
     fn outcome_for(&self, member_id: &str) -> JoinOutcome {
@@ -398,11 +402,11 @@ impl Group {
             let id = p.member_id.clone();
             return self.add_member(id, p, now, cfg);
         }
-        if !self.members.contains_key(&p.member_id) {
-            return fail(E::UnknownMemberId);
-        }
         if self.fenced(p.instance_id.as_deref(), &p.member_id) {
             return fail(E::FencedInstanceId);
+        }
+        if !self.members.contains_key(&p.member_id) {
+            return fail(E::UnknownMemberId);
         }
         let same = self.members[&p.member_id].protocols == p.protocols;
         match self.state {
@@ -415,6 +419,7 @@ impl Group {
             State::CompletingRebalance | State::Stable => {
                 let reply = self.update_member(p, now);
                 self.prepare_rebalance(now, cfg);
+                self.try_complete_join(now);
                 reply
             }
             State::Empty | State::Dead => fail(E::UnknownMemberId),
@@ -543,6 +548,7 @@ impl Group {
         let reply = self.update_member(p, now);
         if self.state != State::PreparingRebalance {
             self.prepare_rebalance(now, cfg);
+            self.try_complete_join(now);
         }
         reply
     }
@@ -664,11 +670,11 @@ impl Group {
         if self.state == State::Dead {
             return fail(E::CoordinatorNotAvailable);
         }
-        if !self.members.contains_key(&p.member_id) {
-            return fail(E::UnknownMemberId);
-        }
         if self.fenced(p.instance_id.as_deref(), &p.member_id) {
             return fail(E::FencedInstanceId);
+        }
+        if !self.members.contains_key(&p.member_id) {
+            return fail(E::UnknownMemberId);
         }
         if p.generation != self.generation {
             return fail(E::IllegalGeneration);
@@ -730,11 +736,11 @@ impl Group {
         if self.state == State::Dead {
             return E::CoordinatorNotAvailable.code();
         }
-        if self.state == State::Empty || !self.members.contains_key(member_id) {
-            return E::UnknownMemberId.code();
-        }
         if self.fenced(instance_id, member_id) {
             return E::FencedInstanceId.code();
+        }
+        if self.state == State::Empty || !self.members.contains_key(member_id) {
+            return E::UnknownMemberId.code();
         }
         if generation != self.generation {
             return E::IllegalGeneration.code();
@@ -780,11 +786,11 @@ impl Group {
             return NONE;
         }
         if generation >= 0 || !member_id.is_empty() || instance_id.is_some() {
-            if !self.members.contains_key(member_id) {
-                return E::UnknownMemberId.code();
-            }
             if self.fenced(instance_id, member_id) {
                 return E::FencedInstanceId.code();
+            }
+            if !self.members.contains_key(member_id) {
+                return E::UnknownMemberId.code();
             }
             if generation != self.generation {
                 return E::IllegalGeneration.code();

@@ -33,6 +33,14 @@ fn now<T: std::fmt::Debug>(r: Reply<T>) -> T {
     }
 }
 
+/// The answer, now or already delivered to the receiver.
+fn done<T: std::fmt::Debug>(r: Reply<T>) -> T {
+    match r {
+        Reply::Now(t) => t,
+        Reply::Later(mut rx) => rx.try_recv().expect("answered"),
+    }
+}
+
 fn later<T>(r: Reply<T>) -> oneshot::Receiver<T> {
     match r {
         Reply::Later(rx) => rx,
@@ -82,7 +90,7 @@ fn two_members_pass_the_join_and_sync_barriers() {
     );
     assert_eq!(ja.protocol.as_deref(), Some("range"));
     assert_eq!(ja.members.len(), 1);
-    assert_eq!(now(sync(&g, 1, &a, &[(&a, b"A1")])).assignment, &b"A1"[..]);
+    assert_eq!(done(sync(&g, 1, &a, &[(&a, b"A1")])).assignment, &b"A1"[..]);
     assert_eq!(g.heartbeat("g", 1, &a, None, 1), 0);
 
     // `b` joins: the group prepares a rebalance; `a` learns it from its heartbeat.
@@ -134,11 +142,17 @@ fn a_member_that_does_not_rejoin_is_dropped_at_the_rebalance_timeout() {
     let g = Groups::new(CFG);
     let (a, mut rx) = join_new(&g, 0);
     rx.try_recv().unwrap();
-    now(sync(&g, 1, &a, &[(&a, b"x")]));
+    done(sync(&g, 1, &a, &[(&a, b"x")]));
     let (b, mut rx_b) = join_new(&g, 10);
-    g.tick(4000);
+    // `a` keeps its session (its heartbeat says: rejoin) but never rejoins.
+    assert_eq!(
+        g.heartbeat("g", 1, &a, None, 900),
+        E::RebalanceInProgress.code()
+    );
+    g.tick(1800);
     assert!(rx_b.try_recv().is_err());
     g.tick(5010); // 10 + the rebalance timeout 5000
+    assert_eq!(g.describe("g").unwrap().generation, 2);
     let jb = rx_b.try_recv().unwrap();
     assert_eq!((jb.generation, jb.leader.as_str()), (2, b.as_str()));
     assert_eq!(
@@ -152,7 +166,7 @@ fn a_silent_member_expires_and_the_group_rebalances() {
     let g = Groups::new(CFG);
     let (a, mut rx) = join_new(&g, 0);
     rx.try_recv().unwrap();
-    now(sync(&g, 1, &a, &[]));
+    done(sync(&g, 1, &a, &[]));
     g.tick(1000);
     assert_eq!(g.heartbeat("g", 1, &a, None, 1000), 0);
     g.tick(2001); // 1000 ms after the heartbeat at 1000
@@ -168,7 +182,7 @@ fn leave_rebalances_and_unknown_members_are_refused() {
     let g = Groups::new(CFG);
     let (a, mut rx) = join_new(&g, 0);
     rx.try_recv().unwrap();
-    now(sync(&g, 1, &a, &[]));
+    done(sync(&g, 1, &a, &[]));
     assert_eq!(
         g.leave("g", &[("x".into(), None)], 1),
         Ok(vec![E::UnknownMemberId.code()])
@@ -181,7 +195,7 @@ fn leave_rebalances_and_unknown_members_are_refused() {
         now(g.join(params(&a, b"m"), 2)).error,
         E::UnknownMemberId.code()
     );
-    assert_eq!(now(sync(&g, 2, &a, &[])).error, E::UnknownMemberId.code());
+    assert_eq!(done(sync(&g, 2, &a, &[])).error, E::UnknownMemberId.code());
     assert_eq!(
         now(g.join(params("zzz", b"m"), 2)).error,
         E::UnknownMemberId.code()
@@ -213,69 +227,45 @@ fn a_static_member_rejoining_gets_its_assignment_back_and_fences_its_old_id() {
     let mut p = params("", b"m");
     p.instance_id = Some("i1".into());
     // Static members skip MEMBER_ID_REQUIRED.
-    let mut rx = later(g.join(p.clone(), 0));
-    let j = rx.try_recv().unwrap();
-    let old = j.member_id.clone();
-    assert!(old.starts_with("i1-"));
-    now(sync(&g, 1, &old, &[(&old, b"S")]));
-    // A second, plain member so that the static one is not the leader.
-    let (b, mut rx_b) = join_new(&g, 1);
-    let mut rx_a = later(g.join(
-        JoinParams {
-            member_id: old.clone(),
-            ..p.clone()
-        },
-        1,
-    ));
-    rx_b.try_recv().unwrap();
-    let ja = rx_a.try_recv().unwrap();
-    assert_eq!(ja.leader, old);
-    now_or_wait(sync(&g, 2, &b, &[]));
+    let first = done(g.join(p.clone(), 0));
+    let s1 = first.member_id.clone();
+    assert!(s1.starts_with("i1-"));
+    done(sync(&g, 1, &s1, &[(&s1, b"S1")]));
+    // A static leader's restart rebalances (it must see the member list again); its old id is
+    // fenced at once.
+    let mut rx_s = later(g.join(p.clone(), 1));
     assert_eq!(
-        now_or_wait(sync(&g, 2, &old, &[(&old, b"S2"), (&b, b"B2")])),
-        &b"S2"[..]
-    );
-    // The leader is static: its restart makes a rebalance (it must see the member list).
-    // Make `b` the leader first by restarting `old` ... instead check a follower restart:
-    // here `old` leads, so a restart of it rebalances.
-    let r = g.join(p.clone(), 2);
-    let mut rx_new = later(r);
-    assert!(rx_new.try_recv().is_err());
-    assert_eq!(
-        g.heartbeat("g", 2, &old, Some("i1"), 2),
+        g.heartbeat("g", 1, &s1, Some("i1"), 1),
         E::FencedInstanceId.code()
     );
-    assert_eq!(g.describe("g").unwrap().state, State::PreparingRebalance);
-    let mut rx_b = later(g.join(params(&b, b"m"), 3));
-    let jn = rx_new.try_recv().unwrap();
-    rx_b.try_recv().unwrap();
-    let new = jn.member_id.clone();
-    assert_ne!(new, old);
-    assert_eq!((jn.generation, jn.leader.as_str()), (3, new.as_str()));
-    now_or_wait(sync(&g, 3, &b, &[]));
-    now_or_wait(sync(&g, 3, &new, &[(&new, b"S3"), (&b, b"B3")]));
-    // Now `b` leaves and rejoins as a new leader-less follower? No: restart the static member
-    // while it is not the leader. Make `b` the leader by having `new` leave and come back.
+    let j = rx_s.try_recv().unwrap();
+    let s2 = j.member_id.clone();
+    assert_ne!(s2, s1);
+    assert_eq!((j.generation, j.leader.as_str()), (2, s2.as_str()));
+    done(sync(&g, 2, &s2, &[(&s2, b"S2")]));
+    // It leaves by instance id; `b` joins and leads generation 4 alone.
     assert_eq!(
-        g.leave("g", &[(String::new(), Some("i1".into()))], 4),
+        g.leave("g", &[(String::new(), Some("i1".into()))], 2),
         Ok(vec![0])
     );
-    let mut rx_b = later(g.join(params(&b, b"m"), 5));
+    let (b, mut rx_b) = join_new(&g, 3);
     let jb = rx_b.try_recv().unwrap();
     assert_eq!((jb.generation, jb.leader.as_str()), (4, b.as_str()));
-    now_or_wait(sync(&g, 4, &b, &[(&b, b"B4")]));
-    let mut rx_s = later(g.join(p.clone(), 6));
-    let mut rx_b = later(g.join(params(&b, b"m"), 6));
+    done(sync(&g, 4, &b, &[(&b, b"B4")]));
+    // The static member comes back as a follower: generation 5, assignment from the leader.
+    let mut rx_s = later(g.join(p.clone(), 4));
+    let mut rx_b = later(g.join(params(&b, b"m"), 4));
     let js = rx_s.try_recv().unwrap();
     rx_b.try_recv().unwrap();
-    now_or_wait(sync(&g, 5, &b, &[(&b, b"B5"), (&js.member_id, b"S5")]));
-    assert_eq!(now_or_wait(sync(&g, 5, &js.member_id, &[])), &b"S5"[..]);
-    // A follower's restart in a stable group: same assignment, same generation, no rebalance.
-    let again = now(g.join(p.clone(), 7));
+    let mut sync_s = later(sync(&g, 5, &js.member_id, &[]));
+    done(sync(&g, 5, &b, &[(&b, b"B5"), (&js.member_id, b"S5")]));
+    assert_eq!(sync_s.try_recv().unwrap().assignment, &b"S5"[..]);
+    // A follower's restart in a stable group: same generation, same assignment, no rebalance.
+    let again = done(g.join(p.clone(), 7));
     assert_eq!((again.error, again.generation), (0, 5));
     assert_ne!(again.member_id, js.member_id);
     assert_eq!(
-        now(sync(&g, 5, &again.member_id, &[])).assignment,
+        done(sync(&g, 5, &again.member_id, &[])).assignment,
         &b"S5"[..]
     );
     assert_eq!(g.describe("g").unwrap().state, State::Stable);
@@ -284,6 +274,7 @@ fn a_static_member_rejoining_gets_its_assignment_back_and_fences_its_old_id() {
         E::FencedInstanceId.code()
     );
     assert_eq!(g.heartbeat("g", 5, &again.member_id, Some("i1"), 8), 0);
+    assert_eq!(g.heartbeat("g", 5, &b, None, 8), 0);
 }
 
 #[test]
@@ -301,7 +292,7 @@ fn commits_are_fenced_by_generation_and_member() {
         g.commit("g", 1, &a, None, 0, || ()),
         Err(E::RebalanceInProgress.code())
     );
-    now(sync(&g, 1, &a, &[]));
+    done(sync(&g, 1, &a, &[]));
     assert_eq!(g.commit("g", 1, &a, None, 0, || 1), Ok(1));
     assert_eq!(
         g.commit("g", 0, &a, None, 0, || ()),
