@@ -19,6 +19,8 @@
 //! - [`context`]: what the connections share.
 //! - [`adapter`]: **temporary**: RecordBatch v2 over today's record-at-a-time engine, until the
 //!   engine stores batches.
+//! - [`alloc`]: the binary's allocator, so that an absurd array length in a request cannot abort
+//!   the process.
 //! - [`args`]: the command line.
 //!
 //! Every message is encoded and decoded by the `kafka-protocol` crate (0.18, Kafka 4.1 schemas);
@@ -26,6 +28,7 @@
 //! guide and sources (see `shared/reference/kafka-wire.md` and `kafka-groups.md`).
 
 pub mod adapter;
+pub mod alloc;
 pub mod args;
 pub mod classic;
 pub mod conn;

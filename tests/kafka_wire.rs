@@ -1,0 +1,269 @@
+//! The listener's handling of the wire itself, with requests encoded by the `kafka-protocol`
+//! crate's client side over a plain socket: ApiVersions and its KIP-511 fallback, unsupported
+//! versions, and bad input (oversized frames, unknown API keys, undecodable bodies, absurd array
+//! lengths) closing only the offending connection.
+#![cfg(not(loom))]
+
+mod kafka_support;
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+use kafka_protocol::messages::{
+    ApiKey, ApiVersionsRequest, ApiVersionsResponse, MetadataRequest, MetadataResponse,
+    RequestHeader, TopicName,
+};
+use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+use kafka_support::{serial, Broker};
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+fn connect(b: &Broker) -> TcpStream {
+    let s = TcpStream::connect(&b.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s
+}
+
+fn frame(body: &[u8]) -> Vec<u8> {
+    let mut out = (body.len() as i32).to_be_bytes().to_vec();
+    out.extend_from_slice(body);
+    out
+}
+
+/// Header (at the version the crate says) and body for `key` v`version`.
+fn request<T: Encodable>(key: ApiKey, version: i16, correlation: i32, body: &T) -> Vec<u8> {
+    let mut buf = BytesMut::new();
+    RequestHeader::default()
+        .with_request_api_key(key as i16)
+        .with_request_api_version(version)
+        .with_correlation_id(correlation)
+        .with_client_id(Some(StrBytes::from_static_str("wire-test")))
+        .encode(&mut buf, key.request_header_version(version))
+        .unwrap();
+    body.encode(&mut buf, version).unwrap();
+    frame(&buf)
+}
+
+/// Reads one response frame; `None` if the broker closed the connection.
+fn read_frame(s: &mut TcpStream) -> Option<Bytes> {
+    let mut size = [0u8; 4];
+    s.read_exact(&mut size).ok()?;
+    let mut body = vec![0u8; i32::from_be_bytes(size) as usize];
+    s.read_exact(&mut body).ok()?;
+    Some(Bytes::from(body))
+}
+
+fn closed(s: &mut TcpStream) -> bool {
+    let mut b = [0u8; 1];
+    matches!(s.read(&mut b), Ok(0) | Err(_))
+}
+
+/// A round trip of ApiVersions v3 on a new connection: the broker still serves.
+fn still_serves(b: &Broker) {
+    let mut s = connect(b);
+    s.write_all(&request(
+        ApiKey::ApiVersions,
+        3,
+        1,
+        &ApiVersionsRequest::default(),
+    ))
+    .unwrap();
+    let mut r = read_frame(&mut s).expect("a healthy connection is answered");
+    assert_eq!(r.get_i32(), 1, "correlation id");
+    let resp = ApiVersionsResponse::decode(&mut r, 3).unwrap();
+    assert_eq!(resp.error_code, 0);
+}
+
+#[test]
+fn api_versions_lists_the_table_with_a_v0_header() {
+    let _one = serial();
+    let b = Broker::start(&[]);
+    let mut s = connect(&b);
+    s.write_all(&request(
+        ApiKey::ApiVersions,
+        3,
+        7,
+        &ApiVersionsRequest::default(),
+    ))
+    .unwrap();
+    let mut r = read_frame(&mut s).unwrap();
+    // Header v0: the correlation id alone, no tagged fields (KIP-511).
+    assert_eq!(r.get_i32(), 7);
+    let resp = ApiVersionsResponse::decode(&mut r, 3).unwrap();
+    assert!(r.is_empty(), "nothing after the body");
+    let fetch = resp
+        .api_keys
+        .iter()
+        .find(|k| k.api_key == ApiKey::Fetch as i16)
+        .unwrap();
+    assert_eq!((fetch.min_version, fetch.max_version), (4, 12));
+    let metadata = resp
+        .api_keys
+        .iter()
+        .find(|k| k.api_key == ApiKey::Metadata as i16)
+        .unwrap();
+    assert_eq!((metadata.min_version, metadata.max_version), (0, 12));
+    assert!(resp.supported_features.is_empty() && resp.finalized_features.is_empty());
+}
+
+#[test]
+fn api_versions_above_our_range_gets_the_kip_511_fallback() {
+    let _one = serial();
+    let b = Broker::start(&[]);
+    let mut s = connect(&b);
+    // A v9 request: header v2 (flexible); the body is never read.
+    let mut buf = BytesMut::new();
+    RequestHeader::default()
+        .with_request_api_key(ApiKey::ApiVersions as i16)
+        .with_request_api_version(9)
+        .with_correlation_id(3)
+        .encode(&mut buf, 2)
+        .unwrap();
+    buf.put_slice(&[0, 0, 0]);
+    s.write_all(&frame(&buf)).unwrap();
+    let mut r = read_frame(&mut s).unwrap();
+    assert_eq!(r.get_i32(), 3);
+    let resp = ApiVersionsResponse::decode(&mut r, 0).unwrap();
+    assert_eq!(resp.error_code, 35, "UNSUPPORTED_VERSION");
+    assert!(resp
+        .api_keys
+        .iter()
+        .any(|k| k.api_key == ApiKey::ApiVersions as i16 && k.max_version == 4));
+    // The connection stays usable at a version we speak.
+    s.write_all(&request(
+        ApiKey::ApiVersions,
+        0,
+        4,
+        &ApiVersionsRequest::default(),
+    ))
+    .unwrap();
+    let mut r = read_frame(&mut s).unwrap();
+    assert_eq!(r.get_i32(), 4);
+    assert_eq!(
+        ApiVersionsResponse::decode(&mut r, 0).unwrap().error_code,
+        0
+    );
+}
+
+#[test]
+fn an_unsupported_version_gets_unsupported_version() {
+    let _one = serial();
+    let b = Broker::start(&[]);
+    let mut s = connect(&b);
+    // Metadata v13 decodes in the crate but is above our 12.
+    let req = MetadataRequest::default()
+        .with_topics(Some(vec![MetadataRequestTopic::default()
+            .with_name(Some(TopicName(StrBytes::from_static_str("t"))))]));
+    s.write_all(&request(ApiKey::Metadata, 13, 9, &req))
+        .unwrap();
+    let mut r = read_frame(&mut s).unwrap();
+    assert_eq!(r.get_i32(), 9);
+    r.advance(1); // header v1: empty tagged fields
+    let resp = MetadataResponse::decode(&mut r, 13).unwrap();
+    assert_eq!(resp.error_code, 35);
+    assert_eq!(resp.topics[0].error_code, 35);
+    // Same connection, supported version: served.
+    s.write_all(&request(ApiKey::Metadata, 12, 10, &req))
+        .unwrap();
+    let mut r = read_frame(&mut s).unwrap();
+    assert_eq!(r.get_i32(), 10);
+    r.advance(1);
+    let resp = MetadataResponse::decode(&mut r, 12).unwrap();
+    assert_eq!(resp.topics[0].error_code, 0, "auto-created");
+    assert_eq!(resp.topics[0].partitions.len(), 8);
+}
+
+#[test]
+fn bad_input_closes_only_its_connection() {
+    let _one = serial();
+    let mut b = Broker::start(&["--socket-request-max-bytes", "1000"]);
+    let mut bystander = connect(&b);
+
+    // A frame over the size limit.
+    let mut s = connect(&b);
+    s.write_all(&1001i32.to_be_bytes()).unwrap();
+    assert!(closed(&mut s), "oversized frame");
+
+    // A negative size.
+    let mut s = connect(&b);
+    s.write_all(&(-5i32).to_be_bytes()).unwrap();
+    assert!(closed(&mut s), "negative size");
+
+    // An unknown API key.
+    let mut s = connect(&b);
+    s.write_all(&frame(&[0x27, 0x0f, 0, 0, 0, 0, 0, 1, 0xff, 0xff]))
+        .unwrap();
+    assert!(closed(&mut s), "unknown api key");
+
+    // A known key with a body that does not decode.
+    let mut s = connect(&b);
+    let mut body = vec![0, 11, 0, 5, 0, 0, 0, 1, 0xff, 0xff];
+    body.extend_from_slice(&[0x00, 0x05, b'g']);
+    s.write_all(&frame(&body)).unwrap();
+    assert!(closed(&mut s), "truncated JoinGroup");
+
+    // A JoinGroup v5 whose protocols array claims 2^31 - 1 entries: must not allocate for them.
+    let mut s = connect(&b);
+    let mut body = BytesMut::new();
+    body.put_slice(&[0, 11, 0, 5, 0, 0, 0, 2, 0xff, 0xff]);
+    body.put_i16(1);
+    body.put_u8(b'g');
+    body.put_i32(10_000);
+    body.put_i32(10_000);
+    body.put_i16(0); // member id ""
+    body.put_i16(-1); // instance id null
+    body.put_i16(8);
+    body.put_slice(b"consumer");
+    body.put_i32(i32::MAX);
+    s.write_all(&frame(&body)).unwrap();
+    assert!(closed(&mut s), "absurd array length");
+
+    // An API this broker does not serve (SaslHandshake).
+    let mut s = connect(&b);
+    s.write_all(&frame(&[
+        0, 17, 0, 1, 0, 0, 0, 1, 0xff, 0xff, 0, 5, b'P', b'L', b'A', b'I', b'N',
+    ]))
+    .unwrap();
+    assert!(closed(&mut s), "unserved api");
+
+    assert!(b.alive(), "the broker survived\n{}", b.log());
+    // The bystander and new connections are unaffected.
+    bystander
+        .write_all(&request(
+            ApiKey::ApiVersions,
+            3,
+            1,
+            &ApiVersionsRequest::default(),
+        ))
+        .unwrap();
+    assert!(read_frame(&mut bystander).is_some());
+    still_serves(&b);
+    let log = b.log();
+    assert!(
+        log.contains("closing the connection"),
+        "bad input is logged\n{log}"
+    );
+}
+
+#[test]
+fn max_connections_closes_the_extra_connection() {
+    let _one = serial();
+    let b = Broker::start(&["--max-connections", "2"]);
+    let mut one = connect(&b);
+    let mut two = connect(&b);
+    for s in [&mut one, &mut two] {
+        s.write_all(&request(
+            ApiKey::ApiVersions,
+            3,
+            1,
+            &ApiVersionsRequest::default(),
+        ))
+        .unwrap();
+        assert!(read_frame(s).is_some());
+    }
+    let mut three = connect(&b);
+    assert!(closed(&mut three), "a third connection is closed");
+    drop(one);
+    std::thread::sleep(Duration::from_millis(200));
+    still_serves(&b);
+}
