@@ -8,7 +8,7 @@
 use crate::clock::Millis;
 use crate::error::Error;
 use crate::group::{Coordinator, GroupConfig, GroupDescription};
-use crate::loom::{Arc, DashMap, MapExt};
+use crate::loom::{Arc, AtomicU64, DashMap, MapExt, Ordering};
 use crate::partition::{Key, RecordRef};
 use crate::topic::{Topic, Topics};
 
@@ -42,6 +42,8 @@ pub struct Broker {
     default: Arc<Topic>,
     /// Maelstrom's per-key committed offsets: the maximum committed per key.
     keys: DashMap<Box<str>, u64>,
+    /// The next producer id that `init_producer_id` hands out.
+    producer_ids: AtomicU64,
 }
 
 impl std::fmt::Debug for Broker {
@@ -65,7 +67,16 @@ impl Broker {
             config,
             default,
             keys: DashMap::with_hasher(ahash::RandomState::new()),
+            producer_ids: AtomicU64::new(0),
         }
+    }
+
+    /// A new idempotent producer's (producer id, epoch): Kafka's InitProducerId without a
+    /// transactional id. Ids are unique for the broker's life, and the epoch is 0.
+    pub fn init_producer_id(&self) -> (i64, i16) {
+        // Relaxed: only the RMW's atomicity matters (each id is handed out once).
+        let id = self.producer_ids.fetch_add(1, Ordering::Relaxed);
+        (id as i64, 0)
     }
 
     /// The default topic.

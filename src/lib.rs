@@ -6,7 +6,9 @@
 //!
 //! **Engine** (knows nothing about JSON):
 //! - [`log`]: the lock-free append log that backs a partition; readers see a contiguous published prefix.
-//! - [`partition`]: one partition: a [`log::Log`] of records plus a per-key index of offsets.
+//! - [`batch`]: Kafka's RecordBatch v2, the unit in which produced records are stored.
+//! - [`partition`]: one partition: a [`log::Log`] of records and batches plus a per-key index;
+//!   batch appends, fetches, the idempotent producer's checks, the log start offset.
 //! - [`partitioner`]: Kafka's murmur2 partitioner, byte for byte.
 //! - [`topic`]: topics (fixed partition counts) and the registry of topics.
 //! - [`assignor`]: the `range`, `roundrobin` and `cooperative-sticky` assignors.
@@ -29,6 +31,7 @@
 pub(crate) mod loom;
 
 pub mod assignor;
+pub mod batch;
 pub mod broker;
 pub mod clock;
 pub mod error;

@@ -18,8 +18,8 @@
 //!   current map under the mutex, so two creations of one name cannot both insert.
 
 use crate::error::Error;
-use crate::loom::{lock, Arc, ArcSwap, AtomicU64, Mutex, Ordering};
-use crate::partition::{Key, Partition};
+use crate::loom::{lock, Arc, ArcSwap, AtomicU64, Mutex, Ordering, StdArc};
+use crate::partition::{Appends, Key, Partition};
 use crate::partitioner::partition_for;
 use crossbeam_utils::CachePadded;
 use std::collections::HashMap;
@@ -30,6 +30,8 @@ pub const DEFAULT_PARTITIONS: u32 = 8;
 /// A topic: a name and a fixed number of partitions.
 pub struct Topic {
     name: Box<str>,
+    /// A random (version 4) UUID, fixed at creation: Kafka's topic id (KIP-516).
+    id: [u8; 16],
     partitions: Box<[Partition]>,
     /// The next round-robin choice for a record without a key.
     next: CachePadded<AtomicU64>,
@@ -42,12 +44,33 @@ impl Topic {
     ///
     /// If `partitions` is 0 ([`Topics::create`] refuses that with an error instead).
     pub fn new(name: &str, partitions: u32) -> Self {
+        Self::with_appends(name, partitions, StdArc::default())
+    }
+
+    /// A topic whose partitions notify `appends` (shared by a registry's topics).
+    ///
+    /// # Panics
+    ///
+    /// If `partitions` is 0.
+    pub fn with_appends(name: &str, partitions: u32, appends: StdArc<Appends>) -> Self {
         assert!(partitions > 0, "a topic has at least one partition");
+        let mut id: [u8; 16] = rand::random();
+        // RFC 4122 version 4 (random) and variant bits.
+        id[6] = (id[6] & 0x0f) | 0x40;
+        id[8] = (id[8] & 0x3f) | 0x80;
         Topic {
             name: name.into(),
-            partitions: (0..partitions).map(|_| Partition::new()).collect(),
+            id,
+            partitions: (0..partitions)
+                .map(|_| Partition::with_appends(appends.clone()))
+                .collect(),
             next: CachePadded::new(AtomicU64::new(0)),
         }
+    }
+
+    /// The topic's id: a version 4 UUID's 16 bytes, fixed at creation and never reused.
+    pub fn id(&self) -> [u8; 16] {
+        self.id
     }
 
     /// The topic's name.
@@ -114,6 +137,8 @@ type TopicMap = HashMap<Box<str>, Arc<Topic>, ahash::RandomState>;
 /// The registry of topics.
 pub struct Topics {
     default_partitions: u32,
+    /// The event that every partition of every topic here notifies when it has waiters.
+    appends: StdArc<Appends>,
     map: ArcSwap<TopicMap>,
     /// Serializes creations; lookups never take it.
     create: Mutex<()>,
@@ -125,6 +150,7 @@ impl Topics {
     pub fn new(default_partitions: u32) -> Self {
         Topics {
             default_partitions: default_partitions.max(1),
+            appends: StdArc::default(),
             map: ArcSwap::from_pointee(TopicMap::default()),
             create: Mutex::new(()),
         }
@@ -133,6 +159,11 @@ impl Topics {
     /// The partition count of topics created on first use.
     pub fn default_partitions(&self) -> u32 {
         self.default_partitions
+    }
+
+    /// The event that fetchers waiting for appends to any of these topics listen on.
+    pub fn appends(&self) -> &Appends {
+        &self.appends
     }
 
     /// The topic, if it exists.
@@ -188,15 +219,16 @@ impl Topics {
             }
             return Ok(topic.clone());
         }
-        let topic = Arc::new(Topic::new(name, partitions));
+        let topic = Arc::new(Topic::with_appends(name, partitions, self.appends.clone()));
         let mut next = TopicMap::clone(&current);
         next.insert(name.into(), topic.clone());
         self.map.store(Arc::new(next));
         Ok(topic)
     }
 
-    /// Removes the topic `name` from the registry; returns it, if it existed. Holders of its `Arc`
-    /// keep reading it; a later use of the name creates a new, empty topic.
+    /// Deletes the topic `name`; returns it, or `None` if there was none. Holders of the topic's
+    /// `Arc` go on using it; a later creation of the same name makes a new, empty topic with a new
+    /// id.
     pub fn delete(&self, name: &str) -> Option<Arc<Topic>> {
         let _serial = lock(&self.create);
         let current = self.map.load_full();
@@ -298,10 +330,14 @@ mod tests {
         assert_eq!(topics.create("a", 4).unwrap().record_count(), 1);
         let names: Vec<String> = topics.list().iter().map(|t| t.name().to_string()).collect();
         assert_eq!(names, ["a", "b", "c"]);
-        // Deleting drops the name; the next use creates a new, empty topic.
-        assert_eq!(topics.delete("a").unwrap().record_count(), 1);
-        assert!(topics.delete("a").is_none());
-        assert_eq!(topics.get_or_create("a").record_count(), 0);
+        // Deleting forgets the topic; re-creating it makes a new one with a new id.
+        let old_id = a.id();
+        assert_eq!(topics.delete("a").map(|t| t.id()), Some(old_id));
+        assert!(topics.get("a").is_none() && topics.delete("a").is_none());
+        let again = topics.create("a", 2).unwrap();
+        assert_eq!((again.record_count(), again.partition_count()), (0, 2));
+        assert_ne!(again.id(), old_id);
+        assert_eq!(again.id()[6] >> 4, 4, "a version 4 UUID");
     }
 
     #[test]

@@ -61,3 +61,13 @@ fn admin_client_topics_groups_and_offsets() {
 fn idempotent_producer() {
     run("idempotent");
 }
+
+#[test]
+fn every_compression_codec_round_trips() {
+    run("codecs");
+}
+
+#[test]
+fn list_offsets_by_timestamp() {
+    run("timestamps");
+}

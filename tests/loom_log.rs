@@ -140,7 +140,7 @@ fn append_read() {
             .collect();
         let end_before = log.end();
         let mut seen = vec![];
-        let n = log.read(0, 10, |offset, v| seen.push((offset, *v)));
+        let n = log.read(0, 10, |offset, _, v| seen.push((offset, *v)));
         let end_after = log.end();
         assert_eq!(n, seen.len());
         assert!(end_before as usize <= n && n as u64 <= end_after);
@@ -249,6 +249,51 @@ fn append_append_drop() {
             1,
             "a record dropped twice or never"
         );
+    });
+}
+
+/// An entry that takes `count` offsets.
+struct Weighted(u64);
+
+impl Publish for Weighted {
+    fn count(&self) -> u64 {
+        self.0
+    }
+}
+
+#[test]
+fn weighted_append_append_read() {
+    // Two appenders of entries of 2 and 3 offsets (batches) and a reader: each append gets a
+    // disjoint range, the ranges tile 0..5, and a reader that sees the high watermark `e` finds
+    // every offset below `e` in a published entry whose range holds it.
+    model(|| {
+        let log: Arc<Log<Weighted>> = Arc::new(Log::new());
+        let writers: Vec<_> = [2u64, 3]
+            .into_iter()
+            .map(|count| {
+                let log = log.clone();
+                thread::spawn(move || {
+                    let index = log.append(Weighted(count));
+                    let range = log.offsets(index).expect("published on return");
+                    assert_eq!(range.end - range.start, count);
+                    range
+                })
+            })
+            .collect();
+        let end = log.end();
+        assert!(
+            [0, 2, 3, 5].contains(&end),
+            "a watermark inside an entry: {end}"
+        );
+        for offset in 0..end {
+            let index = log.index_of(offset).expect("an offset below the watermark");
+            assert!(log.offsets(index).unwrap().contains(&offset));
+        }
+        let mut ranges: Vec<_> = writers.into_iter().map(|h| h.join().unwrap()).collect();
+        ranges.sort_by_key(|r| r.start);
+        assert_eq!(ranges[0].start, 0);
+        assert_eq!(ranges[0].end, ranges[1].start, "ranges tile the offsets");
+        assert_eq!((ranges[1].end, log.end()), (5, 5));
     });
 }
 

@@ -67,8 +67,8 @@ impl Context {
         self.clock.now()
     }
 
-    /// A producer id and epoch for InitProducerId.
+    /// A producer id and epoch for InitProducerId (the engine's).
     pub fn init_producer_id(&self) -> (i64, i16) {
-        super::adapter::init_producer_id()
+        self.broker.init_producer_id()
     }
 }

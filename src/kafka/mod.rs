@@ -17,8 +17,6 @@
 //! - [`classic`]: classic consumer groups (the barrier, generations, relay of the leader's
 //!   assignment, static membership) over the engine's committed offsets.
 //! - [`context`]: what the connections share.
-//! - [`adapter`]: **temporary**: RecordBatch v2 over today's record-at-a-time engine, until the
-//!   engine stores batches.
 //! - [`alloc`]: the binary's allocator, so that an absurd array length in a request cannot abort
 //!   the process.
 //! - [`args`]: the command line.
@@ -27,7 +25,6 @@
 //! nothing here hand-rolls the codec. Kafka facts cited in the docs come from Kafka's protocol
 //! guide and sources (see `shared/reference/kafka-wire.md` and `kafka-groups.md`).
 
-pub mod adapter;
 pub mod alloc;
 pub mod args;
 pub mod classic;

@@ -14,7 +14,11 @@ use kafka_protocol::messages::create_topics_response::CreatableTopicResult;
 use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
 use kafka_protocol::ResponseError as E;
 
-fn create(ctx: &Context, t: &CreatableTopic, validate_only: bool) -> Result<u32, (E, String)> {
+fn create(
+    ctx: &Context,
+    t: &CreatableTopic,
+    validate_only: bool,
+) -> Result<(u32, [u8; 16]), (E, String)> {
     let name: &str = &t.name;
     if !valid_topic_name(name) {
         return Err((
@@ -55,10 +59,10 @@ fn create(ctx: &Context, t: &CreatableTopic, validate_only: bool) -> Result<u32,
         ));
     }
     if validate_only {
-        return Ok(partitions as u32);
+        return Ok((partitions as u32, [0; 16]));
     }
     match ctx.broker.topics.create(name, partitions as u32) {
-        Ok(_) => Ok(partitions as u32),
+        Ok(topic) => Ok((partitions as u32, topic.id())),
         Err(Error::TopicExists { .. }) => {
             Err((E::TopicAlreadyExists, "created concurrently".into()))
         }
@@ -74,11 +78,14 @@ pub fn handle(ctx: &Context, req: CreateTopicsRequest) -> CreateTopicsResponse {
         .map(|t| {
             let result = CreatableTopicResult::default().with_name(t.name.clone());
             match create(ctx, t, req.validate_only) {
-                Ok(n) => {
+                Ok((n, id)) => {
                     if !req.validate_only {
                         tracing::info!(topic = %&*t.name, partitions = n, "created by CreateTopics");
                     }
-                    result.with_num_partitions(n as i32).with_replication_factor(1)
+                    result
+                        .with_topic_id(uuid::Uuid::from_bytes(id))
+                        .with_num_partitions(n as i32)
+                        .with_replication_factor(1)
                 }
                 Err((e, msg)) => result.with_error_code(e.code()).with_error_message(Some(sb(&msg))),
             }

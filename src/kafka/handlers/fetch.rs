@@ -14,25 +14,27 @@
 //!   returns no records.
 //! - No fetch sessions (KIP-227): `session_id` 0, so clients send full fetches.
 
-use crate::kafka::adapter;
 use crate::kafka::context::Context;
+use crate::partition::Partition;
+use crate::topic::Topic;
 use bytes::BytesMut;
 use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
 use kafka_protocol::messages::{FetchRequest, FetchResponse};
 use kafka_protocol::ResponseError as E;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// One pass over the requested partitions: the response and how many record bytes it holds, and
 /// whether some partition has an error.
-fn gather(ctx: &Context, req: &FetchRequest) -> (FetchResponse, usize, bool) {
+fn gather(req: &FetchRequest, topics: &[Option<Arc<Topic>>]) -> (FetchResponse, usize, bool) {
     let mut total = 0usize;
     let mut errors = false;
     let max_bytes = usize::try_from(req.max_bytes).unwrap_or(0);
     let responses = req
         .topics
         .iter()
-        .map(|t| {
-            let topic = ctx.broker.topics.get(&t.topic);
+        .zip(topics)
+        .map(|(t, topic)| {
             let partitions = t
                 .partitions
                 .iter()
@@ -50,7 +52,7 @@ fn gather(ctx: &Context, req: &FetchRequest) -> (FetchResponse, usize, bool) {
                             .with_high_watermark(-1);
                     };
                     let hw = p.end() as i64;
-                    let start = adapter::start(p) as i64;
+                    let start = p.start() as i64;
                     let out = out
                         .with_high_watermark(hw)
                         .with_last_stable_offset(hw)
@@ -71,7 +73,7 @@ fn gather(ctx: &Context, req: &FetchRequest) -> (FetchResponse, usize, bool) {
                         return out.with_records(Some(Default::default()));
                     }
                     let mut buf = BytesMut::new();
-                    if adapter::fetch(p, fp.fetch_offset as u64, limit, &mut buf).is_err() {
+                    if p.fetch(fp.fetch_offset as u64, limit, &mut buf).is_err() {
                         errors = true;
                         return out.with_error_code(E::OffsetOutOfRange.code());
                     }
@@ -91,21 +93,44 @@ fn gather(ctx: &Context, req: &FetchRequest) -> (FetchResponse, usize, bool) {
     )
 }
 
+fn partition(topic: &Option<Arc<Topic>>, index: i32) -> Option<&Partition> {
+    let topic = topic.as_ref()?;
+    topic.partition(u32::try_from(index).ok()?).ok()
+}
+
 /// The records, after the long poll.
 pub async fn handle(ctx: &Context, _version: i16, req: FetchRequest) -> FetchResponse {
     let wait = Duration::from_millis(u64::try_from(req.max_wait_ms).unwrap_or(0));
     let deadline = tokio::time::Instant::now() + wait;
     let min_bytes = usize::try_from(req.min_bytes).unwrap_or(0).max(1);
+    let topics: Vec<Option<Arc<Topic>>> = req
+        .topics
+        .iter()
+        .map(|t| ctx.broker.topics.get(&t.topic))
+        .collect();
     loop {
-        let listener = adapter::listen();
-        tokio::pin!(listener);
-        listener.as_mut().enable();
-        let (resp, bytes, errors) = gather(ctx, &req);
+        // Listen, then watch the partitions, then read: an append after the read wakes us
+        // (`Partition::watch`).
+        let listener = ctx.broker.topics.appends().listen();
+        let watches: Vec<_> = req
+            .topics
+            .iter()
+            .zip(&topics)
+            .flat_map(|(t, topic)| {
+                t.partitions
+                    .iter()
+                    .filter_map(|fp| partition(topic, fp.partition))
+            })
+            .map(Partition::watch)
+            .collect();
+        let (resp, bytes, errors) = gather(&req, &topics);
         if bytes >= min_bytes || errors || tokio::time::Instant::now() >= deadline {
             return resp;
         }
-        if tokio::time::timeout_at(deadline, listener).await.is_err() {
-            return gather(ctx, &req).0;
+        let woke = tokio::time::timeout_at(deadline, listener).await;
+        drop(watches);
+        if woke.is_err() {
+            return gather(&req, &topics).0;
         }
     }
 }

@@ -4,7 +4,6 @@
 //! timestamp is at or after it (offset -1 and timestamp -1 if none, as Kafka). Leader epochs are
 //! -1.
 
-use crate::kafka::adapter;
 use crate::kafka::context::Context;
 use kafka_protocol::messages::list_offsets_response::{
     ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
@@ -38,10 +37,11 @@ pub fn handle(ctx: &Context, _version: i16, req: ListOffsetsRequest) -> ListOffs
                     };
                     let end = p.end() as i64;
                     let (offset, ts) = match lp.timestamp {
-                        -2 => (adapter::start(p) as i64, -1),
+                        -2 => (p.start() as i64, -1),
                         -1 => (end, -1),
                         -3 if end > 0 => (end - 1, -1),
-                        ts if ts >= 0 => adapter::offset_for_timestamp(p, ts)
+                        ts if ts >= 0 => p
+                            .offset_for_timestamp(ts)
                             .map_or((-1, -1), |(o, ts)| (o as i64, ts)),
                         _ => (-1, -1),
                     };

@@ -5,8 +5,8 @@
 //! `auto.create.topics.enable=true`; otherwise it gets UNKNOWN_TOPIC_OR_PARTITION (3). A name
 //! outside Kafka's rule gets INVALID_TOPIC_EXCEPTION (17). A null topic list (v1+), or an empty
 //! one at v0, means every topic. Leader epochs are -1 (unknown), so clients never ask for
-//! OffsetForLeaderEpoch, which this broker does not serve; topic ids are the zero UUID, so
-//! librdkafka keeps to Fetch v12 (names, not ids).
+//! OffsetForLeaderEpoch, which this broker does not serve. Topic ids (v10+) are the engine's
+//! stable topic UUIDs; Fetch stays at v12 (names, not ids) because that is all we advertise.
 
 use super::{sb, valid_topic_name};
 use crate::kafka::context::{Context, CLUSTER_ID, NODE_ID};
@@ -35,7 +35,9 @@ fn described(topic: &Topic) -> MetadataResponseTopic {
                 .with_isr_nodes(vec![BrokerId(NODE_ID)])
         })
         .collect();
-    topic_entry(topic.name(), 0).with_partitions(partitions)
+    topic_entry(topic.name(), 0)
+        .with_topic_id(uuid::Uuid::from_bytes(topic.id()))
+        .with_partitions(partitions)
 }
 
 /// The cluster (one broker) and the requested topics.

@@ -3,16 +3,23 @@
 //! - acks=0 gets no response at all (Kafka's protocol guide); acks 1 and -1 (all) are the same
 //!   here, since one broker holds the only replica: the answer is sent once the batch is in the
 //!   log and visible to fetches.
-//! - A batch that fails its CRC-32C gets CORRUPT_MESSAGE (2) and nothing of that partition's
-//!   records is appended; one that does not parse gets INVALID_RECORD (87).
+//! - Batches are stored as sent, compressed or not (`crate::batch`); a batch of N records takes
+//!   N offsets in one reservation.
+//! - A batch that fails its CRC-32C, or does not parse, gets CORRUPT_MESSAGE (2) and nothing of
+//!   that partition's records is appended; a transactional or control batch gets
+//!   INVALID_RECORD (87).
+//! - Idempotent producer (KIP-98): a retried batch (same producer id, epoch and sequence) is
+//!   answered with its original offsets and not appended again; a sequence gap gets
+//!   OUT_OF_ORDER_SEQUENCE_NUMBER (45), an old epoch INVALID_PRODUCER_EPOCH (47).
 //! - A topic or partition that does not exist gets UNKNOWN_TOPIC_OR_PARTITION (3) (topics are
 //!   auto-created by Metadata, as in Kafka, not by Produce).
 //! - `base_offset` is the offset of the partition's first appended record: the client's
 //!   delivery-report offset. `log_start_offset` (v5+) is the partition's.
 //! - Transactional produce is refused with TRANSACTIONAL_ID_AUTHORIZATION_FAILED (53).
 
-use crate::kafka::adapter::{self, Batch, BatchError};
+use crate::batch::{Batch, BatchError};
 use crate::kafka::context::Context;
+use crate::partition::AppendError;
 use kafka_protocol::messages::produce_request::PartitionProduceData;
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
@@ -32,19 +39,32 @@ fn append(ctx: &Context, topic: &str, data: PartitionProduceData) -> PartitionPr
     };
     let batches = match Batch::parse_all(data.records.unwrap_or_default()) {
         Ok(b) => b,
-        Err(BatchError::Corrupt) => return fail(E::CorruptMessage),
-        Err(BatchError::Invalid(why)) => {
-            tracing::debug!(%why, "invalid record batch");
+        Err(e @ (BatchError::Corrupt(_) | BatchError::Invalid(_))) => {
+            tracing::debug!("refused a produced batch: {e}");
+            return fail(E::CorruptMessage);
+        }
+        Err(e) => {
+            tracing::debug!("refused a produced batch: {e}");
             return fail(E::InvalidRecord);
         }
     };
     let mut base = None;
     for batch in batches {
-        let appended = adapter::append_batch(p, batch);
-        base.get_or_insert(appended.base_offset);
+        match p.append_batch(batch) {
+            Ok(appended) => {
+                base.get_or_insert(appended.base_offset);
+            }
+            Err(e) => {
+                tracing::debug!("refused an idempotent batch: {e}");
+                return fail(match e {
+                    AppendError::OutOfOrderSequence { .. } => E::OutOfOrderSequenceNumber,
+                    AppendError::ProducerFenced { .. } => E::InvalidProducerEpoch,
+                });
+            }
+        }
     }
     out.with_base_offset(base.map_or(p.end() as i64, |b| b as i64))
-        .with_log_start_offset(adapter::start(p) as i64)
+        .with_log_start_offset(p.start() as i64)
 }
 
 /// Appends every partition's batches; `None` for acks=0.
