@@ -127,6 +127,14 @@ pub fn kafkajs_dir() -> Option<PathBuf> {
     find("kafkajs", dir.join("node_modules/kafkajs")).map(|_| dir)
 }
 
+/// `node` with `NODE_PATH` pointing at the kafkajs install.
+pub fn node() -> Option<Command> {
+    let dir = kafkajs_dir()?;
+    let mut cmd = Command::new("node");
+    cmd.env("NODE_PATH", dir.join("node_modules"));
+    Some(cmd)
+}
+
 /// kcat on PATH.
 pub fn kcat() -> Option<PathBuf> {
     let found = std::env::var_os("PATH").and_then(|paths| {
@@ -176,8 +184,12 @@ pub fn run(mut cmd: Command, limit: Duration) -> Output {
 /// Runs a client scenario script against a fresh broker and asserts it passed and the broker
 /// survived.
 pub fn scenario(interpreter: &std::path::Path, script_name: &str, scenario: &str, extra: &[&str]) {
+    scenario_in(Command::new(interpreter), script_name, scenario, extra);
+}
+
+/// [`scenario`] with a prepared interpreter command (environment set).
+pub fn scenario_in(mut cmd: Command, script_name: &str, scenario: &str, extra: &[&str]) {
     let mut broker = Broker::start(extra);
-    let mut cmd = Command::new(interpreter);
     cmd.arg(script(script_name)).arg(&broker.addr).arg(scenario);
     let out = run(cmd, Duration::from_secs(150));
     let stdout = String::from_utf8_lossy(&out.stdout);
