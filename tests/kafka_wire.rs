@@ -6,6 +6,15 @@
 
 mod kafka_support;
 
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use kafka_protocol::messages::{
+    FetchRequest, FetchResponse, ProduceRequest, ProduceResponse, ResponseHeader,
+};
+use kafka_protocol::records::{
+    Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+};
+
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::{
@@ -266,4 +275,257 @@ fn max_connections_closes_the_extra_connection() {
     drop(one);
     std::thread::sleep(Duration::from_millis(200));
     still_serves(&b);
+}
+
+/// Sends `req` and decodes the answer (header at the crate's version for `key`).
+fn call<Q: Encodable, R: Decodable>(
+    s: &mut TcpStream,
+    key: ApiKey,
+    version: i16,
+    corr: i32,
+    req: &Q,
+) -> R {
+    s.write_all(&request(key, version, corr, req)).unwrap();
+    let mut r = read_frame(s).expect("an answer");
+    let header = ResponseHeader::decode(&mut r, key.response_header_version(version)).unwrap();
+    assert_eq!(header.correlation_id, corr);
+    R::decode(&mut r, version).unwrap()
+}
+
+/// A RecordBatch v2 of `n` records from producer `pid` (epoch 0) starting at `sequence`.
+fn batch(n: usize, pid: i64, sequence: i32) -> Bytes {
+    let records: Vec<Record> = (0..n)
+        .map(|i| Record {
+            transactional: false,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: 0,
+            producer_id: pid,
+            producer_epoch: if pid < 0 { -1 } else { 0 },
+            timestamp_type: TimestampType::Creation,
+            offset: i as i64,
+            sequence: if pid < 0 { -1 } else { sequence + i as i32 },
+            timestamp: 1_700_000_000_000 + i as i64,
+            key: Some(Bytes::from(format!("k{i}"))),
+            value: Some(Bytes::from(format!("v{i}"))),
+            headers: Default::default(),
+        })
+        .collect();
+    let mut buf = BytesMut::new();
+    let opts = RecordEncodeOptions {
+        version: 2,
+        compression: Compression::None,
+    };
+    RecordBatchEncoder::encode(&mut buf, records.iter(), &opts).unwrap();
+    buf.freeze()
+}
+
+fn produce_req(topic: &str, acks: i16, records: Bytes) -> ProduceRequest {
+    ProduceRequest::default()
+        .with_acks(acks)
+        .with_timeout_ms(5000)
+        .with_topic_data(vec![TopicProduceData::default()
+            .with_name(TopicName(StrBytes::from_string(topic.to_string())))
+            .with_partition_data(vec![PartitionProduceData::default()
+                .with_index(0)
+                .with_records(Some(records))])])
+}
+
+fn fetch_all(s: &mut TcpStream, topic: &str, corr: i32) -> (i64, Vec<Record>) {
+    let req = FetchRequest::default()
+        .with_max_wait_ms(0)
+        .with_min_bytes(1)
+        .with_max_bytes(1 << 20)
+        .with_topics(vec![FetchTopic::default()
+            .with_topic(TopicName(StrBytes::from_string(topic.to_string())))
+            .with_partitions(vec![FetchPartition::default()
+                .with_partition(0)
+                .with_fetch_offset(0)
+                .with_partition_max_bytes(1 << 20)])]);
+    let resp: FetchResponse = call(s, ApiKey::Fetch, 12, corr, &req);
+    let p = &resp.responses[0].partitions[0];
+    assert_eq!(p.error_code, 0);
+    assert_eq!(p.last_stable_offset, p.high_watermark);
+    let mut bytes = p.records.clone().unwrap_or_default();
+    let mut records = Vec::new();
+    for set in RecordBatchDecoder::decode_all(&mut bytes).unwrap() {
+        records.extend(set.records);
+    }
+    (p.high_watermark, records)
+}
+
+fn create_topic(s: &mut TcpStream, topic: &str) {
+    let req = MetadataRequest::default()
+        .with_topics(Some(vec![MetadataRequestTopic::default().with_name(Some(
+            TopicName(StrBytes::from_string(topic.to_string())),
+        ))]))
+        .with_allow_auto_topic_creation(true);
+    let resp: MetadataResponse = call(s, ApiKey::Metadata, 12, 1, &req);
+    assert_eq!(resp.topics[0].error_code, 0);
+}
+
+#[test]
+fn a_bad_crc_gets_corrupt_message_and_appends_nothing() {
+    let _one = serial();
+    let b = Broker::start(&["--partitions", "1"]);
+    let mut s = connect(&b);
+    create_topic(&mut s, "crc");
+    let mut bad = BytesMut::from(&batch(3, -1, 0)[..]);
+    let last = bad.len() - 1;
+    bad[last] ^= 0xff; // inside the records: covered by the CRC-32C
+    let resp: ProduceResponse = call(
+        &mut s,
+        ApiKey::Produce,
+        9,
+        2,
+        &produce_req("crc", -1, bad.freeze()),
+    );
+    assert_eq!(
+        resp.responses[0].partition_responses[0].error_code, 2,
+        "CORRUPT_MESSAGE"
+    );
+    assert_eq!(fetch_all(&mut s, "crc", 3).0, 0, "nothing appended");
+    let resp: ProduceResponse = call(
+        &mut s,
+        ApiKey::Produce,
+        9,
+        4,
+        &produce_req("crc", -1, batch(3, -1, 0)),
+    );
+    let p = &resp.responses[0].partition_responses[0];
+    assert_eq!((p.error_code, p.base_offset), (0, 0));
+    let (hw, records) = fetch_all(&mut s, "crc", 5);
+    assert_eq!(hw, 3);
+    assert_eq!(
+        records.iter().map(|r| r.offset).collect::<Vec<_>>(),
+        [0, 1, 2]
+    );
+    assert_eq!(records[2].timestamp, 1_700_000_000_002, "timestamps kept");
+}
+
+#[test]
+fn an_idempotent_retry_is_not_appended_twice_and_gaps_are_refused() {
+    let _one = serial();
+    let b = Broker::start(&["--partitions", "1"]);
+    let mut s = connect(&b);
+    create_topic(&mut s, "idem");
+    let init: kafka_protocol::messages::InitProducerIdResponse = call(
+        &mut s,
+        ApiKey::InitProducerId,
+        4,
+        2,
+        &kafka_protocol::messages::InitProducerIdRequest::default()
+            .with_transactional_id(None)
+            .with_transaction_timeout_ms(60000)
+            .with_producer_id(kafka_protocol::messages::ProducerId(-1))
+            .with_producer_epoch(-1),
+    );
+    assert_eq!(init.error_code, 0);
+    let pid = init.producer_id.0;
+    assert!(pid >= 0);
+    let first: ProduceResponse = call(
+        &mut s,
+        ApiKey::Produce,
+        9,
+        3,
+        &produce_req("idem", -1, batch(4, pid, 0)),
+    );
+    let retry: ProduceResponse = call(
+        &mut s,
+        ApiKey::Produce,
+        9,
+        4,
+        &produce_req("idem", -1, batch(4, pid, 0)),
+    );
+    let (a, r) = (
+        &first.responses[0].partition_responses[0],
+        &retry.responses[0].partition_responses[0],
+    );
+    assert_eq!((a.error_code, r.error_code), (0, 0));
+    assert_eq!(
+        a.base_offset, r.base_offset,
+        "the retry is answered with the original offset"
+    );
+    let gap: ProduceResponse = call(
+        &mut s,
+        ApiKey::Produce,
+        9,
+        5,
+        &produce_req("idem", -1, batch(1, pid, 9)),
+    );
+    assert_eq!(
+        gap.responses[0].partition_responses[0].error_code, 45,
+        "OUT_OF_ORDER_SEQUENCE_NUMBER"
+    );
+    let (hw, records) = fetch_all(&mut s, "idem", 6);
+    assert_eq!((hw, records.len()), (4, 4), "one copy");
+}
+
+#[test]
+fn acks_zero_gets_no_response() {
+    let _one = serial();
+    let b = Broker::start(&["--partitions", "1"]);
+    let mut s = connect(&b);
+    create_topic(&mut s, "fire");
+    s.write_all(&request(
+        ApiKey::Produce,
+        9,
+        2,
+        &produce_req("fire", 0, batch(2, -1, 0)),
+    ))
+    .unwrap();
+    // The next answer on the connection is the fetch's (correlation 3), which sees the records.
+    let (hw, _) = fetch_all(&mut s, "fire", 3);
+    assert_eq!(hw, 2);
+}
+
+#[test]
+fn a_long_poll_returns_as_soon_as_records_arrive() {
+    let _one = serial();
+    let b = Broker::start(&["--partitions", "1"]);
+    let mut s = connect(&b);
+    create_topic(&mut s, "lp");
+    let addr = b.addr.clone();
+    let writer = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(300));
+        let mut w = TcpStream::connect(addr).unwrap();
+        let _: ProduceResponse = call(
+            &mut w,
+            ApiKey::Produce,
+            9,
+            1,
+            &produce_req("lp", -1, batch(1, -1, 0)),
+        );
+    });
+    let req = FetchRequest::default()
+        .with_max_wait_ms(10_000)
+        .with_min_bytes(1)
+        .with_max_bytes(1 << 20)
+        .with_topics(vec![FetchTopic::default()
+            .with_topic(TopicName(StrBytes::from_static_str("lp")))
+            .with_partitions(vec![FetchPartition::default()
+                .with_partition(0)
+                .with_fetch_offset(0)
+                .with_partition_max_bytes(1 << 20)])]);
+    let start = std::time::Instant::now();
+    let resp: FetchResponse = call(&mut s, ApiKey::Fetch, 12, 2, &req);
+    let took = start.elapsed();
+    writer.join().unwrap();
+    assert!(resp.responses[0].partitions[0]
+        .records
+        .as_ref()
+        .is_some_and(|r| !r.is_empty()));
+    assert!(
+        took >= Duration::from_millis(250) && took < Duration::from_secs(3),
+        "woke after {took:?}"
+    );
+    // Beyond the high watermark: OFFSET_OUT_OF_RANGE, at once.
+    let req = req.with_topics(vec![FetchTopic::default()
+        .with_topic(TopicName(StrBytes::from_static_str("lp")))
+        .with_partitions(vec![FetchPartition::default()
+            .with_partition(0)
+            .with_fetch_offset(5)
+            .with_partition_max_bytes(1 << 20)])]);
+    let resp: FetchResponse = call(&mut s, ApiKey::Fetch, 12, 3, &req);
+    assert_eq!(resp.responses[0].partitions[0].error_code, 1);
 }

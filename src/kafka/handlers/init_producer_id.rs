@@ -1,5 +1,5 @@
 //! InitProducerId (key 22, v0–4): a producer id and epoch for an idempotent producer (KIP-98).
-//! Transactional ids are refused with TRANSACTIONAL_ID_AUTHORIZATION_FAILED (53): transactions
+//! Transactional ids (other than null or empty) are refused with TRANSACTIONAL_ID_AUTHORIZATION_FAILED (53): transactions
 //! are not served.
 
 use crate::kafka::context::Context;
@@ -8,7 +8,7 @@ use kafka_protocol::ResponseError as E;
 
 /// A fresh producer id, epoch 0.
 pub fn handle(ctx: &Context, req: InitProducerIdRequest) -> InitProducerIdResponse {
-    if req.transactional_id.is_some() {
+    if req.transactional_id.as_ref().is_some_and(|t| !t.is_empty()) {
         return error(E::TransactionalIdAuthorizationFailed.code());
     }
     let (id, epoch) = ctx.init_producer_id();
