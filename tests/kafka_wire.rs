@@ -22,6 +22,7 @@ use kafka_protocol::messages::{
     RequestHeader, TopicName,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+use kafka_support::wire::{call, frame, read_frame, request};
 use kafka_support::{serial, Broker};
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -31,35 +32,6 @@ fn connect(b: &Broker) -> TcpStream {
     let s = TcpStream::connect(&b.addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     s
-}
-
-fn frame(body: &[u8]) -> Vec<u8> {
-    let mut out = (body.len() as i32).to_be_bytes().to_vec();
-    out.extend_from_slice(body);
-    out
-}
-
-/// Header (at the version the crate says) and body for `key` v`version`.
-fn request<T: Encodable>(key: ApiKey, version: i16, correlation: i32, body: &T) -> Vec<u8> {
-    let mut buf = BytesMut::new();
-    RequestHeader::default()
-        .with_request_api_key(key as i16)
-        .with_request_api_version(version)
-        .with_correlation_id(correlation)
-        .with_client_id(Some(StrBytes::from_static_str("wire-test")))
-        .encode(&mut buf, key.request_header_version(version))
-        .unwrap();
-    body.encode(&mut buf, version).unwrap();
-    frame(&buf)
-}
-
-/// Reads one response frame; `None` if the broker closed the connection.
-fn read_frame(s: &mut TcpStream) -> Option<Bytes> {
-    let mut size = [0u8; 4];
-    s.read_exact(&mut size).ok()?;
-    let mut body = vec![0u8; i32::from_be_bytes(size) as usize];
-    s.read_exact(&mut body).ok()?;
-    Some(Bytes::from(body))
 }
 
 fn closed(s: &mut TcpStream) -> bool {
@@ -275,21 +247,6 @@ fn max_connections_closes_the_extra_connection() {
     drop(one);
     std::thread::sleep(Duration::from_millis(200));
     still_serves(&b);
-}
-
-/// Sends `req` and decodes the answer (header at the crate's version for `key`).
-fn call<Q: Encodable, R: Decodable>(
-    s: &mut TcpStream,
-    key: ApiKey,
-    version: i16,
-    corr: i32,
-    req: &Q,
-) -> R {
-    s.write_all(&request(key, version, corr, req)).unwrap();
-    let mut r = read_frame(s).expect("an answer");
-    let header = ResponseHeader::decode(&mut r, key.response_header_version(version)).unwrap();
-    assert_eq!(header.correlation_id, corr);
-    R::decode(&mut r, version).unwrap()
 }
 
 /// A RecordBatch v2 of `n` records from producer `pid` (epoch 0) starting at `sequence`.

@@ -39,11 +39,29 @@ impl Default for FrontConfig {
     }
 }
 
+/// Whatever holds the engine: a [`Broker`] of the front's own, or a Maelstrom
+/// [`Node`](crate::node::Node), so that both fronts serve one engine in one process.
+pub type Engine = Arc<dyn AsRef<Broker> + Send + Sync>;
+
+/// The front's own broker (`kgroups broker`).
+struct Own(Broker);
+
+impl AsRef<Broker> for Own {
+    fn as_ref(&self) -> &Broker {
+        &self.0
+    }
+}
+
+impl AsRef<Broker> for crate::node::Node {
+    fn as_ref(&self) -> &Broker {
+        self.broker()
+    }
+}
+
 /// The Kafka front's shared state: one per broker process, behind an `Arc` in every connection.
-#[derive(Debug)]
 pub struct Context {
     /// The engine (topics, committed offsets), shared with any other front.
-    pub broker: Arc<Broker>,
+    engine: Engine,
     /// Classic consumer groups: membership, generations, the join and sync barriers.
     pub classic: Groups,
     /// Limits and the advertised address.
@@ -51,15 +69,35 @@ pub struct Context {
     clock: MonotonicClock,
 }
 
+impl std::fmt::Debug for Context {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context")
+            .field("broker", self.broker())
+            .field("classic", &self.classic)
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Context {
-    /// A context over `broker`.
-    pub fn new(broker: Arc<Broker>, config: FrontConfig) -> Self {
+    /// A context over a broker of its own.
+    pub fn new(broker: Broker, config: FrontConfig) -> Self {
+        Self::with_engine(Arc::new(Own(broker)), config)
+    }
+
+    /// A context over an engine another front may serve too (e.g. an `Arc<Node>`).
+    pub fn with_engine(engine: Engine, config: FrontConfig) -> Self {
         Context {
-            broker,
+            engine,
             classic: Groups::new(config.classic.clone()),
             config,
             clock: MonotonicClock::new(),
         }
+    }
+
+    /// The engine.
+    pub fn broker(&self) -> &Broker {
+        (*self.engine).as_ref()
     }
 
     /// Milliseconds on the broker's monotonic clock (the engine's and the groups' `now`).
@@ -69,6 +107,6 @@ impl Context {
 
     /// A producer id and epoch for InitProducerId (the engine's).
     pub fn init_producer_id(&self) -> (i64, i16) {
-        self.broker.init_producer_id()
+        self.broker().init_producer_id()
     }
 }

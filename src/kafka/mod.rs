@@ -82,7 +82,7 @@ pub async fn bind(args: &Args) -> std::io::Result<(tokio::net::TcpListener, Arc<
             initial_rebalance_delay_ms: args.group_initial_rebalance_delay_ms,
         },
     };
-    let broker = Arc::new(Broker::new(args.config()));
+    let broker = Broker::new(args.config());
     Ok((listener, Arc::new(Context::new(broker, config))))
 }
 

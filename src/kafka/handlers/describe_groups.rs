@@ -64,7 +64,7 @@ fn describe(ctx: &Context, group: &GroupId) -> DescribedGroup {
             .with_protocol_data(sb(&d.protocol))
             .with_members(members);
     }
-    match ctx.broker.describe(group, ctx.now()) {
+    match ctx.broker().describe(group, ctx.now()) {
         Ok(d) if d.members.is_empty() => out.with_group_state(sb("Empty")),
         Ok(d) => out
             .with_group_state(sb("Stable"))

@@ -48,7 +48,7 @@ pub fn handle(ctx: &Context, version: i16, req: MetadataRequest) -> MetadataResp
         Some(t) => version == 0 && t.is_empty(),
     };
     let topics: Vec<MetadataResponseTopic> = if all {
-        ctx.broker
+        ctx.broker()
             .topics
             .list()
             .iter()
@@ -64,7 +64,7 @@ pub fn handle(ctx: &Context, version: i16, req: MetadataRequest) -> MetadataResp
                         .with_topic_id(t.topic_id)
                         .with_error_code(E::UnknownTopicId.code());
                 };
-                let topics = &ctx.broker.topics;
+                let topics = &ctx.broker().topics;
                 match topics.get(&name) {
                     Some(topic) => described(&topic),
                     None if !valid_topic_name(&name) => {

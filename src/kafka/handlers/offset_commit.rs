@@ -25,7 +25,7 @@ fn commit_all(
     topics
         .iter()
         .map(|t| {
-            let topic = ctx.broker.topics.get(&t.name);
+            let topic = ctx.broker().topics.get(&t.name);
             t.partitions
                 .iter()
                 .map(|p| {
@@ -38,7 +38,7 @@ fn commit_all(
                     let partition = u32::try_from(p.partition_index).unwrap_or(u32::MAX);
                     let offset = p.committed_offset as u64;
                     match ctx
-                        .broker
+                        .broker()
                         .groups
                         .commit_topic(group, None, topic, partition, offset, now)
                     {
