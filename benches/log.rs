@@ -47,9 +47,12 @@
 //! T is the thread count; N the records per timed batch (`BATCH`). Run briefly with
 //! `cargo bench --bench log -- --warm-up-time 1 --measurement-time 2`.
 
+#[path = "../src/bin/kgroups-lab/bench/cpu.rs"]
+mod cpu;
+use cpu::thread_cpu;
+
 use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
 use crossbeam_utils::CachePadded;
-use kgroups::lab::bench::process::thread_cpu;
 use kgroups::partition::{Key, Partition};
 use kgroups::partitioner::partition_for;
 use kgroups::topic::Topic;

@@ -5,11 +5,14 @@
 //! structs, `RawValue` payloads) for decoding and encoding, and the node's own `echo` for the
 //! request path.
 
+#[path = "../src/bin/kgroups-lab/bench/cpu.rs"]
+mod cpu;
+use cpu::thread_cpu;
+
 use criterion::{criterion_group, BatchSize, Criterion, Throughput};
 use kgroups::broker::Config;
-use kgroups::lab::bench::process::thread_cpu;
-use kgroups::node::{self, Node};
-use kgroups::wire::{self, reply, Field, JsonOut};
+use kgroups::maelstrom::wire::{self, reply, Field, JsonOut};
+use kgroups::maelstrom::{self, Node};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use std::hint::black_box;
@@ -196,7 +199,7 @@ fn pipeline(c: &mut Criterion) {
         g.bench_function(format!("workers={workers}"), |b| {
             b.iter_batched(
                 || Arc::new(Node::new(Config::default())),
-                |node| node::run(node, &input[..], std::io::sink(), workers).unwrap(),
+                |node| maelstrom::run(node, &input[..], std::io::sink(), workers).unwrap(),
                 BatchSize::PerIteration,
             )
         });
@@ -257,7 +260,7 @@ fn one_at_a_time(workers: usize, iters: u64) -> Duration {
     let (mut to_node, node_in) = UnixStream::pair().unwrap();
     let (node_out, from_node) = UnixStream::pair().unwrap();
     let node = Arc::new(Node::new(Config::default()));
-    let t = std::thread::spawn(move || node::run(node, node_in, node_out, workers).unwrap());
+    let t = std::thread::spawn(move || maelstrom::run(node, node_in, node_out, workers).unwrap());
     let mut replies = BufReader::new(from_node);
     let mut line = String::new();
     let lines = send_lines(1, 100, 1000);
@@ -352,7 +355,8 @@ fn pipes(workers: usize) {
     let node = Arc::new(Node::new(Config::default()));
     let (cpu0, main0) = (cpu_time(), thread_cpu());
     let start = Instant::now();
-    let server = std::thread::spawn(move || node::run(node, node_in, node_out, workers).unwrap());
+    let server =
+        std::thread::spawn(move || maelstrom::run(node, node_in, node_out, workers).unwrap());
     let (credit_tx, credit_rx) = crossbeam_channel::bounded::<()>(WINDOW);
     for _ in 0..WINDOW {
         credit_tx.send(()).unwrap();
@@ -429,7 +433,7 @@ fn main() {
             }
             let node = Arc::new(Node::new(Config::default()));
             let (t, cpu) = (Instant::now(), cpu_time());
-            node::run(
+            maelstrom::run(
                 node,
                 &input[..],
                 std::io::sink(),

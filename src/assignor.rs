@@ -48,6 +48,7 @@ use std::str::FromStr;
 
 /// Which assignor a group uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
 pub enum AssignorKind {
     /// Kafka's `RangeAssignor`: per topic, contiguous ranges.
     Range,

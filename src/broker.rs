@@ -35,9 +35,9 @@ impl Default for Config {
 
 /// One broker: what a single kgroups node serves.
 pub struct Broker {
-    pub topics: Topics,
-    pub groups: Coordinator,
-    pub config: Config,
+    topics: Topics,
+    groups: Coordinator,
+    config: Config,
     /// The default topic, resolved once.
     default: Arc<Topic>,
     /// Maelstrom's per-key committed offsets: the maximum committed per key.
@@ -77,6 +77,21 @@ impl Broker {
         // Relaxed: only the RMW's atomicity matters (each id is handed out once).
         let id = self.producer_ids.fetch_add(1, Ordering::Relaxed);
         (id as i64, 0)
+    }
+
+    /// The topics.
+    pub fn topics(&self) -> &Topics {
+        &self.topics
+    }
+
+    /// The consumer-group coordinator.
+    pub fn groups(&self) -> &Coordinator {
+        &self.groups
+    }
+
+    /// The settings it was built with (fixed: the default topic is resolved once, at construction).
+    pub fn config(&self) -> &Config {
+        &self.config
     }
 
     /// The default topic.
@@ -145,7 +160,6 @@ impl Broker {
         topic: Option<&str>,
         partition: u32,
         offset: u64,
-        now: Millis,
     ) -> Result<(), Error> {
         let topic = match topic {
             None => Arc::clone(&self.default),
@@ -155,7 +169,7 @@ impl Broker {
                 .ok_or_else(|| Error::UnknownTopic(name.to_string()))?,
         };
         self.groups
-            .commit_topic(group, member, &topic, partition, offset, now)
+            .commit_topic(group, member, &topic, partition, offset)
     }
 
     /// [`Coordinator::describe`], after expiring dead members at `now`.
@@ -216,15 +230,15 @@ mod tests {
     fn broker_commit_checks_the_topic_and_registers_it_for_describe() {
         let b = Broker::default();
         assert_eq!(
-            b.commit("g", None, Some("nope"), 0, 1, 0),
+            b.commit("g", None, Some("nope"), 0, 1),
             Err(Error::UnknownTopic("nope".into()))
         );
         b.topics.create("t", 2).unwrap();
         assert!(matches!(
-            b.commit("g", None, Some("t"), 2, 1, 0),
+            b.commit("g", None, Some("t"), 2, 1),
             Err(Error::UnknownPartition { .. })
         ));
-        b.commit("g", None, Some("t"), 1, 7, 0).unwrap();
+        b.commit("g", None, Some("t"), 1, 7).unwrap();
         let d = b.describe("g", 0).unwrap();
         let row = d.partitions.iter().find(|r| r.partition == 1).unwrap();
         assert_eq!(

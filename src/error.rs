@@ -1,9 +1,11 @@
 //! The engine's errors: one enum, a variant per failure.
 
+use crate::assignor::AssignorKind;
 use std::fmt;
 
 /// Everything an engine operation can refuse. The wire layer maps each to a Maelstrom error code.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Error {
     /// The named topic does not exist (and the operation does not create topics).
     UnknownTopic(String),
@@ -28,8 +30,8 @@ pub enum Error {
     /// A member asked for an assignor other than the one the group's live members use.
     InconsistentAssignor {
         group: String,
-        assignor: String,
-        current: String,
+        assignor: AssignorKind,
+        current: AssignorKind,
     },
     /// An argument is out of its allowed range.
     Invalid(String),
@@ -56,7 +58,9 @@ impl fmt::Display for Error {
             Error::GroupNotEmpty(g) => write!(f, "group {g:?} has live members"),
             Error::InconsistentAssignor { group, assignor, current } => write!(
                 f,
-                "group {group:?} uses assignor {current}, not {assignor}"
+                "group {group:?} uses assignor {}, not {}",
+                current.name(),
+                assignor.name()
             ),
             Error::Invalid(why) => write!(f, "invalid argument: {why}"),
         }

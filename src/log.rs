@@ -91,6 +91,10 @@
 //!   so anyone who synchronized with that write finds the bucket.
 
 mod buckets;
+#[cfg(all(test, loom))]
+mod loom_tests;
+#[cfg(not(loom))]
+mod os;
 #[cfg(not(loom))]
 mod pool;
 
@@ -228,6 +232,8 @@ pub struct Log<T> {
     end: AtomicU64,
     /// The first offset of the entry at `end`: read and written only by the holder of the role.
     next: UnsafeCell<u64>,
+    /// The first offset of entry 0 (0, or where a log reopened from disk goes on).
+    first: u64,
     ready: CachePadded<Buckets<Ready, LOG_SHIFT, LOG_BUCKETS>>,
     values: Buckets<Cell<T>, LOG_SHIFT, LOG_BUCKETS, true>,
     /// `ends[i]`: the first offset after entry `i` (so entry `i` covers `ends[i - 1]..ends[i]`).
@@ -248,6 +254,12 @@ unsafe impl<T: Send + Sync> Sync for Log<T> {}
 impl<T: Publish> Log<T> {
     /// An empty log.
     pub fn new() -> Self {
+        Self::starting_at(0)
+    }
+
+    /// An empty log whose first entry will start at offset `first` (a log that goes on where the
+    /// offsets held elsewhere, such as on disk, end).
+    pub fn starting_at(first: u64) -> Self {
         assert!(
             std::mem::size_of::<T>() > 0,
             "a log of zero-sized records is not supported"
@@ -255,7 +267,8 @@ impl<T: Publish> Log<T> {
         Log {
             reserved: AtomicU64::new(0),
             end: AtomicU64::new(0),
-            next: UnsafeCell::new(0),
+            next: UnsafeCell::new(first),
+            first,
             ready: CachePadded::new(Buckets::new()),
             values: Buckets::new(),
             ends: Buckets::new(),
@@ -433,7 +446,7 @@ impl<T: Publish> Log<T> {
     #[inline]
     unsafe fn base_unchecked(&self, index: u64) -> u64 {
         if index == 0 {
-            return 0;
+            return self.first;
         }
         let cell = self
             .ends
@@ -462,12 +475,12 @@ impl<T: Publish> Log<T> {
         // SAFETY:
         // 1. Every index passed below is at most `entries`, a value `entries()` returned.
         let base = |i: u64| unsafe { self.base_unchecked(i) };
-        if offset >= base(entries) {
+        if offset >= base(entries) || offset < self.first {
             return None;
         }
-        // Every entry takes at least one offset, so entry `i` starts at or after offset `i`: the
-        // entry of `offset` has an index of at most `offset`.
-        let guess = offset.min(entries - 1);
+        // Every entry takes at least one offset, so entry `i` starts at or after offset
+        // `first + i`: the entry of `offset` has an index of at most `offset - first`.
+        let guess = (offset - self.first).min(entries - 1);
         if base(guess) <= offset && offset < base(guess + 1) {
             return Some(guess);
         }
@@ -778,6 +791,28 @@ mod tests {
         let mut read = vec![];
         log.read(2, 3, |i, base, e| read.push((i, base, e.count)));
         assert_eq!(read, [(2, 6, 1), (3, 7, 1), (4, 8, 3)]);
+    }
+
+    #[test]
+    fn a_log_can_start_at_any_offset() {
+        let log = Log::starting_at(1_000);
+        assert_eq!((log.end(), log.index_of(1_000)), (1_000, None));
+        let a = log.append(Weighted {
+            count: 3,
+            seen: None,
+        });
+        let b = log.append(Weighted {
+            count: 1,
+            seen: None,
+        });
+        assert_eq!((a, b), (0, 1));
+        assert_eq!(log.offsets(0), Some(1_000..1_003));
+        assert_eq!(log.offsets(1), Some(1_003..1_004));
+        assert_eq!(log.end(), 1_004);
+        assert_eq!(log.index_of(999), None);
+        assert_eq!(log.index_of(1_002), Some(0));
+        assert_eq!(log.index_of(1_003), Some(1));
+        assert_eq!(log.index_of(1_004), None);
     }
 
     #[test]

@@ -9,13 +9,13 @@
 #[cfg(not(loom))]
 pub(crate) use std::sync::{
     atomic::{fence, AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering},
-    Arc, Mutex, MutexGuard,
+    Arc, Condvar, Mutex, MutexGuard,
 };
 
 #[cfg(loom)]
 pub(crate) use loom::sync::{
     atomic::{fence, AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering},
-    Arc, Mutex, MutexGuard,
+    Arc, Condvar, Mutex, MutexGuard,
 };
 
 /// Locks `m`, and takes its guard even if a thread panicked while holding it. Every mutex of the
@@ -111,6 +111,30 @@ impl<T> ArcSwap<T> {
 
     pub(crate) fn swap(&self, value: Arc<T>) -> Arc<T> {
         std::mem::replace(&mut *self.0.write().unwrap(), value)
+    }
+}
+
+/// An atomically swappable `Option<Arc<T>>`: `arc_swap::ArcSwapOption` normally, a loom
+/// `RwLock<Option<Arc<T>>>` under loom.
+#[cfg(not(loom))]
+pub(crate) use arc_swap::ArcSwapOption;
+
+#[cfg(loom)]
+#[derive(Debug)]
+pub(crate) struct ArcSwapOption<T>(loom::sync::RwLock<Option<Arc<T>>>);
+
+#[cfg(loom)]
+impl<T> ArcSwapOption<T> {
+    pub(crate) fn new(value: Option<Arc<T>>) -> Self {
+        ArcSwapOption(loom::sync::RwLock::new(value))
+    }
+
+    pub(crate) fn load_full(&self) -> Option<Arc<T>> {
+        self.0.read().unwrap().clone()
+    }
+
+    pub(crate) fn store(&self, value: Option<Arc<T>>) {
+        *self.0.write().unwrap() = value;
     }
 }
 

@@ -180,6 +180,7 @@ fn check_balance(
                 }
             }
         }
+        other => return Err(format!("no balance rule for the assignor {other:?}")),
     }
     Ok(())
 }

@@ -19,7 +19,7 @@ use kafka_protocol::records::RecordBatchDecoder;
 use kafka_support::wire::call;
 use kgroups::broker::Config;
 use kgroups::kafka::{server, Context, FrontConfig};
-use kgroups::node::Node;
+use kgroups::maelstrom::Node;
 use serde_json::Value;
 use std::net::TcpStream;
 use std::sync::Arc;

@@ -1,193 +1,38 @@
-//! The cluster (issue 5), driven in-process: several `Node`s wired by a tiny router that can cut
-//! links, with the cluster timer ([`Node::tick`]) called at chosen times so retries, give-ups and
-//! replication run without sleeping.
+//! The cluster (issue 5), driven in-process through the harness in `cluster_util`.
 
-use kgroups::broker::Config;
-use kgroups::node::Node;
+mod cluster_util;
+
+use cluster_util::{
+    coordinator, group_on, key_led_by, leader_of, topic_homed, Net, GIVE_UP_MS, RETRY_MS,
+};
 use serde_json::{json, Value};
-use std::collections::{HashSet, VecDeque};
-
-/// Nodes `n0…`, clients `c…`, and the messages between them.
-struct Net {
-    nodes: Vec<Node>,
-    /// Cut links (from, to): messages on them are dropped.
-    cut: HashSet<(usize, usize)>,
-    queue: VecDeque<(usize, String)>,
-    /// Replies that reached clients.
-    replies: Vec<Value>,
-    /// Messages between nodes delivered (and dropped).
-    server_msgs: usize,
-    dropped: usize,
-    next_id: u64,
-}
-
-fn node_index(id: &str) -> Option<usize> {
-    id.strip_prefix('n')?.parse().ok()
-}
-
-impl Net {
-    fn new(n: usize) -> Net {
-        let mut net = Net {
-            nodes: (0..n)
-                .map(|_| {
-                    Node::new(Config {
-                        default_partitions: 4,
-                        ..Config::default()
-                    })
-                })
-                .collect(),
-            cut: HashSet::new(),
-            queue: VecDeque::new(),
-            replies: Vec::new(),
-            server_msgs: 0,
-            dropped: 0,
-            next_id: 1,
-        };
-        let ids: Vec<String> = (0..n).map(|i| format!("n{i}")).collect();
-        for i in 0..n {
-            let r = net.call(
-                i,
-                json!({"type": "init", "node_id": format!("n{i}"), "node_ids": ids}),
-            );
-            assert_eq!(r["type"], "init_ok");
-        }
-        net
-    }
-
-    /// Feeds one line to node `i` and routes what it writes.
-    fn feed(&mut self, i: usize, line: &str) {
-        let mut out = Vec::new();
-        self.nodes[i].handle(line.as_bytes(), &mut out);
-        self.route(i, &out);
-    }
-
-    fn route(&mut self, from: usize, out: &[u8]) {
-        for line in std::str::from_utf8(out).unwrap().lines() {
-            let v: Value = serde_json::from_str(line).unwrap();
-            let dest = v["dest"].as_str().unwrap();
-            match node_index(dest) {
-                Some(to) => {
-                    self.server_msgs += 1;
-                    if self.cut.contains(&(from, to)) {
-                        self.dropped += 1;
-                    } else {
-                        self.queue.push_back((to, line.to_string()));
-                    }
-                }
-                None => self.replies.push(v),
-            }
-        }
-    }
-
-    /// Delivers until nothing is in flight.
-    fn run(&mut self) {
-        while let Some((to, line)) = self.queue.pop_front() {
-            self.feed(to, &line);
-        }
-    }
-
-    /// Runs every node's cluster timer as if `now` ms had passed on its clock.
-    fn tick(&mut self, now: u64) {
-        for i in 0..self.nodes.len() {
-            let mut out = Vec::new();
-            self.nodes[i].tick(now, &mut out);
-            self.route(i, &out);
-        }
-        self.run();
-    }
-
-    /// Sends a client request to node `i` without delivering anything; returns its msg_id.
-    fn send(&mut self, i: usize, client: &str, mut body: Value) -> u64 {
-        let id = self.next_id;
-        self.next_id += 1;
-        body["msg_id"] = json!(id);
-        let line = json!({"src": client, "dest": format!("n{i}"), "body": body}).to_string();
-        self.feed(i, &line);
-        id
-    }
-
-    /// The reply to request `id`, if it came.
-    fn reply(&self, id: u64) -> Option<&Value> {
-        self.replies
-            .iter()
-            .find(|r| r["body"]["in_reply_to"] == json!(id))
-            .map(|r| &r["body"])
-    }
-
-    /// A request from client `c1` to node `i`, delivered to completion.
-    fn call(&mut self, i: usize, body: Value) -> Value {
-        self.call_as(i, "c1", body)
-    }
-
-    fn call_as(&mut self, i: usize, client: &str, body: Value) -> Value {
-        let id = self.send(i, client, body);
-        self.run();
-        self.reply(id)
-            .unwrap_or_else(|| panic!("no reply to {id}"))
-            .clone()
-    }
-
-    fn isolate(&mut self, i: usize) {
-        for j in 0..self.nodes.len() {
-            if j != i {
-                self.cut.insert((i, j));
-                self.cut.insert((j, i));
-            }
-        }
-    }
-
-    fn heal(&mut self) {
-        self.cut.clear();
-    }
-
-    /// How many records partition `p` of the default topic holds on node `i`.
-    fn held(&self, i: usize, p: u32) -> u64 {
-        self.nodes[i].broker().default_topic().partitions()[p as usize].end()
-    }
-}
-
-/// The leader of `key`'s partition, as node 0 computes it, and the partition.
-fn leader_of(net: &Net, key: &str) -> (usize, u32) {
-    let t = net.nodes[0].broker().default_topic();
-    let p = kgroups::partitioner::partition_for(key.as_bytes(), t.partition_count());
-    (net.nodes[0].cluster().unwrap().leader("default", p), p)
-}
-
-/// A key whose leader is `want`.
-fn key_led_by(net: &Net, want: usize) -> String {
-    (0..1000)
-        .map(|i| format!("k{i}"))
-        .find(|k| leader_of(net, k).0 == want)
-        .expect("some key has that leader")
-}
-
-/// A group coordinated by `want`.
-fn group_on(net: &Net, want: usize) -> String {
-    (0..1000)
-        .map(|i| format!("g{i}"))
-        .find(|g| net.nodes[0].cluster().unwrap().coordinator(g) == want)
-        .expect("some group has that coordinator")
-}
-
-/// A topic name whose home (the node that decides its partition count) is `want`.
-fn topic_homed(net: &Net, want: usize, prefix: &str) -> String {
-    (0..1000)
-        .map(|i| format!("{prefix}{i}"))
-        .find(|t| net.nodes[0].cluster().unwrap().home(t) == want)
-        .expect("some topic has that home")
-}
 
 #[test]
-fn every_node_computes_the_same_placement() {
-    let net = Net::new(3);
-    for key in ["a", "b", "k7"] {
+fn every_node_places_partitions_and_groups_as_the_readme_says() {
+    let mut net = Net::new(3);
+    // A keyed send through any node is appended at its partition's leader alone.
+    for (i, key) in ["a", "b", "k7"].into_iter().enumerate() {
         let (l, p) = leader_of(&net, key);
-        for n in &net.nodes {
-            assert_eq!(n.cluster().unwrap().leader("default", p), l);
+        let before: Vec<u64> = (0..3).map(|n| net.held(n, p)).collect();
+        let r = net.call(i, json!({"type": "send", "key": key, "msg": 1}));
+        assert_eq!(r["type"], "send_ok", "{r}");
+        for (n, b) in before.into_iter().enumerate() {
+            let want = b + u64::from(n == l);
             assert_eq!(
-                n.cluster().unwrap().coordinator(key),
-                net.nodes[0].cluster().unwrap().coordinator(key)
+                net.held(n, p),
+                want,
+                "key {key} sent through n{i}, node n{n}"
             );
+        }
+    }
+    // A group lives at its coordinator alone, whichever node a subscribe came through.
+    for (i, g) in ["a", "b", "g7"].into_iter().enumerate() {
+        let r = net.call(i, json!({"type": "subscribe", "group": g, "consumer": "x"}));
+        assert_eq!(r["type"], "subscribe_ok", "{r}");
+        let c = coordinator(3, g);
+        for n in 0..3 {
+            let known = net.nodes[n].broker().groups().generation(g).is_some();
+            assert_eq!(known, n == c, "group {g} through n{i}, node n{n}");
         }
     }
 }
@@ -296,7 +141,7 @@ fn group_requests_go_to_the_coordinator_from_any_node() {
     );
     assert_eq!(r["type"], "create_topic_ok");
     for n in &net.nodes {
-        assert_eq!(n.broker().topics.get("t").unwrap().partition_count(), 2);
+        assert_eq!(n.broker().topics().get("t").unwrap().partition_count(), 2);
     }
     let r = net.call_as(
         0,
@@ -306,8 +151,8 @@ fn group_requests_go_to_the_coordinator_from_any_node() {
     assert_eq!(r["type"], "subscribe_ok", "{r}");
     assert_eq!(r["partitions"], json!([0, 1]));
     // Only the coordinator knows the group; the consumer id defaulted to the client's src.
-    assert!(net.nodes[2].broker().groups.generation(&g).is_some());
-    assert!(net.nodes[0].broker().groups.generation(&g).is_none());
+    assert!(net.nodes[2].broker().groups().generation(&g).is_some());
+    assert!(net.nodes[0].broker().groups().generation(&g).is_none());
     for k in 0..6 {
         let r = net.call(
             1,
@@ -371,7 +216,7 @@ fn a_retried_forward_is_applied_once() {
 }
 
 fn super_retry() -> u64 {
-    kgroups::node::cluster::RETRY_MS + 50
+    RETRY_MS + 50
 }
 
 #[test]
@@ -387,7 +232,7 @@ fn give_up_says_11_only_when_the_operation_certainly_did_not_happen() {
     net.run();
     net.tick(super_retry());
     assert!(net.reply(sent).is_none() && net.reply(queued).is_none());
-    let give_up = kgroups::node::cluster::GIVE_UP_MS + 100;
+    let give_up = GIVE_UP_MS + 100;
     net.tick(give_up);
     assert_eq!(net.reply(sent).unwrap()["code"], 13);
     assert_eq!(net.reply(queued).unwrap()["code"], 11);
@@ -449,22 +294,22 @@ fn a_topic_created_while_a_node_was_cut_off_reaches_it_after_heal() {
     );
     net.run();
     net.tick(super_retry());
-    net.tick(kgroups::node::cluster::GIVE_UP_MS + 100);
+    net.tick(GIVE_UP_MS + 100);
     // Created here and on n1, not on n2: it may have happened, so indefinite.
     assert_eq!(net.reply(id).unwrap()["code"], 13);
-    assert!(net.nodes[2].broker().topics.get(&late).is_none());
+    assert!(net.nodes[2].broker().topics().get(&late).is_none());
     net.heal();
-    net.tick(2 * kgroups::node::cluster::GIVE_UP_MS);
+    net.tick(2 * GIVE_UP_MS);
     let t = net.nodes[2]
         .broker()
-        .topics
+        .topics()
         .get(&late)
         .expect("learned from a sync");
     assert_eq!(t.partition_count(), 3);
     // The topic list stops travelling once every peer has it.
-    net.tick(3 * kgroups::node::cluster::GIVE_UP_MS);
+    net.tick(3 * GIVE_UP_MS);
     let before = net.server_msgs;
-    net.tick(4 * kgroups::node::cluster::GIVE_UP_MS);
+    net.tick(4 * GIVE_UP_MS);
     assert_eq!(net.server_msgs, before, "an idle cluster sends nothing");
 }
 
@@ -480,7 +325,7 @@ fn a_node_cut_off_from_a_topics_creation_does_not_invent_its_partition_count() {
         json!({"type": "create_topic", "topic": t, "partitions": 3}),
     );
     net.run();
-    net.tick(kgroups::node::cluster::GIVE_UP_MS + 100);
+    net.tick(GIVE_UP_MS + 100);
     assert_eq!(
         net.reply(id).unwrap()["code"],
         13,
@@ -490,7 +335,7 @@ fn a_node_cut_off_from_a_topics_creation_does_not_invent_its_partition_count() {
         assert_eq!(
             net.nodes[i]
                 .broker()
-                .topics
+                .topics()
                 .get(&t)
                 .unwrap()
                 .partition_count(),
@@ -504,14 +349,14 @@ fn a_node_cut_off_from_a_topics_creation_does_not_invent_its_partition_count() {
     let g = group_on(&net, 2);
     let r = net.call(2, json!({"type": "subscribe", "group": g, "topic": t}));
     assert_eq!(r["code"], 11, "{r}");
-    net.tick(kgroups::node::cluster::GIVE_UP_MS + 200);
-    assert!(net.nodes[2].broker().topics.get(&t).is_none());
+    net.tick(GIVE_UP_MS + 200);
+    assert!(net.nodes[2].broker().topics().get(&t).is_none());
     // After the heal it learns the home's count, and serves the topic.
     net.heal();
-    let mut now = 3 * kgroups::node::cluster::GIVE_UP_MS;
+    let mut now = 3 * GIVE_UP_MS;
     let r = loop {
         let r = net.call(2, json!({"type": "send", "topic": t, "key": "k", "msg": 2}));
-        if r["type"] == "send_ok" || now > 10 * kgroups::node::cluster::GIVE_UP_MS {
+        if r["type"] == "send_ok" || now > 10 * GIVE_UP_MS {
             break r;
         }
         now += 20;
@@ -521,7 +366,7 @@ fn a_node_cut_off_from_a_topics_creation_does_not_invent_its_partition_count() {
     assert_eq!(
         net.nodes[2]
             .broker()
-            .topics
+            .topics()
             .get(&t)
             .unwrap()
             .partition_count(),
@@ -546,12 +391,12 @@ fn a_new_topic_is_created_by_its_home_and_learned_by_the_others() {
         json!({"type": "send", "topic": away, "key": "a", "msg": 1}),
     );
     assert_eq!(r["code"], 11, "{r}");
-    assert!(net.nodes[0].broker().topics.get(&away).is_none());
+    assert!(net.nodes[0].broker().topics().get(&away).is_none());
     net.tick(10);
     assert_eq!(
         net.nodes[0]
             .broker()
-            .topics
+            .topics()
             .get(&away)
             .map(|t| t.partition_count()),
         Some(4),
@@ -575,7 +420,7 @@ fn a_new_topic_is_created_by_its_home_and_learned_by_the_others() {
     for node in &net.nodes {
         for t in [&here, &away] {
             assert_eq!(
-                node.broker().topics.get(t).map(|t| t.partition_count()),
+                node.broker().topics().get(t).map(|t| t.partition_count()),
                 Some(4)
             );
         }
@@ -592,7 +437,7 @@ fn create_topic_through_any_node_is_decided_by_the_home() {
     );
     assert_eq!(r["type"], "create_topic_ok", "{r}");
     for node in &net.nodes {
-        assert_eq!(node.broker().topics.get(&t).unwrap().partition_count(), 5);
+        assert_eq!(node.broker().topics().get(&t).unwrap().partition_count(), 5);
     }
     // Another count, through a third node: the home's refusal (21) comes back.
     let r = net.call(
@@ -672,7 +517,7 @@ fn a_split_send_batch_with_an_unreachable_part_says_it_may_have_happened() {
     );
     net.run();
     assert!(net.reply(id).is_none(), "waits for the unreachable part");
-    net.tick(kgroups::node::cluster::GIVE_UP_MS + 100);
+    net.tick(GIVE_UP_MS + 100);
     // n0 appended its own record: the batch happened in part, so 13, never 11.
     let r = net.reply(id).unwrap();
     assert_eq!(r["code"], 13, "{r}");
@@ -712,6 +557,6 @@ fn list_offsets_reads_each_partitions_log_end_at_its_leader() {
     net.isolate(2);
     let id = net.send(0, "c1", json!({"type": "list_offsets"}));
     net.run();
-    net.tick(kgroups::node::cluster::GIVE_UP_MS + 100);
+    net.tick(GIVE_UP_MS + 100);
     assert_eq!(net.reply(id).unwrap()["code"], 11);
 }

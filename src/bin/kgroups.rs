@@ -12,5 +12,5 @@ fn main() {
     if std::env::args_os().nth(1).is_some_and(|a| a == "broker") {
         std::process::exit(kgroups::kafka::main(std::env::args_os().skip(2)));
     }
-    std::process::exit(kgroups::node::main());
+    std::process::exit(kgroups::maelstrom::main());
 }

@@ -39,7 +39,7 @@
 //!   which therefore sees `S`'s snapshot (or a later one) and refuses `c`.
 //!
 //! Either way `c` can never overwrite `B`'s progress. An admin commit (no member) is always accepted.
-//! `tests/loom_group.rs` checks both races under loom, on this very code.
+//! `group/loom_tests.rs` checks both races under loom, on this very code.
 //!
 //! # Orderings
 //!
@@ -63,12 +63,35 @@ use std::collections::{BTreeSet, HashMap};
 
 /// Where a partition with no committed offset starts: Kafka's `auto.offset.reset`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum ResetPolicy {
     /// From the log start.
     #[default]
     Earliest,
     /// From the log end at the moment the position is first needed.
     Latest,
+}
+
+impl ResetPolicy {
+    /// The name Kafka's `auto.offset.reset` uses: `earliest`, `latest`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ResetPolicy::Earliest => "earliest",
+            ResetPolicy::Latest => "latest",
+        }
+    }
+}
+
+impl std::str::FromStr for ResetPolicy {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "earliest" => Ok(ResetPolicy::Earliest),
+            "latest" => Ok(ResetPolicy::Latest),
+            other => Err(format!("unknown reset policy {other:?} (earliest, latest)")),
+        }
+    }
 }
 
 /// Defaults for groups; each member may override some of them when it joins.
@@ -118,6 +141,7 @@ pub struct MemberView {
 
 /// Where `reset_offsets` moves a group's committed offsets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ResetTo {
     /// Offset 0.
     Earliest,
@@ -353,12 +377,24 @@ impl Coordinator {
         &self.config
     }
 
-    fn group(&self, id: &str) -> Result<Arc<Group>, Error> {
-        self.groups
-            .load()
+    /// Runs `f` with group `id` from the current table, without touching its reference count (the
+    /// path of every poll and heartbeat); [`Error::UnknownGroup`] if there is no such group.
+    #[inline]
+    fn with_group<R>(
+        &self,
+        id: &str,
+        f: impl FnOnce(&Arc<Group>) -> Result<R, Error>,
+    ) -> Result<R, Error> {
+        let table = self.groups.load();
+        let g = table
             .get(id)
-            .cloned()
-            .ok_or_else(|| Error::UnknownGroup(id.to_string()))
+            .ok_or_else(|| Error::UnknownGroup(id.to_string()))?;
+        f(g)
+    }
+
+    /// Group `id`, kept (for the cold paths that lock its membership).
+    fn group(&self, id: &str) -> Result<Arc<Group>, Error> {
+        self.with_group(id, |g| Ok(Arc::clone(g)))
     }
 
     #[cold]
@@ -448,8 +484,8 @@ impl Coordinator {
                     }
                     return Err(Error::InconsistentAssignor {
                         group: g.id.to_string(),
-                        assignor: a.name().to_string(),
-                        current: membership.assignor.name().to_string(),
+                        assignor: a,
+                        current: membership.assignor,
                     });
                 }
                 membership.assignor = a;
@@ -521,13 +557,11 @@ impl Coordinator {
 
     /// Keeps the member alive; returns what it owns.
     pub fn heartbeat(&self, group: &str, member: &str, now: Millis) -> Result<MemberView, Error> {
-        let table = self.groups.load();
-        let g = table
-            .get(group)
-            .ok_or_else(|| Error::UnknownGroup(group.to_string()))?;
-        let snap = g.snapshot.load();
-        let m = self.live(g, &snap, member, now)?;
-        Ok(snap.view(m))
+        self.with_group(group, |g| {
+            let snap = g.snapshot.load();
+            let m = self.live(g, &snap, member, now)?;
+            Ok(snap.view(m))
+        })
     }
 
     /// Hands out up to `max` records from the member's partitions, fairly, advancing their positions;
@@ -541,17 +575,15 @@ impl Coordinator {
         now: Millis,
         mut f: impl FnMut(&Topic, u32, RecordRef<'_>),
     ) -> Result<MemberView, Error> {
-        let table = self.groups.load();
-        let g = table
-            .get(group)
-            .ok_or_else(|| Error::UnknownGroup(group.to_string()))?;
-        let snap = g.snapshot.load();
-        let m = self.live(g, &snap, member, now)?;
-        if snap.members[m].slot.auto_commit {
-            g.auto_commit(&snap, m);
-        }
-        g.hand_out(&snap, m, max, self.config.reset, &mut f);
-        Ok(snap.view(m))
+        self.with_group(group, |g| {
+            let snap = g.snapshot.load();
+            let m = self.live(g, &snap, member, now)?;
+            if snap.members[m].slot.auto_commit {
+                g.auto_commit(&snap, m);
+            }
+            g.hand_out(&snap, m, max, self.config.reset, &mut f);
+            Ok(snap.view(m))
+        })
     }
 
     /// Commits `offset` (the next to consume) for (topic, partition). With `member`, the member must
@@ -565,7 +597,6 @@ impl Coordinator {
         topic: &str,
         partition: u32,
         offset: u64,
-        _now: Millis,
     ) -> Result<(), Error> {
         let Some(member) = member else {
             let g = self.group_or_create(group);
@@ -582,32 +613,30 @@ impl Coordinator {
             g.commit_admin(name, partition, offset);
             return Ok(());
         };
-        let table = self.groups.load();
-        let g = table
-            .get(group)
-            .ok_or_else(|| Error::UnknownGroup(group.to_string()))?;
-        let snap = g.snapshot.load();
-        let m = snap.member(member).ok_or_else(|| Error::UnknownMember {
-            group: group.to_string(),
-            member: member.to_string(),
-        })?;
-        let fenced = |generation| Error::Fenced {
-            group: group.to_string(),
-            member: member.to_string(),
-            topic: topic.to_string(),
-            partition,
-            generation,
-        };
-        let t = snap.topic(topic).ok_or_else(|| fenced(snap.generation))?;
-        check_partition(&snap.topics[t].topic, partition)?;
-        g.commit_as(
-            &snap.members[m].slot,
-            &snap.topics[t].name,
-            partition,
-            offset,
-            None,
-        )
-        .map_err(|Refused::Fenced(generation)| fenced(generation))
+        self.with_group(group, |g| {
+            let snap = g.snapshot.load();
+            let m = snap.member(member).ok_or_else(|| Error::UnknownMember {
+                group: group.to_string(),
+                member: member.to_string(),
+            })?;
+            let fenced = |generation| Error::Fenced {
+                group: group.to_string(),
+                member: member.to_string(),
+                topic: topic.to_string(),
+                partition,
+                generation,
+            };
+            let t = snap.topic(topic).ok_or_else(|| fenced(snap.generation))?;
+            check_partition(&snap.topics[t].topic, partition)?;
+            g.commit_as(
+                &snap.members[m].slot,
+                &snap.topics[t].name,
+                partition,
+                offset,
+                None,
+            )
+            .map_err(|Refused::Fenced(generation)| fenced(generation))
+        })
     }
 
     /// Like [`Coordinator::commit`], for a topic given by reference: an admin commit also makes the
@@ -619,7 +648,6 @@ impl Coordinator {
         topic: &Arc<Topic>,
         partition: u32,
         offset: u64,
-        now: Millis,
     ) -> Result<(), Error> {
         check_partition(topic, partition)?;
         if member.is_none() {
@@ -631,7 +659,7 @@ impl Coordinator {
                     .insert(topic.name().into(), Arc::clone(topic));
             }
         }
-        self.commit(group, member, topic.name(), partition, offset, now)
+        self.commit(group, member, topic.name(), partition, offset)
     }
 
     /// The committed offset, if any.
@@ -804,10 +832,8 @@ impl Coordinator {
 
     /// The group's current generation (one lock-free snapshot load).
     pub fn generation(&self, group: &str) -> Option<u64> {
-        let table = self.groups.load();
-        let g = table.get(group)?;
-        let generation = g.snapshot.load().generation;
-        Some(generation)
+        self.with_group(group, |g| Ok(g.snapshot.load().generation))
+            .ok()
     }
 
     /// Checks the invariants of `group`'s current snapshot (ownership, member lists, cursors);
@@ -823,5 +849,7 @@ fn check_partition(topic: &Topic, partition: u32) -> Result<(), Error> {
     topic.partition(partition).map(|_| ())
 }
 
+#[cfg(all(test, loom))]
+mod loom_tests;
 #[cfg(all(test, not(loom)))]
 mod tests;

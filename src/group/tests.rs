@@ -258,12 +258,12 @@ fn a_commit_for_a_lost_partition_is_fenced() {
     let c = Coordinator::new(GroupConfig::default());
     let t = topic("t", 2, 0);
     join(&c, "g", "a", &t, 0);
-    c.commit("g", Some("a"), "t", 1, 4, 0).unwrap();
-    c.commit("g", Some("a"), "t", 0, 2, 0).unwrap();
+    c.commit("g", Some("a"), "t", 1, 4).unwrap();
+    c.commit("g", Some("a"), "t", 0, 2).unwrap();
     join(&c, "g", "b", &t, 0);
     let moved = owned(&c, "g", "b", 0)[0];
-    c.commit("g", Some("b"), "t", moved, 7, 0).unwrap();
-    let err = c.commit("g", Some("a"), "t", moved, 1, 0).unwrap_err();
+    c.commit("g", Some("b"), "t", moved, 7).unwrap();
+    let err = c.commit("g", Some("a"), "t", moved, 1).unwrap_err();
     assert_eq!(
         err,
         Error::Fenced {
@@ -276,23 +276,23 @@ fn a_commit_for_a_lost_partition_is_fenced() {
     );
     assert_eq!(c.committed("g", "t", moved), Some(7));
     // The partition a kept is still a's to commit.
-    c.commit("g", Some("a"), "t", 1 - moved, 9, 0).unwrap();
+    c.commit("g", Some("a"), "t", 1 - moved, 9).unwrap();
     // A topic the member does not own at all: fenced too.
     assert!(matches!(
-        c.commit("g", Some("a"), "u", 0, 1, 0),
+        c.commit("g", Some("a"), "u", 0, 1),
         Err(Error::Fenced { .. })
     ));
     // Non-members and unknown partitions.
     assert!(matches!(
-        c.commit("g", Some("z"), "t", 0, 1, 0),
+        c.commit("g", Some("z"), "t", 0, 1),
         Err(Error::UnknownMember { .. })
     ));
     assert!(matches!(
-        c.commit("g", Some("a"), "t", 5, 1, 0),
+        c.commit("g", Some("a"), "t", 5, 1),
         Err(Error::UnknownPartition { .. })
     ));
     // An admin commit is accepted, whoever owns the partition.
-    c.commit("g", None, "t", moved, 3, 0).unwrap();
+    c.commit("g", None, "t", moved, 3).unwrap();
     assert_eq!(c.committed("g", "t", moved), Some(3));
 }
 
@@ -320,7 +320,7 @@ fn a_commit_wins_over_the_reset_policy() {
         ..GroupConfig::default()
     });
     let t = topic("t", 1, 5);
-    c.commit("g", None, "t", 0, 2, 0).unwrap();
+    c.commit("g", None, "t", 0, 2).unwrap();
     join(&c, "g", "a", &t, 0);
     assert_eq!(poll(&c, "g", "a", 10, 0), vec![(0, 2), (0, 3), (0, 4)]);
 }
@@ -330,7 +330,7 @@ fn a_commit_beyond_the_log_end_is_accepted_and_reads_clamp() {
     let c = Coordinator::new(GroupConfig::default());
     let t = topic("t", 1, 5);
     join(&c, "g", "a", &t, 0);
-    c.commit("g", Some("a"), "t", 0, 100, 0).unwrap();
+    c.commit("g", Some("a"), "t", 0, 100).unwrap();
     assert_eq!(c.committed("g", "t", 0), Some(100));
     assert!(poll(&c, "g", "a", 10, 0).is_empty());
     let d = c.describe("g", 0).unwrap();
@@ -345,7 +345,7 @@ fn describe_shows_owners_commits_log_ends_and_lag() {
     fill(&t, 0, 10);
     fill(&t, 1, 4);
     join(&c, "g", "a", &t, 0);
-    c.commit("g", Some("a"), "t", 0, 7, 0).unwrap();
+    c.commit("g", Some("a"), "t", 0, 7).unwrap();
     let d = c.describe("g", 0).unwrap();
     assert_eq!(d.group, "g");
     assert_eq!(d.generation, 1);
@@ -595,8 +595,8 @@ fn offsets_can_be_listed_and_deleted_and_empty_groups_deleted() {
     let t = topic("t", 2, 10);
     assert!(c.committed_offsets("g").is_empty());
     assert_eq!(c.delete_group("g", 0), Err(Error::UnknownGroup("g".into())));
-    c.commit_topic("g", None, &t, 1, 7, 0).unwrap();
-    c.commit_topic("g", None, &t, 0, 3, 0).unwrap();
+    c.commit_topic("g", None, &t, 1, 7).unwrap();
+    c.commit_topic("g", None, &t, 0, 3).unwrap();
     assert_eq!(
         c.committed_offsets("g"),
         [("t".to_string(), 0, 3), ("t".to_string(), 1, 7)]

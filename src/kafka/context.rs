@@ -40,7 +40,7 @@ impl Default for FrontConfig {
 }
 
 /// Whatever holds the engine: a [`Broker`] of the front's own, or a Maelstrom
-/// [`Node`](crate::node::Node), so that both fronts serve one engine in one process.
+/// [`Node`](crate::maelstrom::Node), so that both fronts serve one engine in one process.
 pub type Engine = Arc<dyn AsRef<Broker> + Send + Sync>;
 
 /// The front's own broker (`kgroups broker`).
@@ -52,7 +52,7 @@ impl AsRef<Broker> for Own {
     }
 }
 
-impl AsRef<Broker> for crate::node::Node {
+impl AsRef<Broker> for crate::maelstrom::Node {
     fn as_ref(&self) -> &Broker {
         self.broker()
     }

@@ -19,7 +19,7 @@ pub async fn run(ctx: Arc<Context>, listener: TcpListener) {
             every.tick().await;
             let now = timer.now();
             timer.classic.tick(now);
-            timer.broker().groups.expire(now);
+            timer.broker().groups().expire(now);
         }
     });
     let slots = Arc::new(Semaphore::new(

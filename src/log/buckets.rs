@@ -12,9 +12,8 @@
 //! - with `POOLED` (a log's records), from 64 KiB up to 1 MiB, carved instead from the
 //!   process-wide pool of 2 MiB huge-page chunks (`log/pool.rs`), shared by every log. A log then
 //!   takes huge pages from its ~2,000th record on (32-byte records) instead of its ~65,000th,
-//!   without holding a huge page of its own: a page fault costs about as much as writing a
-//!   hundred records, and a partition's records fault in one 4 KiB page per 128 records
-//!   otherwise. The price: a chunk is resident as a whole once touched, so the unfilled part of
+//!   without holding a huge page of its own; otherwise a partition's records fault in one 4 KiB
+//!   page per 128 records (the cost of a fault is in `benches/README.md`). The price: a chunk is resident as a whole once touched, so the unfilled part of
 //!   each log's last pooled bucket is resident too. That suits records, which fill their buckets
 //!   at the log's full rate, and not offset lists, one per key, which fill at a fraction of it.
 
@@ -28,6 +27,8 @@
 //!   no other bucket ever had, so there is nothing else to publish.
 //! - Slots' own contents are the owner's business (see [`Log`](super::Log)'s Orderings).
 
+#[cfg(not(loom))]
+use super::os::{map_zeroed, unmap, HUGE};
 #[cfg(not(loom))]
 use super::pool;
 use crate::loom::{AtomicPtr, Ordering};
@@ -53,12 +54,6 @@ pub(crate) unsafe trait Zeroable: Sized {
 pub(crate) struct Buckets<S, const SHIFT: u32, const N: usize, const POOLED: bool = false> {
     buckets: [AtomicPtr<S>; N],
 }
-
-/// The huge page size (x86-64 and aarch64 with 4 KiB pages): buckets of at least this many bytes
-/// are mapped aligned to it and offered to transparent huge pages; it is also the size of the
-/// pool's chunks.
-#[cfg(not(loom))]
-pub(super) const HUGE: usize = 2 << 20;
 
 impl<S: Zeroable, const SHIFT: u32, const N: usize, const POOLED: bool>
     Buckets<S, SHIFT, N, POOLED>
@@ -191,53 +186,6 @@ impl<S, const SHIFT: u32, const N: usize, const POOLED: bool> Drop
     }
 }
 
-/// A fresh anonymous mapping of `size` bytes (a multiple of the page size): zeroed, page-aligned,
-/// and, from `HUGE` bytes on, `HUGE`-aligned and offered to transparent huge pages (an unaligned
-/// mapping could use huge pages only for its aligned interior).
-#[cfg(not(loom))]
-pub(super) fn map_zeroed(size: usize) -> *mut u8 {
-    let huge = size >= HUGE;
-    // Room to align: the slack is unmapped again below.
-    let mapped = if huge { size + HUGE } else { size };
-    // SAFETY:
-    // 1. An anonymous private mapping with no address hint has no preconditions; the kernel
-    //    returns zeroed, page-aligned memory, or MAP_FAILED.
-    let p = unsafe {
-        libc::mmap(
-            ptr::null_mut(),
-            mapped,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-            -1,
-            0,
-        )
-    };
-    if p == libc::MAP_FAILED {
-        let layout = std::alloc::Layout::from_size_align(size, 4096).expect("mapping layout");
-        std::alloc::handle_alloc_error(layout);
-    }
-    let p = p.cast::<u8>();
-    if !huge {
-        return p;
-    }
-    let head = (HUGE - (p as usize) % HUGE) % HUGE;
-    let tail = HUGE - head;
-    // SAFETY:
-    // 1. `p..p + mapped` is the mapping just made; `head` and `tail` are page multiples (`p` is
-    //    page-aligned) with `head + size + tail == mapped`, so both calls unmap parts of it that
-    //    nothing uses (a zero length is a no-op), leaving `p + head..p + head + size`.
-    // 2. A failure of `madvise` (THP disabled) only means small pages, so it is ignored.
-    unsafe {
-        if head > 0 {
-            libc::munmap(p.cast(), head);
-        }
-        libc::munmap(p.add(head + size).cast(), tail);
-        let aligned = p.add(head);
-        libc::madvise(aligned.cast(), size, libc::MADV_HUGEPAGE);
-        aligned
-    }
-}
-
 /// Frees a bucket of `len` slots. A free function, as `Drop` cannot require `S: Zeroable`.
 ///
 /// # Safety
@@ -248,10 +196,8 @@ pub(super) fn map_zeroed(size: usize) -> *mut u8 {
 unsafe fn free_any<S>(p: *mut S, len: usize, pooled: bool) {
     let layout = bucket_layout::<S>(len);
     match Source::of(layout.size(), pooled) {
-        Source::Map => {
-            // SAFETY: 1. A mapping of exactly this size, made by `alloc_bucket`.
-            unsafe { libc::munmap(p.cast(), layout.size()) };
-        }
+        // SAFETY: 1. A mapping of exactly this size, made by `alloc_bucket`; not used again.
+        Source::Map => unsafe { unmap(p.cast(), layout.size()) },
         // SAFETY: 1. From `pool::alloc`, by `alloc_bucket`; not used again.
         Source::Pool => unsafe { pool::free(p.cast()) },
         // SAFETY: 1. From `alloc_zeroed` with this layout.

@@ -25,7 +25,7 @@
 //!
 //! [`Buckets`]: super::Buckets
 
-use super::buckets::{map_zeroed, HUGE};
+use super::os::{map_zeroed, unmap, HUGE};
 use crate::loom::{lock, Mutex};
 use std::collections::BTreeMap;
 
@@ -128,7 +128,7 @@ impl Pool {
             // SAFETY:
             // 1. `base` is a chunk mapped by `map_zeroed(HUGE)` in `alloc`, still mapped (it is
             //    in `live`), and no bucket in it is live, so nothing uses its memory.
-            unsafe { libc::munmap(base as *mut libc::c_void, HUGE) };
+            unsafe { unmap(base as *mut u8, HUGE) };
         }
     }
 }

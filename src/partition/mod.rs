@@ -1,4 +1,4 @@
-//! One partition: a [`Log`] of entries plus a per-key index.
+//! One partition: a `Log` of entries plus a per-key index.
 //!
 //! An entry is either one **record**, appended by the Maelstrom front ([`Partition::append`]),
 //! or one Kafka **batch** of N records ([`Partition::append_batch`]), stored as the producer sent
@@ -21,7 +21,7 @@
 //! indexed; the records inside batches are not (the index serves Maelstrom's per-key `poll`).
 //!
 //! The offset list (`partition/offset_list.rs`) is appended to only by the log's publisher,
-//! through [`Publish::publish`], which the log runs for one entry at a time, in offset order,
+//! through `Publish::publish`, which the log runs for one entry at a time, in offset order,
 //! *before* the watermark passes the entry. So a reader that loads the watermark `end` and then
 //! the list's length finds every offset of the key below `end` (and maybe a few more, which it
 //! skips). [`Partition::read_key`] binary-searches the list for `from` and walks it: O(log n +
@@ -48,7 +48,7 @@
 //!   writer touches), then `len.store(len + 1, Release)`; readers
 //!   `len.load(Acquire)` and read elements below it. The writer loads `len` with `Relaxed`: it is the
 //!   only writer, and the previous writer's store happens-before through the log's publisher
-//!   hand-off (see [`crate::log`]'s Orderings).
+//!   hand-off (see `log.rs`'s Orderings).
 //! - [`Partition::read_key`] loads the log's `end` (Acquire) *before* the list's length (Acquire): the
 //!   publisher pushed every offset below `end` before its Release store of `end`, so those pushes
 //!   happen-before the length load.
@@ -85,7 +85,7 @@ pub use producers::AppendError;
 
 use crate::batch::Batch;
 use crate::log::{Log, Publish};
-use crate::loom::{fence, lock, AtomicU32, AtomicU64, Mutex, Ordering, StdArc};
+use crate::loom::{fence, lock, Arc, ArcSwapOption, AtomicU32, AtomicU64, Mutex, Ordering, StdArc};
 use bytes::BytesMut;
 use key_table::{KeyEntry, KeyTable};
 use producers::{Producers, Verdict};
@@ -190,11 +190,38 @@ impl Record {
     }
 }
 
+/// A stored batch as its log entry holds it: the fields readers need without its bytes, and
+/// the bytes until they are evicted (after which they are read from disk, or, without a data
+/// directory, lie below the log start offset where no read may go).
+pub(crate) struct Stored {
+    count: u32,
+    batch: ArcSwapOption<Batch>,
+}
+
+impl Stored {
+    fn new(batch: Batch) -> Self {
+        Stored {
+            count: batch.count(),
+            batch: ArcSwapOption::new(Some(Arc::new(batch))),
+        }
+    }
+
+    /// The batch, unless evicted.
+    fn load(&self) -> Option<Arc<Batch>> {
+        self.batch.load_full()
+    }
+
+    /// Drops the in-memory bytes; readers that loaded them keep their `Arc` until done.
+    fn evict(&self) {
+        self.batch.store(None);
+    }
+}
+
 impl Publish for Record {
     #[inline]
     fn count(&self) -> u64 {
         match self.value.as_batch() {
-            Some(batch) => u64::from(batch.count()),
+            Some(stored) => u64::from(stored.count),
             None => 1,
         }
     }
@@ -256,13 +283,21 @@ fn read_batch(
 /// The event that fetchers waiting for new records listen on: one per broker, shared by every
 /// partition, notified after an append to a partition that has waiters (see [`Partition::watch`]).
 #[derive(Debug, Default)]
-pub struct Appends(event_listener::Event);
+pub struct Appends(#[cfg(not(loom))] event_listener::Event);
 
 impl Appends {
     /// A listener that completes after a later notification. Listen *before* checking whether the
     /// records you wait for are there, and register with [`Partition::watch`] in between.
+    #[cfg(not(loom))]
     pub fn listen(&self) -> event_listener::EventListener {
         self.0.listen()
+    }
+
+    /// Wakes every listener.
+    fn notify(&self) {
+        // Under loom nothing listens: the models check the log, not the fronts' waits.
+        #[cfg(not(loom))]
+        self.0.notify(usize::MAX);
     }
 }
 
@@ -326,6 +361,8 @@ pub struct Partition {
     waiters: AtomicU32,
     appends: StdArc<Appends>,
     producers: Mutex<Producers>,
+    /// The index below which every batch's bytes are evicted; also serializes evictions.
+    evicted: Mutex<u64>,
 }
 
 impl Partition {
@@ -343,6 +380,7 @@ impl Partition {
             waiters: AtomicU32::new(0),
             appends,
             producers: Mutex::new(Producers::default()),
+            evicted: Mutex::new(0),
         }
     }
 
@@ -437,7 +475,7 @@ impl Partition {
         let timestamp = batch.max_timestamp();
         let index = self.log.append(Record {
             key: None,
-            value: Value::batch(Box::new(batch)),
+            value: Value::batch(Box::new(Stored::new(batch))),
             timestamp,
         });
         self.appended();
@@ -451,7 +489,7 @@ impl Partition {
         fence(Ordering::SeqCst);
         // Relaxed: ordered by the fence above.
         if self.waiters.load(Ordering::Relaxed) != 0 {
-            self.appends.0.notify(usize::MAX);
+            self.appends.notify();
         }
     }
 
@@ -496,7 +534,24 @@ impl Partition {
             });
         }
         // Relaxed: see "Orderings".
-        Ok(self.start.fetch_max(offset, Ordering::Relaxed).max(offset))
+        let start = self.start.fetch_max(offset, Ordering::Relaxed).max(offset);
+        self.evict_below(start);
+        Ok(start)
+    }
+
+    /// Frees the bytes of the stored batches that lie wholly below `offset`. Records appended
+    /// one by one stay (they are a few dozen bytes each).
+    fn evict_below(&self, offset: u64) {
+        let mut evicted = lock(&self.evicted);
+        while let Some(range) = self.log.offsets(*evicted) {
+            if range.end > offset {
+                break;
+            }
+            if let Some(stored) = self.log.get(*evicted).and_then(|e| e.value.as_batch()) {
+                stored.evict();
+            }
+            *evicted += 1;
+        }
     }
 
     /// Calls `f` for up to `max` published records at offsets `from..` (from the log start offset
@@ -514,7 +569,9 @@ impl Partition {
                 more = true;
                 if n < max {
                     n += match entry.value.as_batch() {
-                        Some(batch) => read_batch(batch, base, from, max - n, &mut f),
+                        Some(stored) => stored
+                            .load()
+                            .map_or(0, |b| read_batch(&b, base, from, max - n, &mut f)),
                         None => {
                             f(entry.view(base));
                             1
@@ -622,12 +679,17 @@ impl Partition {
             let base = self.log.offsets(index).expect("a published entry").start;
             let written = out.len() - before;
             match entry.value.as_batch() {
-                Some(batch) => {
+                Some(stored) => {
                     if !run.is_empty() {
                         Self::encode_run(&mut run, out);
                         run_bytes = 0;
                         continue;
                     }
+                    let Some(batch) = stored.load() else {
+                        // Evicted: below the log start offset, which `from` is not.
+                        index += 1;
+                        continue;
+                    };
                     if written > 0 && written + batch.size() > max_bytes {
                         break;
                     }
@@ -687,11 +749,15 @@ impl Partition {
         while let Some(entry) = self.log.get(index) {
             if entry.timestamp >= timestamp {
                 let base = self.log.offsets(index).expect("a published entry").start;
-                let Some(batch) = entry.value.as_batch() else {
+                let Some(stored) = entry.value.as_batch() else {
                     return Some((base, entry.timestamp));
                 };
+                let Some(batch) = stored.load() else {
+                    index += 1;
+                    continue;
+                };
                 let mut found = None;
-                read_batch(batch, base, base, usize::MAX, &mut |r| {
+                read_batch(&batch, base, base, usize::MAX, &mut |r| {
                     if found.is_none() && r.timestamp >= timestamp {
                         found = Some((r.offset, r.timestamp));
                     }
@@ -1069,6 +1135,23 @@ mod tests {
             })
         );
         assert_eq!(read_all(&p, 0)[0].0, 2, "reads start at the log start");
+    }
+
+    #[test]
+    fn delete_records_frees_the_batches_below_the_new_start() {
+        let p = Partition::new();
+        let first = kafka_batch(3, 0, None);
+        let bytes = first.bytes().clone();
+        p.append_batch(first).unwrap();
+        p.append_batch(kafka_batch(3, 0, None)).unwrap();
+        // The partition holds the batch's bytes (a second reference besides ours).
+        assert!(!bytes.is_unique());
+        assert_eq!(p.delete_records(2), Ok(2));
+        assert!(!bytes.is_unique(), "offset 2 is still readable");
+        assert_eq!(p.delete_records(3), Ok(3));
+        assert!(bytes.is_unique(), "the batch below the start was freed");
+        let offsets: Vec<u64> = read_all(&p, 0).iter().map(|r| r.0).collect();
+        assert_eq!(offsets, [3, 4, 5]);
     }
 
     #[test]

@@ -78,11 +78,11 @@ impl OffsetList {
             let (bucket, index) = Buckets::<OffsetSlot, LIST_SHIFT, LIST_BUCKETS>::locate(len);
             let first: *const OffsetSlot = self.slots.get_or_alloc(len);
             let left = Buckets::<OffsetSlot, LIST_SHIFT, LIST_BUCKETS>::bucket_len(bucket) - index;
-            // SAFETY:
-            // 1. Slot `len` is at `index` of a bucket of `bucket_len(bucket)` slots, so `first +
-            //    left` is one past the bucket's end, in (or just past) the same allocation.
             tail = Tail {
                 next: first,
+                // SAFETY:
+                // 1. Slot `len` is at `index` of a bucket of `bucket_len(bucket)` slots, so `first
+                //    + left` is one past the bucket's end, in (or just past) the same allocation.
                 end: unsafe { first.add(left) },
             };
         }

@@ -1,7 +1,7 @@
 //! A log entry's value in 24 bytes: a record's bytes inline up to 23 bytes, or boxed; or a boxed
-//! [`Batch`]. And the word-wise byte helpers that the key table shares.
+//! [`Stored`] batch. And the word-wise byte helpers that the key table shares.
 
-use crate::batch::Batch;
+use super::Stored;
 
 /// Values up to this many bytes are stored inside the record.
 pub(super) const INLINE: usize = 23;
@@ -9,7 +9,7 @@ pub(super) const INLINE: usize = 23;
 /// The tag (last byte) of a boxed value; a tag up to `INLINE` is the length of an inline value.
 pub(super) const HEAP: u8 = u8::MAX;
 
-/// The tag of a boxed [`Batch`] (its `Boxed::ptr` is a `Box<Batch>`, its `len` 0).
+/// The tag of a boxed [`Stored`] batch (its `Boxed::ptr` is a `Box<Stored>`, its `len` 0).
 const BATCH: u8 = u8::MAX - 1;
 
 /// A record's value in 24 bytes: up to 23 bytes inline (JSON numbers, the common case), or a boxed
@@ -101,7 +101,7 @@ impl Value {
     }
 
     /// A value that owns `batch`.
-    pub(super) fn batch(batch: Box<Batch>) -> Self {
+    pub(super) fn batch(batch: Box<Stored>) -> Self {
         Value {
             heap: Boxed {
                 ptr: Box::into_raw(batch).cast::<u8>(),
@@ -113,12 +113,12 @@ impl Value {
 
     /// The batch, if this value is one.
     #[inline]
-    pub(super) fn as_batch(&self) -> Option<&Batch> {
+    pub(super) fn as_batch(&self) -> Option<&Stored> {
         if self.tag() == BATCH {
             // SAFETY:
-            // 1. The tag says `heap` holds the `Box<Batch>` leaked in `batch`, which lives until
+            // 1. The tag says `heap` holds the `Box<Stored>` leaked in `batch`, which lives until
             //    `drop`, and `&self` outlives this borrow.
-            Some(unsafe { &*self.heap.ptr.cast::<Batch>() })
+            Some(unsafe { &*self.heap.ptr.cast::<Stored>() })
         } else {
             None
         }
@@ -158,8 +158,8 @@ impl Drop for Value {
     fn drop(&mut self) {
         if self.tag() == BATCH {
             // SAFETY:
-            // 1. The tag says `heap` holds the `Box<Batch>` leaked in `batch`, dropped once, here.
-            drop(unsafe { Box::from_raw(self.heap.ptr.cast::<Batch>()) });
+            // 1. The tag says `heap` holds the `Box<Stored>` leaked in `batch`, dropped once, here.
+            drop(unsafe { Box::from_raw(self.heap.ptr.cast::<Stored>()) });
         } else if self.tag() == HEAP {
             // SAFETY:
             // 1. The tag says `heap` was written: the boxed slice leaked in `new`, dropped once,

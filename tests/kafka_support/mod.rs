@@ -75,6 +75,20 @@ impl Broker {
         self.log.lock().unwrap().clone()
     }
 
+    /// Whether the log shows `needle` within `within` (its lines arrive through a pipe).
+    pub fn logged(&self, needle: &str, within: Duration) -> bool {
+        let start = std::time::Instant::now();
+        loop {
+            if self.log().contains(needle) {
+                return true;
+            }
+            if start.elapsed() > within {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Whether the process is still running.
     pub fn alive(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))

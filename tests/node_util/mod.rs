@@ -190,6 +190,16 @@ impl Node {
         (status, self.stderr())
     }
 
+    /// Waits for the node to exit on its own (stdin stays open); returns its status and its whole
+    /// stderr. Fails if it is still running after [`TIMEOUT`].
+    pub fn wait_exit(mut self) -> (ExitStatus, String) {
+        let status = wait_timeout(&mut self.child);
+        if let Some(t) = self.stderr_thread.take() {
+            let _ = t.join();
+        }
+        (status, self.stderr())
+    }
+
     /// Remaining output lines after stdin is closed.
     pub fn close_and_drain(mut self) -> (ExitStatus, Vec<String>) {
         drop(self.stdin.take());
@@ -210,7 +220,7 @@ fn wait_timeout(child: &mut Child) -> ExitStatus {
         }
         if std::time::Instant::now() > deadline {
             let _ = child.kill();
-            panic!("kgroups did not exit after stdin closed");
+            panic!("kgroups did not exit in time");
         }
         std::thread::sleep(Duration::from_millis(10));
     }

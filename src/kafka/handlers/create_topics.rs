@@ -26,7 +26,7 @@ fn create(
             format!("invalid topic name {name:?}"),
         ));
     }
-    if ctx.broker().topics.get(name).is_some() {
+    if ctx.broker().topics().get(name).is_some() {
         return Err((
             E::TopicAlreadyExists,
             format!("topic {name:?} already exists"),
@@ -41,7 +41,7 @@ fn create(
         }
         t.assignments.len() as i64
     } else if t.num_partitions == -1 {
-        i64::from(ctx.broker().topics.default_partitions())
+        i64::from(ctx.broker().topics().default_partitions())
     } else {
         i64::from(t.num_partitions)
     };
@@ -61,7 +61,7 @@ fn create(
     if validate_only {
         return Ok((partitions as u32, [0; 16]));
     }
-    match ctx.broker().topics.create(name, partitions as u32) {
+    match ctx.broker().topics().create(name, partitions as u32) {
         Ok(topic) => Ok((partitions as u32, topic.id())),
         Err(Error::TopicExists { .. }) => {
             Err((E::TopicAlreadyExists, "created concurrently".into()))

@@ -13,7 +13,7 @@ fn delete(ctx: &Context, group: &str) -> i16 {
         Ok(was) => was,
         Err(code) => return code,
     };
-    match ctx.broker().groups.delete_group(group, ctx.now()) {
+    match ctx.broker().groups().delete_group(group, ctx.now()) {
         Ok(()) => 0,
         Err(Error::UnknownGroup(_)) if classic => 0,
         Err(Error::UnknownGroup(_)) => E::GroupIdNotFound.code(),

@@ -22,12 +22,12 @@ pub fn handle(ctx: &Context, version: i16, req: DeleteTopicsRequest) -> DeleteTo
         .into_iter()
         .map(|name| {
             let result = DeletableTopicResult::default().with_name(Some(name.clone()));
-            let (code, msg) = if *name == *ctx.broker().config.default_topic {
+            let (code, msg) = if *name == *ctx.broker().config().default_topic {
                 (
                     E::PolicyViolation.code(),
                     "the engine's default topic is never deleted",
                 )
-            } else if ctx.broker().topics.delete(&name).is_some() {
+            } else if ctx.broker().topics().delete(&name).is_some() {
                 tracing::info!(topic = %&*name, "deleted by DeleteTopics");
                 (0, "")
             } else {

@@ -56,7 +56,7 @@ fn broker_configs(ctx: &Context) -> Vec<(&'static str, String, i8)> {
         ("max.connections", c.max_connections.to_string(), 3),
         (
             "num.partitions",
-            ctx.broker().topics.default_partitions().to_string(),
+            ctx.broker().topics().default_partitions().to_string(),
             3,
         ),
         ("offsets.topic.replication.factor", "1".into(), 3),
@@ -78,7 +78,7 @@ pub fn handle(ctx: &Context, req: DescribeConfigsRequest) -> DescribeConfigsResp
                 .with_resource_type(r.resource_type)
                 .with_resource_name(r.resource_name.clone());
             let (configs, source) = match r.resource_type {
-                TOPIC if ctx.broker().topics.get(&r.resource_name).is_some() => {
+                TOPIC if ctx.broker().topics().get(&r.resource_name).is_some() => {
                     (topic_configs(), 5)
                 }
                 TOPIC => {

@@ -106,12 +106,12 @@ pub async fn handle(ctx: &Context, _version: i16, req: FetchRequest) -> FetchRes
     let topics: Vec<Option<Arc<Topic>>> = req
         .topics
         .iter()
-        .map(|t| ctx.broker().topics.get(&t.topic))
+        .map(|t| ctx.broker().topics().get(&t.topic))
         .collect();
     loop {
         // Listen, then watch the partitions, then read: an append after the read wakes us
         // (`Partition::watch`).
-        let listener = ctx.broker().topics.appends().listen();
+        let listener = ctx.broker().topics().appends().listen();
         let watches: Vec<_> = req
             .topics
             .iter()

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 pub fn handle(ctx: &Context, req: ListGroupsRequest) -> ListGroupsResponse {
     let mut all: BTreeMap<String, (String, String)> = BTreeMap::new();
     let now = ctx.now();
-    for id in ctx.broker().groups.list_groups() {
+    for id in ctx.broker().groups().list_groups() {
         let state = match ctx.broker().describe(&id, now) {
             Ok(d) if !d.members.is_empty() => "Stable",
             _ => "Empty",

@@ -17,7 +17,7 @@ pub fn handle(ctx: &Context, _version: i16, req: ListOffsetsRequest) -> ListOffs
         .topics
         .iter()
         .map(|t| {
-            let topic = ctx.broker().topics.get(&t.name);
+            let topic = ctx.broker().topics().get(&t.name);
             let partitions = t
                 .partitions
                 .iter()

@@ -49,7 +49,7 @@ pub fn handle(ctx: &Context, version: i16, req: MetadataRequest) -> MetadataResp
     };
     let topics: Vec<MetadataResponseTopic> = if all {
         ctx.broker()
-            .topics
+            .topics()
             .list()
             .iter()
             .map(|t| described(t))
@@ -64,7 +64,7 @@ pub fn handle(ctx: &Context, version: i16, req: MetadataRequest) -> MetadataResp
                         .with_topic_id(t.topic_id)
                         .with_error_code(E::UnknownTopicId.code());
                 };
-                let topics = &ctx.broker().topics;
+                let topics = &ctx.broker().topics();
                 match topics.get(&name) {
                     Some(topic) => described(&topic),
                     None if !valid_topic_name(&name) => {

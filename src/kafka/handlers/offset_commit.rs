@@ -16,16 +16,11 @@ use kafka_protocol::messages::offset_commit_response::{
 use kafka_protocol::messages::{OffsetCommitRequest, OffsetCommitResponse};
 use kafka_protocol::ResponseError as E;
 
-fn commit_all(
-    ctx: &Context,
-    group: &str,
-    topics: &[OffsetCommitRequestTopic],
-    now: u64,
-) -> Vec<Vec<i16>> {
+fn commit_all(ctx: &Context, group: &str, topics: &[OffsetCommitRequestTopic]) -> Vec<Vec<i16>> {
     topics
         .iter()
         .map(|t| {
-            let topic = ctx.broker().topics.get(&t.name);
+            let topic = ctx.broker().topics().get(&t.name);
             t.partitions
                 .iter()
                 .map(|p| {
@@ -39,8 +34,8 @@ fn commit_all(
                     let offset = p.committed_offset as u64;
                     match ctx
                         .broker()
-                        .groups
-                        .commit_topic(group, None, topic, partition, offset, now)
+                        .groups()
+                        .commit_topic(group, None, topic, partition, offset)
                     {
                         Ok(()) => 0,
                         Err(_) => E::UnknownTopicOrPartition.code(),
@@ -63,7 +58,7 @@ pub fn handle(ctx: &Context, req: OffsetCommitRequest) -> OffsetCommitResponse {
         &req.member_id,
         req.group_instance_id.as_deref(),
         now,
-        || commit_all(ctx, &req.group_id, &req.topics, now),
+        || commit_all(ctx, &req.group_id, &req.topics),
     );
     match result {
         Err(code) => error(&req, code),

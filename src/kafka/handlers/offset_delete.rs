@@ -36,7 +36,7 @@ fn subscribed(ctx: &Context, group: &str) -> HashSet<String> {
 pub fn handle(ctx: &Context, req: OffsetDeleteRequest) -> OffsetDeleteResponse {
     let group: &str = &req.group_id;
     let known =
-        ctx.classic.describe(group).is_some() || ctx.broker().groups.generation(group).is_some();
+        ctx.classic.describe(group).is_some() || ctx.broker().groups().generation(group).is_some();
     if !known {
         return error(E::GroupIdNotFound.code());
     }
@@ -56,7 +56,7 @@ pub fn handle(ctx: &Context, req: OffsetDeleteRequest) -> OffsetDeleteResponse {
                                 E::GroupSubscribedToTopic.code()
                             } else {
                                 if let Ok(i) = u32::try_from(p.partition_index) {
-                                    ctx.broker().groups.delete_offset(group, &t.name, i);
+                                    ctx.broker().groups().delete_offset(group, &t.name, i);
                                 }
                                 0
                             };

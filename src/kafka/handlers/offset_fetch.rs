@@ -30,7 +30,7 @@ pub fn handle(ctx: &Context, version: i16, req: OffsetFetchRequest) -> OffsetFet
         });
     }
     let group: &str = &req.group_id;
-    let groups = &ctx.broker().groups;
+    let groups = &ctx.broker().groups();
     let topics = match &req.topics {
         Some(topics) => topics
             .iter()

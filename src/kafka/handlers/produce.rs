@@ -28,7 +28,7 @@ use kafka_protocol::ResponseError as E;
 fn append(ctx: &Context, topic: &str, data: PartitionProduceData) -> PartitionProduceResponse {
     let out = PartitionProduceResponse::default().with_index(data.index);
     let fail = |e: E| out.clone().with_error_code(e.code()).with_base_offset(-1);
-    let Some(topic) = ctx.broker().topics.get(topic) else {
+    let Some(topic) = ctx.broker().topics().get(topic) else {
         return fail(E::UnknownTopicOrPartition);
     };
     let Ok(p) = u32::try_from(data.index)
