@@ -84,9 +84,11 @@ async function keyed() {
   check(stored.size === 300 && got.every((m) => stored.has(key(m.partition, m.offset))), 'consumed offsets differ from the log');
 }
 
-// A group member that commits after every message; logs deliveries and commits.
+// A group member that commits after every message; logs deliveries and commits. kafkajs
+// heartbeats only between batches, so on a loaded machine a 6 s session lapsed mid-churn (a CI
+// run saw 8 expiries); 15 s keeps membership changes to the ones the scenario makes.
 function member(log, group, topic, every = 1) {
-  const consumer = kafka.consumer({ groupId: group, sessionTimeout: 6000, heartbeatInterval: 500, rebalanceTimeout: 10000 });
+  const consumer = kafka.consumer({ groupId: group, sessionTimeout: 15000, heartbeatInterval: 500, rebalanceTimeout: 10000 });
   const id = crypto.randomBytes(3).toString('hex');
   let n = 0;
   const start = async () => {
