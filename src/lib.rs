@@ -22,9 +22,11 @@
 //! - [`error`]: the engine's error enum.
 //! - [`clock`]: time is passed in, so tests of session expiry never sleep.
 //!
-//! **The Maelstrom front**:
+//! **The fronts**:
 //! - [`maelstrom`]: the node ([`maelstrom::Node`], [`maelstrom::run`], [`maelstrom::main`]) and
 //!   its message codec ([`maelstrom::wire`]); with several nodes, the cluster.
+//! - [`kafka`]: `kgroups broker`, the Kafka-protocol broker (tokio, the `kafka-protocol` crate):
+//!   one task per connection, one handler file per API key, classic consumer groups.
 //!
 //! **Tools** (binaries over this public API, not part of it): `kgroups-lab` (`src/bin/kgroups-lab/`:
 //! a local Maelstrom-style cluster with workloads, fault injection and checkers, and the load tool)
@@ -46,6 +48,8 @@ pub mod broker;
 pub mod clock;
 pub mod error;
 pub mod group;
+#[cfg(not(loom))]
+pub mod kafka;
 pub(crate) mod log;
 pub mod maelstrom;
 pub mod partition;

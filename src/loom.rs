@@ -163,6 +163,12 @@ pub(crate) trait MapExt<K, V> {
     where
         K: Clone,
         V: Clone;
+
+    /// Removes `key`; returns its value, if it was present.
+    fn remove_key<Q>(&self, key: &Q) -> Option<V>
+    where
+        K: core::borrow::Borrow<Q>,
+        Q: core::hash::Hash + Eq + ?Sized;
 }
 
 #[cfg(not(loom))]
@@ -204,6 +210,14 @@ impl<K: Eq + core::hash::Hash, V, S: core::hash::BuildHasher + Clone> MapExt<K, 
         self.iter()
             .map(|r| (r.key().clone(), r.value().clone()))
             .collect()
+    }
+
+    fn remove_key<Q>(&self, key: &Q) -> Option<V>
+    where
+        K: core::borrow::Borrow<Q>,
+        Q: core::hash::Hash + Eq + ?Sized,
+    {
+        self.remove(key).map(|(_, v)| v)
     }
 }
 
@@ -254,6 +268,14 @@ mod loom_map {
         {
             let map = self.0.lock().unwrap();
             map.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+        }
+
+        fn remove_key<Q>(&self, key: &Q) -> Option<V>
+        where
+            K: core::borrow::Borrow<Q>,
+            Q: core::hash::Hash + Eq + ?Sized,
+        {
+            self.0.lock().unwrap().remove(key)
         }
     }
 }

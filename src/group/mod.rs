@@ -782,6 +782,54 @@ impl Coordinator {
         Ok(())
     }
 
+    /// Every committed offset of `group`: (topic, partition, next offset to consume), sorted. Empty
+    /// for an unknown group.
+    pub fn committed_offsets(&self, group: &str) -> Vec<(String, u32, u64)> {
+        let Ok(g) = self.group(group) else {
+            return Vec::new();
+        };
+        let mut all: Vec<(String, u32, u64)> = g
+            .committed
+            .entries()
+            .into_iter()
+            .map(|((topic, p), offset)| (topic.to_string(), p, offset))
+            .collect();
+        all.sort_unstable();
+        all
+    }
+
+    /// Removes the committed offset of (topic, partition) in `group`; returns whether there was
+    /// one (Kafka's OffsetDelete). The caller checks that no member consumes the topic.
+    pub fn delete_offset(&self, group: &str, topic: &str, partition: u32) -> bool {
+        let Ok(g) = self.group(group) else {
+            return false;
+        };
+        g.committed
+            .remove_key(&(StdArc::<str>::from(topic), partition))
+            .is_some()
+    }
+
+    /// Deletes `group` with its committed offsets (Kafka's DeleteGroups). Refused with
+    /// [`Error::GroupNotEmpty`] while it has live members at `now`; [`Error::UnknownGroup`] if
+    /// there is no such group.
+    pub fn delete_group(&self, group: &str, now: Millis) -> Result<(), Error> {
+        let g = self.group(group)?;
+        {
+            let mut membership = g.lock();
+            if membership.remove_expired(now) > 0 {
+                g.rebalance(&mut membership);
+            }
+            if !membership.members.is_empty() {
+                return Err(Error::GroupNotEmpty(group.to_string()));
+            }
+        }
+        let _serial = lock(&self.create);
+        let mut next = GroupTable::clone(&self.groups.load_full());
+        next.remove(group);
+        self.groups.store(Arc::new(next));
+        Ok(())
+    }
+
     /// The group's current generation (one lock-free snapshot load).
     pub fn generation(&self, group: &str) -> Option<u64> {
         self.with_group(group, |g| Ok(g.snapshot.load().generation))

@@ -588,3 +588,31 @@ fn polls_during_rebalances_never_share_a_partition() {
     });
     assert!(c.check_snapshot("g").is_ok());
 }
+
+#[test]
+fn offsets_can_be_listed_and_deleted_and_empty_groups_deleted() {
+    let c = Coordinator::new(GroupConfig::default());
+    let t = topic("t", 2, 10);
+    assert!(c.committed_offsets("g").is_empty());
+    assert_eq!(c.delete_group("g", 0), Err(Error::UnknownGroup("g".into())));
+    c.commit_topic("g", None, &t, 1, 7).unwrap();
+    c.commit_topic("g", None, &t, 0, 3).unwrap();
+    assert_eq!(
+        c.committed_offsets("g"),
+        [("t".to_string(), 0, 3), ("t".to_string(), 1, 7)]
+    );
+    assert!(c.delete_offset("g", "t", 1));
+    assert!(!c.delete_offset("g", "t", 1));
+    assert_eq!(c.committed("g", "t", 1), None);
+    assert_eq!(c.committed("g", "t", 0), Some(3));
+    // A group with a live member is not deleted; once the member leaves, it is, offsets and all.
+    join(&c, "g", "m", &t, 0);
+    assert_eq!(
+        c.delete_group("g", 1),
+        Err(Error::GroupNotEmpty("g".into()))
+    );
+    c.unsubscribe("g", "m", 2).unwrap();
+    c.delete_group("g", 3).unwrap();
+    assert!(c.list_groups().is_empty());
+    assert_eq!(c.committed("g", "t", 0), None);
+}

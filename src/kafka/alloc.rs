@@ -1,0 +1,138 @@
+//! The broker binary's global allocator: the system allocator, except that a single allocation
+//! of 1 GiB or more is an anonymous `mmap` with `MAP_NORESERVE`.
+//!
+//! Why: the `kafka-protocol` decoders size a `Vec` from the length an array claims before reading
+//! its elements (`Vec::with_capacity(n)`), so a 30-byte JoinGroup that claims 2³¹ protocols asks
+//! for ~170 GB. Linux's default heuristic overcommit refuses a request larger than RAM + swap,
+//! and Rust aborts the process on a refused allocation — one bad frame would kill every
+//! connection. A `MAP_NORESERVE` mapping is not counted against the overcommit heuristic (the
+//! kernel's `accountable_mapping`), so the request succeeds as untouched address space; the
+//! decoder then runs out of bytes, fails, and the mapping is unmapped. Memory that is actually
+//! written is backed page by page as usual. Under `vm.overcommit_memory=2` such a mapping is
+//! still refused (and the process aborts, as it would without this allocator).
+
+use std::alloc::{GlobalAlloc, Layout, System};
+
+/// Allocations at least this large are mapped with `MAP_NORESERVE`.
+pub const HUGE: usize = 1 << 30;
+
+/// The system allocator with `MAP_NORESERVE` for huge allocations (see the module docs).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoReserveHuge;
+
+fn huge(layout: Layout) -> bool {
+    layout.size() >= HUGE
+}
+
+/// Maps `size` bytes, zeroed, readable and writable; null on failure or an alignment above a
+/// page.
+fn map(layout: Layout) -> *mut u8 {
+    if layout.align() > 4096 {
+        return std::ptr::null_mut();
+    }
+    // SAFETY: 1. an anonymous private mapping at an address of the kernel's choice touches no
+    // existing memory; 2. every argument is valid for mmap(2); 3. the result is checked against
+    // MAP_FAILED before use.
+    let p = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            layout.size(),
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+            -1,
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        std::ptr::null_mut()
+    } else {
+        p.cast()
+    }
+}
+
+// SAFETY: every method upholds `GlobalAlloc`'s contract: small layouts go to `System` unchanged;
+// huge ones get a fresh page-aligned (hence suitably aligned, as align ≤ 4096 is checked) mapping
+// of at least `size` bytes, released by `munmap` with the same size, which `dealloc` and
+// `realloc` receive in `layout` by the trait's contract. Nothing here unwinds.
+unsafe impl GlobalAlloc for NoReserveHuge {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if huge(layout) {
+            map(layout)
+        } else {
+            // SAFETY: the caller's contract (non-zero size) is passed on unchanged.
+            unsafe { System.alloc(layout) }
+        }
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        if huge(layout) {
+            // Anonymous mappings are zero-filled.
+            map(layout)
+        } else {
+            // SAFETY: as in `alloc`.
+            unsafe { System.alloc_zeroed(layout) }
+        }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        if huge(layout) {
+            // SAFETY: 1. `ptr` came from `map` with this size (the caller passes the layout it
+            // allocated with); 2. nothing uses the memory after dealloc.
+            unsafe { libc::munmap(ptr.cast(), layout.size()) };
+        } else {
+            // SAFETY: `ptr` came from `System` with this layout.
+            unsafe { System.dealloc(ptr, layout) }
+        }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        if !huge(layout) && new_size < HUGE {
+            // SAFETY: both sizes are small: `System` owns `ptr` and serves the new size.
+            return unsafe { System.realloc(ptr, layout, new_size) };
+        }
+        // SAFETY: `new_size` with the old alignment is a valid layout (the trait's contract
+        // requires it not to overflow isize when rounded up to the alignment).
+        let new_layout = unsafe { Layout::from_size_align_unchecked(new_size, layout.align()) };
+        // SAFETY: non-zero size (≥ HUGE, or the old layout was huge and the caller's new size
+        // is non-zero by contract).
+        let new = unsafe { self.alloc(new_layout) };
+        if !new.is_null() {
+            // SAFETY: 1. both blocks are live and distinct; 2. the copy stays within both sizes;
+            // 3. `ptr` was allocated by `self` with `layout`.
+            unsafe {
+                std::ptr::copy_nonoverlapping(ptr, new, layout.size().min(new_size));
+                self.dealloc(ptr, layout);
+            }
+        }
+        new
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn huge_requests_are_mapped_and_released_small_ones_pass_through() {
+        let a = NoReserveHuge;
+        // 64 GiB: more than this machine's RAM, refused by the default heuristic without
+        // MAP_NORESERVE.
+        let big = Layout::from_size_align(64 << 30, 8).unwrap();
+        // SAFETY: non-zero layouts; every pointer is freed with the layout it was allocated with.
+        unsafe {
+            let p = a.alloc(big);
+            assert!(!p.is_null());
+            *p = 7;
+            *p.add(big.size() - 1) = 9;
+            assert_eq!(*p, 7);
+            a.dealloc(p, big);
+            let small = Layout::from_size_align(64, 8).unwrap();
+            let q = a.alloc_zeroed(small);
+            assert_eq!(*q, 0);
+            let q = a.realloc(q, small, HUGE);
+            assert!(!q.is_null());
+            let q = a.realloc(q, Layout::from_size_align(HUGE, 8).unwrap(), 128);
+            a.dealloc(q, Layout::from_size_align(128, 8).unwrap());
+        }
+    }
+}

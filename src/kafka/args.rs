@@ -1,0 +1,91 @@
+//! The command line of `kgroups broker`. Every flag can also come from a `KGROUPS_*` variable.
+
+use crate::broker::Config;
+use clap::Parser;
+use std::net::SocketAddr;
+
+/// kgroups broker: serves the Kafka protocol over TCP on the kgroups engine.
+///
+/// Unmodified Kafka clients (librdkafka, kafka-python, kafkajs, the Java client) produce to it
+/// and consume from it, in consumer groups with their own assignors (classic protocol). It is a
+/// single broker: node 0, the leader of every partition and the coordinator of every group.
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "kgroups broker",
+    version,
+    about,
+    long_about,
+    max_term_width = 100
+)]
+pub struct Args {
+    /// Address to listen on. Port 0 picks a free port; the bound address is printed on stderr as
+    /// `kgroups broker listening on HOST:PORT`.
+    #[arg(long, env = "KGROUPS_LISTEN", default_value = "127.0.0.1:9092")]
+    pub listen: SocketAddr,
+
+    /// HOST:PORT that Metadata and FindCoordinator hand to clients (Kafka's
+    /// `advertised.listeners`). [default: the bound address]
+    #[arg(long, env = "KGROUPS_ADVERTISED_LISTENER")]
+    pub advertised_listener: Option<String>,
+
+    /// Partitions of a topic created on first use (Kafka's `num.partitions`), 1 to 65536.
+    #[arg(long, env = "KGROUPS_PARTITIONS", default_value_t = crate::topic::DEFAULT_PARTITIONS,
+          value_parser = clap::value_parser!(u32).range(1..=65536))]
+    pub partitions: u32,
+
+    /// Open connections at most; a connection beyond it is closed at once (Kafka's
+    /// `max.connections`).
+    #[arg(long, env = "KGROUPS_MAX_CONNECTIONS", default_value_t = 10_000)]
+    pub max_connections: usize,
+
+    /// The largest request frame in bytes; a larger one closes its connection (Kafka's
+    /// `socket.request.max.bytes`, 100 MiB).
+    #[arg(long, env = "KGROUPS_SOCKET_REQUEST_MAX_BYTES", default_value_t = 100 * 1024 * 1024)]
+    pub socket_request_max_bytes: usize,
+
+    /// How long the first rebalance of an empty group waits for more members, extended by each
+    /// join up to the rebalance timeout (Kafka's `group.initial.rebalance.delay.ms`, default 3000).
+    #[arg(
+        long,
+        env = "KGROUPS_GROUP_INITIAL_REBALANCE_DELAY_MS",
+        default_value_t = 3000
+    )]
+    pub group_initial_rebalance_delay_ms: u64,
+
+    /// The smallest session timeout a member may ask for (Kafka's
+    /// `group.min.session.timeout.ms`).
+    #[arg(
+        long,
+        env = "KGROUPS_GROUP_MIN_SESSION_TIMEOUT_MS",
+        default_value_t = 6000
+    )]
+    pub group_min_session_timeout_ms: u64,
+
+    /// The largest session timeout a member may ask for (Kafka's
+    /// `group.max.session.timeout.ms`).
+    #[arg(
+        long,
+        env = "KGROUPS_GROUP_MAX_SESSION_TIMEOUT_MS",
+        default_value_t = 1_800_000
+    )]
+    pub group_max_session_timeout_ms: u64,
+
+    /// Tokio worker threads. [default: the machine's available parallelism]
+    #[arg(long, env = "KGROUPS_THREADS")]
+    pub threads: Option<usize>,
+
+    /// What to log to stderr: error, warn, info, debug, trace, or a tracing filter such as
+    /// `kgroups=debug`.
+    #[arg(long, env = "KGROUPS_LOG_LEVEL", default_value = "warn")]
+    pub log_level: String,
+}
+
+impl Args {
+    /// The engine configuration these flags describe.
+    pub fn config(&self) -> Config {
+        Config {
+            default_partitions: self.partitions,
+            ..Config::default()
+        }
+    }
+}

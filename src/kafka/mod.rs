@@ -1,0 +1,142 @@
+//! The Kafka-protocol front: `kgroups broker` serves Kafka clients over TCP on the same engine as
+//! the Maelstrom node.
+//!
+//! ```text
+//!  TCP ─▶ server (accept, --max-connections) ─▶ one tokio task per connection: conn
+//!           frame → header → RequestKind (kafka-protocol crate) → handlers/<api>.rs → reply
+//!                                                     │
+//!            classic.rs (JoinGroup/SyncGroup barriers)│ topics, committed offsets
+//!                                                     ▼
+//!                                               crate::broker (the engine)
+//! ```
+//!
+//! - [`server`]: the listener and the timer of group sessions.
+//! - [`conn`]: one connection; bad input closes only it.
+//! - [`versions`]: the API versions advertised and accepted.
+//! - [`handlers`]: one file per API key.
+//! - [`classic`]: classic consumer groups (the barrier, generations, relay of the leader's
+//!   assignment, static membership) over the engine's committed offsets.
+//! - [`context`]: what the connections share.
+//! - [`alloc`]: the binary's allocator, so that an absurd array length in a request cannot abort
+//!   the process.
+//! - [`args`]: the command line.
+//!
+//! Every message is encoded and decoded by the `kafka-protocol` crate (0.18, Kafka 4.1 schemas);
+//! nothing here hand-rolls the codec. Kafka facts cited in the docs come from Kafka's protocol
+//! guide and sources (see `shared/reference/kafka-wire.md` and `kafka-groups.md`).
+
+pub mod alloc;
+pub mod args;
+pub mod classic;
+pub mod conn;
+pub mod context;
+pub mod handlers;
+pub mod server;
+pub mod versions;
+
+pub use args::Args;
+pub use context::{Context, FrontConfig};
+
+use crate::broker::Broker;
+use clap::Parser;
+use std::ffi::OsString;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+/// Binds `args.listen` and builds the context; returns the listener and the bound address.
+pub async fn bind(args: &Args) -> std::io::Result<(tokio::net::TcpListener, Arc<Context>)> {
+    let listener = tokio::net::TcpListener::bind(args.listen).await?;
+    let bound: SocketAddr = listener.local_addr()?;
+    let (host, port) = match &args.advertised_listener {
+        Some(hp) => match hp
+            .rsplit_once(':')
+            .and_then(|(h, p)| Some((h, p.parse::<u16>().ok()?)))
+        {
+            Some((h, p)) => (
+                h.trim_start_matches('[').trim_end_matches(']').to_string(),
+                p,
+            ),
+            None => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    format!("--advertised-listener {hp:?} is not HOST:PORT"),
+                ))
+            }
+        },
+        None if bound.ip().is_unspecified() => {
+            tracing::warn!(
+                "listening on {bound}: advertising 127.0.0.1; set --advertised-listener"
+            );
+            ("127.0.0.1".to_string(), bound.port())
+        }
+        None => (bound.ip().to_string(), bound.port()),
+    };
+    let config = FrontConfig {
+        advertised_host: host,
+        advertised_port: i32::from(port),
+        max_request_bytes: args.socket_request_max_bytes,
+        max_connections: args.max_connections.max(1),
+        classic: classic::ClassicConfig {
+            min_session_timeout_ms: args.group_min_session_timeout_ms,
+            max_session_timeout_ms: args.group_max_session_timeout_ms,
+            initial_rebalance_delay_ms: args.group_initial_rebalance_delay_ms,
+        },
+    };
+    let broker = Broker::new(args.config());
+    Ok((listener, Arc::new(Context::new(broker, config))))
+}
+
+/// `kgroups broker ARGS…`: parses `args` (without the program name and `broker`), serves until
+/// killed; returns the exit code (2 for bad arguments, 1 if it cannot listen).
+pub fn main(args: impl IntoIterator<Item = OsString>) -> i32 {
+    let argv = std::iter::once(OsString::from("kgroups broker")).chain(args);
+    let args = match Args::try_parse_from(argv) {
+        Ok(a) => a,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { 2 } else { 0 };
+        }
+    };
+    let filter = match tracing_subscriber::EnvFilter::try_new(&args.log_level) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!(
+                "kgroups broker: invalid --log-level {:?}: {e}",
+                args.log_level
+            );
+            return 2;
+        }
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .init();
+    let mut rt = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = args.threads {
+        rt.worker_threads(n.max(1));
+    }
+    let rt = match rt.enable_all().thread_name("kgroups-kafka").build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("kgroups broker: cannot start the runtime: {e}");
+            return 1;
+        }
+    };
+    rt.block_on(async {
+        let (listener, ctx) = match bind(&args).await {
+            Ok(x) => x,
+            Err(e) => {
+                eprintln!("kgroups broker: cannot listen on {}: {e}", args.listen);
+                return 1;
+            }
+        };
+        let bound = listener
+            .local_addr()
+            .map_or_else(|_| args.listen.to_string(), |a| a.to_string());
+        eprintln!("kgroups broker listening on {bound}");
+        tracing::info!(?args, "kgroups broker started");
+        server::run(ctx, listener).await;
+        0
+    })
+}
