@@ -120,21 +120,34 @@ mod config;
 mod error;
 mod index;
 mod layout;
+mod offsets;
 mod read;
 mod recovery;
 mod retention;
 mod scan;
 mod segment;
 mod time_index;
+mod topics;
 
 #[cfg(all(test, not(loom)))]
 mod tests;
 
 pub use checkpoint::{Checkpoint, CheckpointEntry};
-pub use config::{LogConfig, DEFAULT_SEGMENT_BYTES, SEVEN_DAYS_MS};
+pub use config::{
+    describe_topic_configs, LogConfig, TopicConfigValue, DEFAULT_SEGMENT_BYTES,
+    INTERNAL_SEGMENT_BYTES, MIN_SEGMENT_BYTES, RETENTION_BYTES, RETENTION_MS, SEGMENT_BYTES,
+    SEGMENT_MS, SEVEN_DAYS_MS, TOPIC_CONFIGS,
+};
 pub use error::{Result, StorageError};
+pub use offsets::{
+    CommittedOffset, GroupMetadata, GroupState, GroupType, OffsetRecord, OffsetsConfig,
+    OffsetsJournal, OffsetsState, Replay, OFFSETS_DIR,
+};
 pub use read::Batches;
 pub use recovery::Recovery;
+pub use topics::{
+    parse_uuid, uuid_string, TopicEntry, TopicsFile, TopicsState, PRODUCER_ID_BLOCK, TOPICS_FILE,
+};
 
 use crate::loom::{lock, Arc, ArcSwap, AtomicBool, AtomicU64, Mutex, Ordering};
 use segment::Segment;
