@@ -157,6 +157,8 @@ struct Inner {
     position: u64,
     /// Why the journal refuses every call, once it does.
     failed: Option<String>,
+    /// After a failed compaction, the journal length to reach before the next try.
+    retry_at: u64,
     /// The frame buffer, reused.
     buf: Vec<u8>,
 }
@@ -211,13 +213,11 @@ impl OffsetsJournal {
             .map(|&s| name(s, SNAPSHOT))
             .chain(journals.iter().map(|&j| name(j, JOURNAL)))
             .filter(|n| !n.starts_with(&format!("{generation:020}.")));
-        let mut removed_any = false;
+        let mut dir_changed = false;
         for n in old {
             let path = dir.join(n);
             tracing::info!(file = %path.display(), "removing a file of an older offsets generation");
-            fs::remove_file(&path)?;
-            replay.removed.push(path);
-            removed_any = true;
+            dir_changed |= remove(path, &mut replay);
         }
         let path = dir.join(name(generation, JOURNAL));
         let len = if journals.contains(&generation) {
@@ -232,9 +232,9 @@ impl OffsetsJournal {
             .open(&path)?;
         if !journals.contains(&generation) {
             file.sync_all()?;
-            removed_any = true;
+            dir_changed = true;
         }
-        if removed_any {
+        if dir_changed {
             sync_dir(dir)?;
         }
         let live = state.live_bytes();
@@ -249,6 +249,7 @@ impl OffsetsJournal {
                 live,
                 position: 0,
                 failed: None,
+                retry_at: 0,
                 buf: Vec::new(),
             }),
             flushed: AtomicU64::new(0),
@@ -256,9 +257,7 @@ impl OffsetsJournal {
         {
             let mut inner = lock(&journal.inner);
             if journal.due(&inner) {
-                if let Err(e) = journal.compact_locked(&mut inner, Step::Done) {
-                    tracing::warn!(dir = %dir.display(), "offsets compaction failed: {e}");
-                }
+                journal.compact_due(&mut inner);
             }
         }
         Ok((journal, replay))
@@ -303,10 +302,10 @@ impl OffsetsJournal {
     }
 
     /// Appends `records` as one frame (kept or lost together after a crash) and applies them to
-    /// the state; returns the position after them (for [`OffsetsJournal::flushed`]). Compacts
-    /// first when the journal is due (module docs): then this call also writes a snapshot and
-    /// fsyncs, once per `compact_ratio` times the live size appended. An empty `records` writes
-    /// nothing.
+    /// the state; returns the position after them (for [`OffsetsJournal::flushed`]). Then
+    /// compacts if the journal is due (module docs): such a call also writes a snapshot and
+    /// fsyncs, once per `compact_ratio` times the live size appended, under the lock. An empty
+    /// `records` writes nothing.
     ///
     /// # Errors
     ///
@@ -412,9 +411,7 @@ impl OffsetsJournal {
         }
         let position = inner.position;
         if self.due(inner) {
-            if let Err(e) = self.compact_locked(inner, Step::Done) {
-                tracing::warn!(dir = %self.dir.display(), "offsets compaction failed: {e}");
-            }
+            self.compact_due(inner);
         }
         Ok(position)
     }
@@ -423,6 +420,19 @@ impl OffsetsJournal {
     fn due(&self, inner: &Inner) -> bool {
         inner.len >= self.config.compact_min_bytes
             && inner.len >= self.config.compact_ratio.saturating_mul(inner.live)
+            && inner.len >= inner.retry_at
+    }
+
+    /// Compacts because the journal is due; a failure is logged, and the next try waits until
+    /// the journal has grown by another `compact_min_bytes` (a full disk is not rewritten on
+    /// every append).
+    fn compact_due(&self, inner: &mut Inner) {
+        if let Err(e) = self.compact_locked(inner, Step::Done) {
+            inner.retry_at = inner
+                .len
+                .saturating_add(self.config.compact_min_bytes.max(1));
+            tracing::warn!(dir = %self.dir.display(), "offsets compaction failed: {e}");
+        }
     }
 
     /// The compaction of the module docs, stopping after `stop` (tests simulate crashes).
@@ -457,6 +467,7 @@ impl OffsetsJournal {
         inner.generation = next;
         inner.file = Arc::new(journal);
         inner.len = 0;
+        inner.retry_at = 0;
         // Release: see `flushed`; the snapshot, fsynced, holds every append so far.
         self.flushed.fetch_max(inner.position, Ordering::Release);
         if stop == Step::Switched {
@@ -546,20 +557,22 @@ fn parse(name: &str) -> Option<(u64, &str)> {
 /// ones.
 fn list(dir: &Path, replay: &mut Replay) -> Result<(Vec<u64>, Vec<u64>)> {
     let (mut snapshots, mut journals) = (Vec::new(), Vec::new());
-    let mut tmp_removed = false;
+    let mut removed = false;
     for entry in fs::read_dir(dir)? {
         let entry = entry?;
         let path = entry.path();
         let file_name = entry.file_name();
         let file_name = file_name.to_string_lossy();
+        let tmp = file_name
+            .strip_suffix(super::layout::TMP)
+            .and_then(parse)
+            .is_some_and(|(_, ext)| ext == SNAPSHOT);
         match parse(&file_name) {
             Some((g, SNAPSHOT)) => snapshots.push(g),
             Some((g, JOURNAL)) => journals.push(g),
-            _ if file_name.ends_with(super::layout::TMP) => {
+            _ if tmp => {
                 tracing::info!(file = %path.display(), "removing a temporary file left by a crash");
-                fs::remove_file(&path)?;
-                replay.removed.push(path);
-                tmp_removed = true;
+                removed |= remove(path, replay);
             }
             _ => {
                 tracing::warn!(file = %path.display(), "unknown file in the offsets directory; ignored");
@@ -567,10 +580,25 @@ fn list(dir: &Path, replay: &mut Replay) -> Result<(Vec<u64>, Vec<u64>)> {
             }
         }
     }
-    if tmp_removed {
+    if removed {
         sync_dir(dir)?;
     }
     Ok((snapshots, journals))
+}
+
+/// Removes a leftover file and notes it; a failure is logged, not returned (the file is of an
+/// older generation or temporary, and the next open tries again). Returns whether it went.
+fn remove(path: PathBuf, replay: &mut Replay) -> bool {
+    match fs::remove_file(&path) {
+        Ok(()) => {
+            replay.removed.push(path);
+            true
+        }
+        Err(e) => {
+            tracing::warn!(file = %path.display(), "cannot remove: {e}");
+            false
+        }
+    }
 }
 
 /// Reads as many bytes as `buf` holds, fewer only at the end of the file.
