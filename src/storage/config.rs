@@ -88,3 +88,193 @@ impl LogConfig {
             - 1
     }
 }
+
+/// `segment.bytes`: the active segment's size limit (Kafka's `TopicConfig.SEGMENT_BYTES_CONFIG`).
+pub const SEGMENT_BYTES: &str = "segment.bytes";
+/// `segment.ms`: the active segment's age limit (`TopicConfig.SEGMENT_MS_CONFIG`).
+pub const SEGMENT_MS: &str = "segment.ms";
+/// `retention.ms`: how long segments are kept (`TopicConfig.RETENTION_MS_CONFIG`).
+pub const RETENTION_MS: &str = "retention.ms";
+/// `retention.bytes`: how many bytes a partition keeps (`TopicConfig.RETENTION_BYTES_CONFIG`).
+pub const RETENTION_BYTES: &str = "retention.bytes";
+/// `internal.segment.bytes`: Kafka's internal override of `segment.bytes` without its 1 MiB
+/// floor, for tests (`LogConfig.INTERNAL_SEGMENT_BYTES_CONFIG`, Kafka 4.0). Accepted as an override;
+/// not listed by [`describe_topic_configs`], as Kafka does not describe internal configs.
+pub const INTERNAL_SEGMENT_BYTES: &str = "internal.segment.bytes";
+
+/// The topic configs a topic may override, sorted: the four that storage obeys, then Kafka's
+/// internal `internal.segment.bytes`. Any other name is INVALID_CONFIG (see
+/// [`LogConfig::with_overrides`]).
+pub const TOPIC_CONFIGS: [&str; 5] = [
+    RETENTION_BYTES,
+    RETENTION_MS,
+    SEGMENT_BYTES,
+    SEGMENT_MS,
+    INTERNAL_SEGMENT_BYTES,
+];
+
+/// Kafka's floor for `segment.bytes` since 4.0 (`atLeast(1024 * 1024)` in `LogConfig.java`).
+pub const MIN_SEGMENT_BYTES: i64 = 1024 * 1024;
+
+/// One topic config as DescribeConfigs shows it ([`describe_topic_configs`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicConfigValue {
+    /// Kafka's name, e.g. `retention.ms`.
+    pub name: &'static str,
+    /// The value in force, as text: the override as it was given, or the broker default.
+    pub value: String,
+    /// Whether the topic overrides it (Kafka's config source DYNAMIC_TOPIC_CONFIG, 1) or the
+    /// broker default applies (DEFAULT_CONFIG, 5, or STATIC_BROKER_CONFIG, 4, when the broker was
+    /// started with the flag: the caller knows which).
+    pub overridden: bool,
+}
+
+impl LogConfig {
+    /// The configuration of a topic: `self` (the broker defaults, from its flags) with the topic's
+    /// `overrides` applied, a map from Kafka topic config name to its value as text, as
+    /// CreateTopics, IncrementalAlterConfigs and the topics file carry them
+    /// ([`TopicsState`](super::TopicsState)). Kafka's `LogConfig.fromProps` then `validateNames`
+    /// and `ConfigDef.parse`:
+    ///
+    /// | name | type | range (Kafka's validator) |
+    /// |---|---|---|
+    /// | `retention.bytes` | long | any; every negative means no limit (stored as -1) |
+    /// | `retention.ms` | long | at least -1 (-1: forever) |
+    /// | `segment.bytes` | int | at least 1,048,576 |
+    /// | `segment.ms` | long | at least 1 |
+    /// | `internal.segment.bytes` | int | at least 61 here (one batch header); wins over `segment.bytes` |
+    ///
+    /// Values are trimmed of leading and trailing whitespace and control characters first (Java's
+    /// `String.trim`, as `ConfigDef.parseType` does). The other fields come from `self`.
+    ///
+    /// # Errors
+    ///
+    /// [`StorageError::InvalidConfig`] (Kafka's INVALID_CONFIG, 40) with Kafka's message:
+    /// `Unknown topic config name: <name>` for a name outside [`TOPIC_CONFIGS`] (Kafka's other
+    /// topic configs included: kgroups does not implement them, and accepting them silently
+    /// would promise what it does not do); `Invalid value <v> for configuration <name>: Not a
+    /// number of type INT|LONG` for a value that does not parse; `Invalid value <v> for
+    /// configuration <name>: Value must be at least <min>` below the range. Names are checked
+    /// before values, as Kafka does. An invalid `self` is reported by [`LogConfig::validate`].
+    pub fn with_overrides<K, V>(&self, overrides: impl IntoIterator<Item = (K, V)>) -> Result<Self>
+    where
+        K: AsRef<str>,
+        V: AsRef<str>,
+    {
+        let overrides: Vec<(K, V)> = overrides.into_iter().collect();
+        if let Some((name, _)) = overrides
+            .iter()
+            .find(|(k, _)| !TOPIC_CONFIGS.contains(&k.as_ref()))
+        {
+            return Err(StorageError::InvalidConfig(format!(
+                "Unknown topic config name: {}",
+                name.as_ref()
+            )));
+        }
+        let mut config = *self;
+        let mut internal_segment_bytes = None;
+        for (name, value) in &overrides {
+            let (name, value) = (name.as_ref(), value.as_ref());
+            match name {
+                RETENTION_BYTES => config.retention_bytes = parse_long(name, value, None)?.max(-1),
+                RETENTION_MS => config.retention_ms = parse_long(name, value, Some(-1))?,
+                SEGMENT_MS => config.segment_ms = parse_long(name, value, Some(1))?,
+                SEGMENT_BYTES => {
+                    config.segment_bytes = parse_int(name, value, MIN_SEGMENT_BYTES)? as u64
+                }
+                _ => {
+                    let min = crate::batch::HEADER as i64;
+                    internal_segment_bytes = Some(parse_int(name, value, min)? as u64);
+                }
+            }
+        }
+        if let Some(bytes) = internal_segment_bytes {
+            config.segment_bytes = bytes;
+        }
+        config.validate()?;
+        Ok(config)
+    }
+}
+
+/// Every topic config that storage obeys, sorted by name, with its value in force for a topic
+/// with `overrides` over the broker `defaults`: what DescribeConfigs returns for a topic
+/// (Kafka's `ConfigHelper.describeConfigs`). Internal configs are left out, as Kafka leaves
+/// them out.
+pub fn describe_topic_configs<K, V>(
+    defaults: &LogConfig,
+    overrides: impl IntoIterator<Item = (K, V)>,
+) -> Vec<TopicConfigValue>
+where
+    K: AsRef<str>,
+    V: AsRef<str>,
+{
+    let overrides: Vec<(K, V)> = overrides.into_iter().collect();
+    let given = |name: &str| {
+        overrides
+            .iter()
+            .find(|(k, _)| k.as_ref() == name)
+            .map(|(_, v)| v.as_ref().to_owned())
+    };
+    [
+        (RETENTION_BYTES, defaults.retention_bytes.to_string()),
+        (RETENTION_MS, defaults.retention_ms.to_string()),
+        (SEGMENT_BYTES, defaults.segment_bytes.to_string()),
+        (SEGMENT_MS, defaults.segment_ms.to_string()),
+    ]
+    .into_iter()
+    .map(|(name, default)| match given(name) {
+        Some(value) => TopicConfigValue {
+            name,
+            value,
+            overridden: true,
+        },
+        None => TopicConfigValue {
+            name,
+            value: default,
+            overridden: false,
+        },
+    })
+    .collect()
+}
+
+/// Java's `String.trim`: strips every char up to U+0020 from both ends.
+fn java_trim(value: &str) -> &str {
+    value.trim_matches(|c: char| c <= ' ')
+}
+
+/// Kafka's `ConfigException(name, value, message)` text.
+fn invalid(name: &str, value: &str, why: impl std::fmt::Display) -> StorageError {
+    StorageError::InvalidConfig(format!(
+        "Invalid value {value} for configuration {name}: {why}"
+    ))
+}
+
+/// A LONG config: `Long.parseLong` of the trimmed value, then `atLeast(min)` if any.
+fn parse_long(name: &str, value: &str, min: Option<i64>) -> Result<i64> {
+    let v: i64 = java_trim(value)
+        .parse()
+        .map_err(|_| invalid(name, value, "Not a number of type LONG"))?;
+    match min {
+        Some(min) if v < min => Err(invalid(
+            name,
+            value,
+            format!("Value must be at least {min}"),
+        )),
+        _ => Ok(v),
+    }
+}
+
+/// An INT config: `Integer.parseInt` of the trimmed value, then `atLeast(min)`.
+fn parse_int(name: &str, value: &str, min: i64) -> Result<i32> {
+    let v: i32 = java_trim(value)
+        .parse()
+        .map_err(|_| invalid(name, value, "Not a number of type INT"))?;
+    if i64::from(v) < min {
+        return Err(invalid(
+            name,
+            value,
+            format!("Value must be at least {min}"),
+        ));
+    }
+    Ok(v)
+}

@@ -1,5 +1,19 @@
-//! The on-disk log of one partition, in Kafka's layout: segments of RecordBatch v2 batches with
-//! sparse offset and time indexes, crash recovery from a recovery point, roll and retention.
+//! Durable storage: the on-disk log of one partition, in Kafka's layout (segments of RecordBatch
+//! v2 batches with sparse offset and time indexes, crash recovery from a recovery point, roll and
+//! retention), and beside the logs the broker's own durable state: the topics file
+//! ([`TopicsFile`]) and the offsets journal ([`OffsetsJournal`]).
+//!
+//! # The data directory
+//!
+//! | path | what | written by |
+//! |---|---|---|
+//! | `topics.json` | every topic (name, id, partition count, config overrides) and the next unreserved producer id | [`TopicsFile`] (`topics.rs`) |
+//! | `__consumer_offsets/<N>.snapshot`, `<N>.journal` | group committed offsets and group metadata | [`OffsetsJournal`] (`offsets/`) |
+//! | `recovery-point-offset-checkpoint` | each partition's flushed end | the broker, with [`Checkpoint`] |
+//! | `<topic>-<partition>/` | one partition's log (below) | [`PartitionLog`] |
+//!
+//! `topics.json` and the journal are described in their modules; the broker's side of them is
+//! under "Broker state" at the end.
 //!
 //! # Layout
 //!
@@ -113,6 +127,57 @@
 //! Resources: each segment keeps its three files open (Kafka keeps its log files open too), and
 //! nothing of a segment is held in memory beyond a few atomics: index lookups `pread` the index
 //! files, so memory does not grow with the log; the page cache holds what is hot.
+//!
+//! # Broker state
+//!
+//! How the broker keeps topics, producer ids, committed offsets and group metadata across a
+//! restart on the same data directory:
+//!
+//! - **Start, topics.** [`TopicsFile::new`]`(data_dir).`[`load`](TopicsFile::load)`()`:
+//!   `Ok(None)` is a new broker (start from [`TopicsState::default`]); an `Err` stops the
+//!   broker with the error, which names the file (starting without topics that exist on disk
+//!   would orphan their partition directories). For each topic, create the engine's topic with
+//!   its stored id and partition count (the engine needs a constructor that takes the id), and
+//!   open each partition's [`PartitionLog`] with [`TopicEntry::log_config`]`(&defaults)`, the
+//!   broker defaults coming from the flags. Keep the state in a `Mutex<TopicsState>`.
+//! - **Start, producer ids.** [`TopicsFile::reserve_producer_ids`] once at start; InitProducerId
+//!   hands out the block's ids from an atomic counter; the call that finds the block used up
+//!   takes the state's lock and reserves the next block (a block is durable before any of its
+//!   ids is handed out, so a restart never repeats an id).
+//! - **Topic changes.** CreateTopics: check the name, count and
+//!   `defaults.`[`with_overrides`](LogConfig::with_overrides)`(&configs)` (its error is
+//!   INVALID_CONFIG with Kafka's message; `validate_only` stops here), then
+//!   [`TopicsFile::update`] inserting the [`TopicEntry`] (with the engine topic's id) before the
+//!   topic is visible to clients. DeleteTopics: `update` removing it, then
+//!   [`OffsetsJournal::delete_topic`], then the partition directories. IncrementalAlterConfigs:
+//!   apply SET and DELETE to a copy of the topic's `configs` (APPEND and SUBTRACT are
+//!   INVALID_CONFIG for these non-list configs, as in Kafka), check it with `with_overrides`,
+//!   store it with `update`, then [`PartitionLog::set_config`] on each partition.
+//!   DescribeConfigs: [`describe_topic_configs`]. A Maelstrom topic created on first use is a
+//!   topic like any other and goes through `update` too.
+//! - **Start, groups.** [`OffsetsJournal::open`]`(data_dir/`[`OFFSETS_DIR`]`, default)`; an
+//!   `Err` stops the broker (it names the file). Load [`OffsetsJournal::state`] into the
+//!   coordinators: each committed offset (skip topics or partitions that no longer exist), and
+//!   each group's [`GroupMetadata`]: a classic group comes back Empty with its generation, protocol
+//!   type and protocol, so that its members rejoin into the next generation and stale
+//!   generations stay fenced; an engine (consumer) group resumes its epoch.
+//! - **Commits.** After the coordinator accepted an OffsetCommit, append one
+//!   [`OffsetRecord::Commit`] per partition in one [`OffsetsJournal::append`] call (one frame:
+//!   all kept or all lost), before answering. Append an [`OffsetRecord::Group`] at each new
+//!   generation or epoch, [`OffsetRecord::OffsetDelete`] for OffsetDelete and
+//!   [`OffsetRecord::GroupDelete`] for DeleteGroups. A record whose strings do not fit (more than
+//!   65,535 bytes, possible only from the Maelstrom front) is refused with `InvalidInput`: refuse
+//!   the commit.
+//! - **Flush policy.** Without flush flags, appends reach the page cache only, like the logs.
+//!   With `--flush-messages 1`, call [`OffsetsJournal::flush`] before answering a commit
+//!   (concurrent commits share an fsync; or wait until [`OffsetsJournal::flushed`] passes the
+//!   position `append` returned); with `--flush-ms`, call it from the flusher. Compaction runs by
+//!   itself inside `append`; [`OffsetsJournal::compact`] at a clean shutdown makes the next start
+//!   read one snapshot.
+//! - **Errors.** An `Err` from `append` means the commit is not durable: answer it with
+//!   KAFKA_STORAGE_ERROR ([`StorageError::code`]) or COORDINATOR_NOT_AVAILABLE. Once `flush`
+//!   failed, the journal refuses every call: stop the broker, as Kafka does when its last log
+//!   directory goes offline.
 
 mod append;
 mod checkpoint;
@@ -120,21 +185,34 @@ mod config;
 mod error;
 mod index;
 mod layout;
+mod offsets;
 mod read;
 mod recovery;
 mod retention;
 mod scan;
 mod segment;
 mod time_index;
+mod topics;
 
 #[cfg(all(test, not(loom)))]
 mod tests;
 
 pub use checkpoint::{Checkpoint, CheckpointEntry};
-pub use config::{LogConfig, DEFAULT_SEGMENT_BYTES, SEVEN_DAYS_MS};
+pub use config::{
+    describe_topic_configs, LogConfig, TopicConfigValue, DEFAULT_SEGMENT_BYTES,
+    INTERNAL_SEGMENT_BYTES, MIN_SEGMENT_BYTES, RETENTION_BYTES, RETENTION_MS, SEGMENT_BYTES,
+    SEGMENT_MS, SEVEN_DAYS_MS, TOPIC_CONFIGS,
+};
 pub use error::{Result, StorageError};
+pub use offsets::{
+    CommittedOffset, GroupMetadata, GroupState, GroupType, OffsetRecord, OffsetsConfig,
+    OffsetsJournal, OffsetsState, Replay, OFFSETS_DIR,
+};
 pub use read::Batches;
 pub use recovery::Recovery;
+pub use topics::{
+    parse_uuid, uuid_string, TopicEntry, TopicsFile, TopicsState, PRODUCER_ID_BLOCK, TOPICS_FILE,
+};
 
 use crate::loom::{lock, Arc, ArcSwap, AtomicBool, AtomicU64, Mutex, Ordering};
 use segment::Segment;

@@ -1,8 +1,10 @@
 //! Tests of the partition log: helpers here, one file per concern.
 
+mod offsets;
 mod read;
 mod recovery;
 mod retention;
+mod topics;
 
 use super::{LogConfig, PartitionLog, Recovery};
 use crate::batch::Batch;
