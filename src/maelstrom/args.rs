@@ -4,6 +4,7 @@ use super::node::MAX_PARTITIONS;
 use crate::assignor::AssignorKind;
 use crate::broker::Config;
 use crate::group::{GroupConfig, ResetPolicy};
+use clap::builder::TypedValueParser;
 use clap::{ArgAction, Parser};
 
 /// kgroups: Kafka-style topics and consumer groups served as a Maelstrom node.

@@ -203,8 +203,8 @@ impl Request {
     #[inline(never)]
     fn unknown(self, ty: &str, key: &str) -> WireError {
         let hint = match hint_for(key) {
-            Some(f) if self.fields().contains(&f) => format!(" (did you mean `{}`?)", f.name()),
-            _ => String::new(),
+            Some(f) => format!(" (did you mean `{}`?)", f.name()),
+            None => String::new(),
         };
         WireError::new(
             Code::MalformedRequest,
@@ -322,6 +322,46 @@ mod tests {
         let m = decode(line.as_bytes()).unwrap();
         let ty = m.body.str(Field::Type).unwrap().decode();
         Request::of(&ty, &m.body)
+    }
+
+    fn check(body: &str) -> Result<(), String> {
+        let line = format!(r#"{{"src":"c1","body":{body}}}"#);
+        let m = decode(line.as_bytes()).unwrap();
+        let ty = m.body.str(Field::Type).unwrap().decode();
+        let req = Request::of(&ty, &m.body).unwrap();
+        req.check_fields(&ty, &m.body).map_err(|e| {
+            assert_eq!(e.code, Code::MalformedRequest);
+            e.text
+        })
+    }
+
+    #[test]
+    fn fields_a_request_does_not_read_are_refused() {
+        for ok in [
+            r#"{"type":"send","msg_id":1,"key":"k","msg":1}"#,
+            r#"{"type":"send","key":"k","msg":1,"topic":"t"}"#,
+            r#"{"type":"send","key":"k","msg":1,"group":null}"#,
+            r#"{"type":"poll","offsets":{}}"#,
+            r#"{"type":"init","node_id":"n1","node_ids":["n1"]}"#,
+            r#"{"type":"poll","groupId":"g","maxMessages":3}"#,
+            r#"{"type":"list_groups"}"#,
+        ] {
+            assert_eq!(check(ok), Ok(()), "{ok}");
+        }
+        let e = check(r#"{"type":"send","key":"k","msg":1,"group":"g"}"#).unwrap_err();
+        assert!(e.contains("field `group` is not one `send` takes; it takes `key`"), "{e}");
+        let e = check(r#"{"type":"list_topics","partitions":1}"#).unwrap_err();
+        assert!(e.contains("no fields besides"), "{e}");
+        let e = check(r#"{"type":"send","key":"k","msg":1,"grp":1}"#).unwrap_err();
+        assert!(e.starts_with("unknown field `grp`: `send` takes"), "{e}");
+        let e = check(r#"{"type":"poll","GroupID":"g"}"#).unwrap_err();
+        assert!(e.contains("did you mean `group`?"), "{e}");
+        let e = check(r#"{"type":"poll","group":"g","max.poll.records":1}"#).unwrap_err();
+        assert!(e.contains("did you mean `max_messages`?"), "{e}");
+        // Every field a request takes has a bit; a field no request takes is refused by all.
+        for f in crate::maelstrom::wire::request::ALL_FIELDS {
+            assert_eq!(FIELDS_BY_BIT[f as usize], f);
+        }
     }
 
     #[test]

@@ -180,7 +180,7 @@ const SHORT_SLOTS: usize = 128;
 /// checked collision-free at compile time by [`short_keys`].
 #[inline(always)]
 const fn short_slot(w: u64) -> usize {
-    (w.wrapping_mul(0x0FD6_30F1_F29D_0DA9) >> 57) as usize
+    (w.wrapping_mul(0x7301_1544_3C7B_C0FD) >> 57) as usize
 }
 
 /// Spellings of at most 8 bytes by the slot of their word: `(word, field, index in
@@ -662,7 +662,7 @@ mod tests {
         assert_eq!(e, FieldError::missing(Field::Offsets));
         assert_eq!(
             FieldError::missing(Field::Consumer).to_string(),
-            "missing field `consumer` (or `consumer_id`, `member_id`)"
+            "missing field `consumer` (or `consumer_id`, `member_id`, `consumerId`, `memberId`)"
         );
     }
 

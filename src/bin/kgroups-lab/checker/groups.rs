@@ -211,8 +211,8 @@ pub fn check(history: &[GOp], events: &[MembershipEvent], groups: &[String]) -> 
                     if (*key != d.key || wrong_offset) && reported_mismatch.insert(d.value) {
                         a.add("inconsistent-offsets", || {
                             format!(
-                                "value {} was sent to key {key} (offset {acked_offset:?}) but delivered as key {} at p{} @{}",
-                                d.value, d.key, d.partition, d.offset
+                                "value {} was sent to key {key} (offset {}) but delivered as key {} at p{} @{}",
+                                d.value, super::opt(*acked_offset), d.key, d.partition, d.offset
                             )
                         });
                     }
@@ -331,7 +331,7 @@ pub fn check(history: &[GOp], events: &[MembershipEvent], groups: &[String]) -> 
         for ((gen, p), consumers) in &served {
             if consumers.len() > 1 {
                 a.add("double-assign", || {
-                    format!("{group}: generation {gen:?} served p{p} to {consumers:?}")
+                    format!("{group}: generation {} served p{p} to {consumers:?}", super::opt(*gen))
                 });
             }
         }
