@@ -402,9 +402,15 @@ mod tests {
         // Any case; every spelling taken is listed in ASSIGNORS, and `sticky` is not one.
         assert_eq!("RANGE".parse(), Ok(AssignorKind::Range));
         assert_eq!("Round-Robin".parse(), Ok(AssignorKind::RoundRobin));
-        assert_eq!("Cooperative-Sticky".parse(), Ok(AssignorKind::CooperativeSticky));
+        assert_eq!(
+            "Cooperative-Sticky".parse(),
+            Ok(AssignorKind::CooperativeSticky)
+        );
         let e = "sticky".parse::<AssignorKind>().unwrap_err();
-        assert!(e.contains("cooperative-sticky") && e.contains("not implemented"), "{e}");
+        assert!(
+            e.contains("cooperative-sticky") && e.contains("not implemented"),
+            "{e}"
+        );
         for name in ["range", "roundrobin", "round-robin", "cooperative-sticky"] {
             assert!(ASSIGNORS.contains(name) && name.parse::<AssignorKind>().is_ok());
         }

@@ -9,7 +9,8 @@ use std::fmt;
 pub const MAX_LEN: usize = 249;
 
 /// The rule, for error texts.
-pub const RULE: &str = "1 to 249 characters of a-z, A-Z, 0-9, '.', '_' and '-', and not \".\" or \"..\"";
+pub const RULE: &str =
+    "1 to 249 characters of a-z, A-Z, 0-9, '.', '_' and '-', and not \".\" or \"..\"";
 
 /// Why a name is not a legal topic name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,13 +75,25 @@ mod tests {
 
     #[test]
     fn kafkas_rule() {
-        for ok in ["a", "default", "lab", "T", "orders.v2", "a_b-c", "...", &"x".repeat(249)] {
+        for ok in [
+            "a",
+            "default",
+            "lab",
+            "T",
+            "orders.v2",
+            "a_b-c",
+            "...",
+            &"x".repeat(249),
+        ] {
             assert_eq!(validate(ok), Ok(()), "{ok}");
         }
         assert_eq!(validate(""), Err(InvalidTopicName::Empty));
         assert_eq!(validate("."), Err(InvalidTopicName::Dots));
         assert_eq!(validate(".."), Err(InvalidTopicName::Dots));
-        assert_eq!(validate(&"x".repeat(250)), Err(InvalidTopicName::TooLong(250)));
+        assert_eq!(
+            validate(&"x".repeat(250)),
+            Err(InvalidTopicName::TooLong(250))
+        );
         assert_eq!(validate("a b"), Err(InvalidTopicName::BadChar(' ')));
         assert_eq!(validate("a/b"), Err(InvalidTopicName::BadChar('/')));
         assert_eq!(validate("é"), Err(InvalidTopicName::BadChar('é')));

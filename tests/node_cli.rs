@@ -64,7 +64,10 @@ fn assignor_names_take_any_case_and_sticky_points_to_cooperative_sticky() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("cooperative-sticky"), "{err}");
     let mut n = Node::started(&["--assignor", "RANGE"]);
-    n.ok("c", json!({"type": "subscribe", "group": "g", "consumer": "c"}));
+    n.ok(
+        "c",
+        json!({"type": "subscribe", "group": "g", "consumer": "c"}),
+    );
     let d = n.ok("c", json!({"type": "describe_group", "group": "g"}));
     assert_eq!(d["assignor"], "range");
 }

@@ -582,7 +582,10 @@ fn a_consumer_never_makes_a_topics_home_create_it() {
     // A producer does create it (at its home); then the consumer is served.
     let mut now = 10;
     let sent = loop {
-        let r = net.call(2, json!({"type": "send", "topic": ghost, "key": "a", "msg": 1}));
+        let r = net.call(
+            2,
+            json!({"type": "send", "topic": ghost, "key": "a", "msg": 1}),
+        );
         if r["type"] == "send_ok" || now > 5_000 {
             break r;
         }

@@ -19,8 +19,14 @@ fn refused(r: &Value, code: u64, words: &[&str]) {
 #[test]
 fn partitions_are_topic_qualified_once_a_group_has_two_topics() {
     let mut n = Node::started(&[]);
-    n.ok("a", json!({"type": "create_topic", "topic": "a", "partitions": 3}));
-    n.ok("a", json!({"type": "create_topic", "topic": "b", "partitions": 2}));
+    n.ok(
+        "a",
+        json!({"type": "create_topic", "topic": "a", "partitions": 3}),
+    );
+    n.ok(
+        "a",
+        json!({"type": "create_topic", "topic": "b", "partitions": 2}),
+    );
     let sub = |n: &mut Node, group: &str, topic: &str| {
         n.ok(
             "c",
@@ -29,7 +35,10 @@ fn partitions_are_topic_qualified_once_a_group_has_two_topics() {
     };
     // One topic: bare numbers everywhere, as before.
     assert_eq!(ints(&sub(&mut n, "g", "a")["partitions"]), [0, 1, 2]);
-    let hb = n.ok("c", json!({"type": "heartbeat", "group": "g", "consumer": "c"}));
+    let hb = n.ok(
+        "c",
+        json!({"type": "heartbeat", "group": "g", "consumer": "c"}),
+    );
     assert_eq!(ints(&hb["partitions"]), [0, 1, 2]);
     // A second topic: subscribe_ok stays about its own topic ...
     assert_eq!(ints(&sub(&mut n, "g", "b")["partitions"]), [0, 1]);
@@ -38,7 +47,10 @@ fn partitions_are_topic_qualified_once_a_group_has_two_topics() {
         {"topic": "a", "partition": 0}, {"topic": "a", "partition": 1}, {"topic": "a", "partition": 2},
         {"topic": "b", "partition": 0}, {"topic": "b", "partition": 1}
     ]);
-    let hb = n.ok("c", json!({"type": "heartbeat", "group": "g", "consumer": "c"}));
+    let hb = n.ok(
+        "c",
+        json!({"type": "heartbeat", "group": "g", "consumer": "c"}),
+    );
     assert_eq!(hb["partitions"], want);
     let p = n.ok("c", json!({"type": "poll", "group": "g", "consumer": "c"}));
     assert_eq!(p["partitions"], want);
@@ -50,17 +62,26 @@ fn partitions_are_topic_qualified_once_a_group_has_two_topics() {
     assert_eq!(ints(&hb["partitions"]), [0, 1]);
     // Another group of one topic is unchanged.
     sub(&mut n, "h", "b");
-    let hb = n.ok("c", json!({"type": "heartbeat", "group": "h", "consumer": "c"}));
+    let hb = n.ok(
+        "c",
+        json!({"type": "heartbeat", "group": "h", "consumer": "c"}),
+    );
     assert_eq!(ints(&hb["partitions"]), [0, 1]);
 }
 
 #[test]
 fn maelstrom_poll_and_commits_honour_topic() {
     let mut n = Node::started(&[]);
-    let o = n.ok("p", json!({"type": "send", "topic": "T", "key": "k", "msg": 7}))["offset"]
+    let o = n.ok(
+        "p",
+        json!({"type": "send", "topic": "T", "key": "k", "msg": 7}),
+    )["offset"]
         .as_u64()
         .unwrap();
-    let r = n.ok("c", json!({"type": "poll", "offsets": {"k": 0}, "topic": "T"}));
+    let r = n.ok(
+        "c",
+        json!({"type": "poll", "offsets": {"k": 0}, "topic": "T"}),
+    );
     assert_eq!(r["msgs"], json!({"k": [[o, 7]]}));
     // The default topic holds nothing of key k.
     let r = n.ok("c", json!({"type": "poll", "offsets": {"k": 0}}));
@@ -76,7 +97,10 @@ fn maelstrom_poll_and_commits_honour_topic() {
         json!({"type": "list_committed_offsets", "keys": ["k"], "topic": "T"}),
     );
     assert_eq!(r["offsets"], json!({"k": 5}));
-    let r = n.ok("c", json!({"type": "list_committed_offsets", "keys": ["k"]}));
+    let r = n.ok(
+        "c",
+        json!({"type": "list_committed_offsets", "keys": ["k"]}),
+    );
     assert_eq!(r["offsets"], json!({"k": 2}));
     // Naming the default topic is the same as naming none; a default-topic key that looks like
     // an encoded one does not meet topic T's.
@@ -91,9 +115,15 @@ fn maelstrom_poll_and_commits_honour_topic() {
     );
     assert_eq!(r["offsets"], json!({}));
     // A consumer's read of a topic that does not exist is 20, and creates nothing.
-    let r = n.rpc("c", json!({"type": "poll", "offsets": {"k": 0}, "topic": "nope"}));
+    let r = n.rpc(
+        "c",
+        json!({"type": "poll", "offsets": {"k": 0}, "topic": "nope"}),
+    );
     refused(&r, 20, &["nope"]);
-    let r = n.rpc("c", json!({"type": "commit_offsets", "offsets": {"k": 1}, "topic": "nope"}));
+    let r = n.rpc(
+        "c",
+        json!({"type": "commit_offsets", "offsets": {"k": 1}, "topic": "nope"}),
+    );
     refused(&r, 20, &["nope"]);
     let t = n.ok("c", json!({"type": "list_topics"}));
     assert!(!t.to_string().contains("nope"), "{t}");
@@ -109,7 +139,10 @@ fn fields_a_request_does_not_read_are_refused_with_a_hint() {
         json!({"type": "commit_offsets", "group": "g", "offsets": {"k": 0}}),
     );
     refused(&r, 12, &["commit_offsets", "`group`", "commit {group"]);
-    let r = n.ok("c", json!({"type": "list_committed_offsets", "keys": ["k"]}));
+    let r = n.ok(
+        "c",
+        json!({"type": "list_committed_offsets", "keys": ["k"]}),
+    );
     assert_eq!(r["offsets"], json!({}), "nothing was committed");
     // A poll with a group and offsets: one or the other.
     let r = n.rpc(
@@ -126,7 +159,10 @@ fn fields_a_request_does_not_read_are_refused_with_a_hint() {
     );
     refused(&r, 12, &["not both"]);
     // unsubscribe from one topic is not a thing: refused, and the member stays.
-    n.ok("c", json!({"type": "subscribe", "group": "g", "consumer": "c"}));
+    n.ok(
+        "c",
+        json!({"type": "subscribe", "group": "g", "consumer": "c"}),
+    );
     let r = n.rpc(
         "c",
         json!({"type": "unsubscribe", "group": "g", "consumer": "c", "topic": "default"}),
@@ -141,7 +177,10 @@ fn fields_a_request_does_not_read_are_refused_with_a_hint() {
     );
     refused(&r, 12, &["either", "not both"]);
     // A misspelled field is refused, with the field it likely meant.
-    let r = n.rpc("p", json!({"type": "send", "key": "k", "msg": 2, "topik": "x"}));
+    let r = n.rpc(
+        "p",
+        json!({"type": "send", "key": "k", "msg": 2, "topik": "x"}),
+    );
     refused(&r, 12, &["unknown field `topik`", "`send` takes"]);
     let r = n.rpc("c", json!({"type": "poll", "group.id": "g"}));
     refused(&r, 12, &["`group.id`", "did you mean `group`"]);
@@ -191,7 +230,11 @@ fn alike_things_behave_alike() {
         "c",
         json!({"type": "subscribe", "group": "g", "consumer": "c", "session_timeout_ms": 0}),
     );
-    refused(&r, 12, &["field `session_timeout_ms` must be a positive integer"]);
+    refused(
+        &r,
+        12,
+        &["field `session_timeout_ms` must be a positive integer"],
+    );
     let r = n.rpc(
         "c",
         json!({"type": "create_topic", "topic": "t", "partitions": 0}),

@@ -28,7 +28,10 @@ fn topics(n: &mut Node) -> Vec<String> {
 #[test]
 fn consumers_never_create_topics() {
     let mut n = Node::started(&[]);
-    n.ok("admin", json!({"type": "create_topic", "topic": "t", "partitions": 2}));
+    n.ok(
+        "admin",
+        json!({"type": "create_topic", "topic": "t", "partitions": 2}),
+    );
     // The group exists (an admin commit), with no live member.
     n.ok(
         "admin",
@@ -54,14 +57,20 @@ fn consumers_never_create_topics() {
         json!({"type": "reset_offsets", "group": "g", "to": "earliest"}),
     );
     // A producer does create a topic on first use.
-    n.ok("p", json!({"type": "send", "topic": "made", "key": "k", "msg": 1}));
+    n.ok(
+        "p",
+        json!({"type": "send", "topic": "made", "key": "k", "msg": 1}),
+    );
     assert_eq!(topics(&mut n), ["default", "made", "t"]);
 }
 
 #[test]
 fn a_multi_partition_commit_applies_all_or_none() {
     let mut n = Node::started(&[]);
-    n.ok("admin", json!({"type": "create_topic", "topic": "t", "partitions": 4}));
+    n.ok(
+        "admin",
+        json!({"type": "create_topic", "topic": "t", "partitions": 4}),
+    );
     let sub = |n: &mut Node, c: &str| {
         n.ok(
             c,
@@ -135,7 +144,10 @@ fn topic_names_follow_kafkas_rule() {
             json!({"type": "create_topic", "topic": bad, "partitions": 1}),
         );
         refused(&r, 12, &["field `topic` must be a topic name"]);
-        let r = n.rpc("p", json!({"type": "send", "topic": bad, "key": "k", "msg": 1}));
+        let r = n.rpc(
+            "p",
+            json!({"type": "send", "topic": bad, "key": "k", "msg": 1}),
+        );
         refused(&r, 12, &["topic name"]);
         let r = n.rpc(
             "c",
@@ -162,7 +174,10 @@ fn any_json_value_is_a_message_null_included() {
     let o = n.ok("p", json!({"type": "send", "key": "k", "msg": null}))["offset"]
         .as_u64()
         .unwrap();
-    n.ok("p", json!({"type": "send", "key": "k", "msg": {"a": [null, false]}}));
+    n.ok(
+        "p",
+        json!({"type": "send", "key": "k", "msg": {"a": [null, false]}}),
+    );
     let r = n.ok("c", json!({"type": "poll", "offsets": {"k": 0}}));
     assert_eq!(r["msgs"]["k"][0], json!([o, null]));
     assert_eq!(r["msgs"]["k"][1][1], json!({"a": [null, false]}));
@@ -171,7 +186,10 @@ fn any_json_value_is_a_message_null_included() {
         json!({"type": "send_batch", "msgs": [{"key": "j", "msg": null}]}),
     );
     assert_eq!(r["offsets"].as_array().unwrap().len(), 1);
-    let r = n.ok("c", json!({"type": "poll", "group": "g", "consumer": "c", "max_messages": 10}));
+    let r = n.ok(
+        "c",
+        json!({"type": "poll", "group": "g", "consumer": "c", "max_messages": 10}),
+    );
     let msgs = r["msgs"].as_array().unwrap();
     assert_eq!(msgs.len(), 3);
     assert_eq!(msgs.iter().filter(|m| m["msg"].is_null()).count(), 2);

@@ -28,7 +28,11 @@ fn refused_line(n: &mut Node, src: &str, id: u64, words: &[&str]) {
     let v: Value = serde_json::from_str(&n.recv_line()).unwrap();
     assert_eq!(v["dest"], src, "{v}");
     let b = &v["body"];
-    assert_eq!((b["type"].as_str(), b["code"].as_u64()), (Some("error"), Some(12)), "{v}");
+    assert_eq!(
+        (b["type"].as_str(), b["code"].as_u64()),
+        (Some("error"), Some(12)),
+        "{v}"
+    );
     assert_eq!(b["in_reply_to"], id, "{v}");
     let text = b["text"].as_str().unwrap();
     for w in words {
@@ -120,7 +124,12 @@ fn huge_lines_are_dropped_without_stalling() {
         .as_bytes(),
     );
     n.write(b"\"}}\n");
-    refused_line(&mut n, "c1", 1, &["longer than 1048576 bytes", "--max-line-bytes"]);
+    refused_line(
+        &mut n,
+        "c1",
+        1,
+        &["longer than 1048576 bytes", "--max-line-bytes"],
+    );
     no_reply(&mut n);
     still_serving(&mut n, 0);
     // A large line within the cap is served.
@@ -158,9 +167,17 @@ fn the_line_limit_is_a_flag_and_named_in_the_refusal() {
     };
     // Over the limit, in one write: refused, naming the limit.
     n.send_line(&send(1, 3000));
-    refused_line(&mut n, "c1", 1, &["longer than 2048 bytes", "--max-line-bytes"]);
+    refused_line(
+        &mut n,
+        "c1",
+        1,
+        &["longer than 2048 bytes", "--max-line-bytes"],
+    );
     // Under it: served.
-    let r = n.ok("c1", json!({"type": "send", "key": "k", "msg": "w".repeat(1500)}));
+    let r = n.ok(
+        "c1",
+        json!({"type": "send", "key": "k", "msg": "w".repeat(1500)}),
+    );
     assert_eq!(r["type"], "send_ok");
     // Over it, written in pieces (the reader drops it as it comes).
     let long = send(7, 20_000);

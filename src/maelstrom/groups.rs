@@ -183,7 +183,12 @@ impl Node {
             .groups()
             .heartbeat(&group, &member, self.now())?;
         self.ok(to, out);
-        write_view(out, &view, topic.as_deref(), self.group_topics.multi(&group));
+        write_view(
+            out,
+            &view,
+            topic.as_deref(),
+            self.group_topics.multi(&group),
+        );
         self.done(to, out);
         Ok(())
     }
@@ -280,7 +285,10 @@ impl Node {
         let member = b.opt_str(Field::Consumer)?.map(|c| c.decode());
         let topic = opt_topic(b)?;
         let mut commits: Vec<(u32, u64)> = Vec::new();
-        match (b.get(Field::Offsets), b.get(Field::Partition).or(b.get(Field::Offset))) {
+        match (
+            b.get(Field::Offsets),
+            b.get(Field::Partition).or(b.get(Field::Offset)),
+        ) {
             (Some(_), Some(single)) => {
                 return Err(WireError::new(
                     crate::maelstrom::wire::Code::MalformedRequest,
@@ -314,7 +322,11 @@ impl Node {
         }
         if let Some(m) = member.as_deref() {
             let view = self.broker.groups().heartbeat(&group, m, self.now())?;
-            let owns = |p: u32| view.partitions.iter().any(|(n, q)| *q == p && n == t.name());
+            let owns = |p: u32| {
+                view.partitions
+                    .iter()
+                    .any(|(n, q)| *q == p && n == t.name())
+            };
             if let Some(&(p, _)) = commits.iter().find(|&&(p, _)| !owns(p)) {
                 return Err(Error::Fenced {
                     group: group.to_string(),

@@ -43,7 +43,10 @@ pub(crate) fn topic_key<'a>(topic: Option<&str>, key: &'a str) -> Cow<'a, str> {
 impl Node {
     /// The topic a kafka-workload read or commit names: `None` for the default topic, else the
     /// existing topic (error 20 if there is none; a consumer never creates one).
-    fn kafka_topic(&self, b: &Body<'_>) -> Result<Option<crate::loom::Arc<crate::topic::Topic>>, WireError> {
+    fn kafka_topic(
+        &self,
+        b: &Body<'_>,
+    ) -> Result<Option<crate::loom::Arc<crate::topic::Topic>>, WireError> {
         let topic = opt_topic(b)?;
         match self.broker.other_than_default(topic.as_deref()) {
             None => Ok(None),
@@ -99,15 +102,15 @@ impl Node {
             let key = Key::str(&name);
             let part = &topic.partitions()[topic.partition_of(Some(key)) as usize];
             let n = part.read_key(key, from, POLL_KEY_MAX, |r| {
-                    if !first {
-                        out.push(b',');
-                    }
-                    first = false;
-                    out.push(b'[');
-                    out.uint(r.offset).push(b',');
-                    super::node::write_value(out, &r);
-                    out.push(b']');
-                });
+                if !first {
+                    out.push(b',');
+                }
+                first = false;
+                out.push(b'[');
+                out.uint(r.offset).push(b',');
+                super::node::write_value(out, &r);
+                out.push(b']');
+            });
             if n == 0 {
                 out.truncate(mark);
             } else {

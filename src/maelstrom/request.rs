@@ -103,14 +103,7 @@ impl Request {
             Request::Poll | Request::CommitOffsets => &[F::Offsets, F::Topic],
             Request::ListCommittedOffsets => &[F::Keys, F::Topic],
             Request::ListOffsets => &[F::Topic],
-            Request::Subscribe => &[
-                F::Group,
-                F::Consumer,
-                F::Topic,
-                JOIN[0],
-                JOIN[1],
-                JOIN[2],
-            ],
+            Request::Subscribe => &[F::Group, F::Consumer, F::Topic, JOIN[0], JOIN[1], JOIN[2]],
             Request::Unsubscribe => &[F::Group, F::Consumer],
             Request::DescribeGroup => &[F::Group],
             Request::GroupPoll => &[
@@ -208,10 +201,7 @@ impl Request {
         };
         WireError::new(
             Code::MalformedRequest,
-            format!(
-                "unknown field `{key}`{hint}: `{ty}` takes {}",
-                self.takes()
-            ),
+            format!("unknown field `{key}`{hint}: `{ty}` takes {}", self.takes()),
         )
     }
 
@@ -349,7 +339,10 @@ mod tests {
             assert_eq!(check(ok), Ok(()), "{ok}");
         }
         let e = check(r#"{"type":"send","key":"k","msg":1,"group":"g"}"#).unwrap_err();
-        assert!(e.contains("field `group` is not one `send` takes; it takes `key`"), "{e}");
+        assert!(
+            e.contains("field `group` is not one `send` takes; it takes `key`"),
+            "{e}"
+        );
         let e = check(r#"{"type":"list_topics","partitions":1}"#).unwrap_err();
         assert!(e.contains("no fields besides"), "{e}");
         let e = check(r#"{"type":"send","key":"k","msg":1,"grp":1}"#).unwrap_err();

@@ -242,7 +242,13 @@ pub fn test(opts: &TestOpts) -> i32 {
         .unwrap_or_default();
     let plotted = std::fs::create_dir_all(&run_dir)
         .map_err(|e| format!("{}: {e}", run_dir.display()))
-        .and_then(|()| plot::write(&run_dir, &result.samples, &cuts));
+        .and_then(|()| {
+            let marks = plot::Marks {
+                main_end_s: result.main_s.1,
+                cuts: &cuts,
+            };
+            plot::write(&run_dir, &result.samples, marks)
+        });
     let (plots, plots_error) = match plotted {
         Ok(paths) => (paths, None),
         Err(why) => (Vec::new(), Some(why)),

@@ -29,8 +29,18 @@ const MAX_POINTS: usize = 20_000;
 /// The windows with the network cut, for the shading: (from, to) in seconds.
 pub type Windows = [(f64, f64)];
 
+/// What the plots mark besides the operations: when the main phase ended (the time limit; the
+/// final reads follow) and the windows with the network cut.
+#[derive(Debug, Clone, Copy)]
+pub struct Marks<'a> {
+    /// The end of the main phase, in seconds since the workload started.
+    pub main_end_s: f64,
+    /// The cut windows.
+    pub cuts: &'a Windows,
+}
+
 /// Writes the plots of a run into `dir`; returns their paths, or why there are none.
-pub fn write(dir: &Path, samples: &[Sample], cuts: &Windows) -> Result<Vec<PathBuf>, String> {
+pub fn write(dir: &Path, samples: &[Sample], marks: Marks<'_>) -> Result<Vec<PathBuf>, String> {
     font()?;
     let mut written = Vec::new();
     for plot in [Plot::Latency, Plot::Rate] {
@@ -38,7 +48,7 @@ pub fn write(dir: &Path, samples: &[Sample], cuts: &Windows) -> Result<Vec<PathB
         let mut svg = String::new();
         {
             let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
-            plot.draw(&root, samples, cuts)
+            plot.draw(&root, samples, marks)
                 .map_err(|e| format!("drawing {name}.svg: {e}"))?;
         }
         let svg_path = dir.join(format!("{name}.svg"));
@@ -46,7 +56,7 @@ pub fn write(dir: &Path, samples: &[Sample], cuts: &Windows) -> Result<Vec<PathB
         let mut rgb = vec![0u8; (SIZE.0 * SIZE.1 * 3) as usize];
         {
             let root = BitMapBackend::with_buffer(&mut rgb, SIZE).into_drawing_area();
-            plot.draw(&root, samples, cuts)
+            plot.draw(&root, samples, marks)
                 .map_err(|e| format!("drawing {name}.png: {e}"))?;
         }
         let png_path = dir.join(format!("{name}.png"));
@@ -79,11 +89,11 @@ impl Plot {
         self,
         root: &DrawingArea<DB, Shift>,
         samples: &[Sample],
-        cuts: &Windows,
+        marks: Marks<'_>,
     ) -> DrawResult<DB> {
         match self {
-            Plot::Latency => latency(root, samples, cuts)?,
-            Plot::Rate => rate(root, samples, cuts)?,
+            Plot::Latency => latency(root, samples, marks)?,
+            Plot::Rate => rate(root, samples, marks)?,
         }
         root.present()
     }
@@ -129,11 +139,7 @@ fn font_path() -> Option<PathBuf> {
         .ok()
         .filter(|o| o.status.success())
         .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()))
-        .filter(|p| {
-            p.extension()
-                .is_some_and(|e| e.eq_ignore_ascii_case("ttf"))
-                && p.is_file()
-        });
+        .filter(|p| p.extension().is_some_and(|e| e.eq_ignore_ascii_case("ttf")) && p.is_file());
     fc.or_else(|| {
         [
             "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
@@ -149,23 +155,24 @@ fn font_path() -> Option<PathBuf> {
 }
 
 /// The end of the time axis: the last completion (at least 1 s).
-fn t_max(samples: &[Sample], cuts: &Windows) -> f64 {
+fn t_max(samples: &[Sample], marks: Marks<'_>) -> f64 {
     samples
         .iter()
         .map(|s| s.complete_s)
-        .chain(cuts.iter().map(|c| c.1))
+        .chain(marks.cuts.iter().map(|c| c.1))
+        .chain(std::iter::once(marks.main_end_s))
         .fold(1.0, f64::max)
 }
 
-/// Shades the cut windows over the whole height `[lo, hi]`.
+/// Shades the cut windows over the whole height `[lo, hi]`, and draws the end of the main phase.
 fn shade<DB: DrawingBackend, Y: Ranged<ValueType = f64>>(
     chart: &mut ChartContext<'_, DB, Cartesian2d<plotters::coord::types::RangedCoordf64, Y>>,
-    cuts: &Windows,
+    marks: Marks<'_>,
     (lo, hi): (f64, f64),
 ) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
     let band = RGBColor(255, 170, 170).mix(0.35).filled();
     let mut first = true;
-    for &(a, b) in cuts {
+    for &(a, b) in marks.cuts {
         let s = chart.draw_series(std::iter::once(Rectangle::new([(a, lo), (b, hi)], band)))?;
         if first {
             s.label("network cut (nemesis)")
@@ -173,6 +180,15 @@ fn shade<DB: DrawingBackend, Y: Ranged<ValueType = f64>>(
             first = false;
         }
     }
+    let end = marks.main_end_s;
+    let grey = RGBColor(90, 90, 90).stroke_width(2);
+    chart
+        .draw_series(std::iter::once(PathElement::new(
+            [(end, lo), (end, hi)],
+            grey,
+        )))?
+        .label("time limit: final reads after")
+        .legend(move |(x, y)| PathElement::new([(x + 7, y - 6), (x + 7, y + 6)], grey));
     Ok(())
 }
 
@@ -206,10 +222,10 @@ fn outcome(typ: OpType) -> &'static str {
 fn latency<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     samples: &[Sample],
-    cuts: &Windows,
+    marks: Marks<'_>,
 ) -> DrawResult<DB> {
     root.fill(&WHITE)?;
-    let x_max = t_max(samples, cuts);
+    let x_max = t_max(samples, marks);
     let lat = |s: &Sample| s.latency_ms().max(0.001);
     let y_max = samples.iter().map(lat).fold(1.0, f64::max) * 2.0;
     let y_min = samples.iter().map(lat).fold(y_max, f64::min).max(0.001) / 2.0;
@@ -227,7 +243,7 @@ fn latency<DB: DrawingBackend>(
         .x_desc("time since the workload started (s)")
         .y_desc("latency (ms)")
         .draw()?;
-    shade(&mut chart, cuts, (y_min, y_max))?;
+    shade(&mut chart, marks, (y_min, y_max))?;
     let mut kinds: Vec<(&str, OpType)> = samples.iter().map(|s| (s.op, s.typ)).collect();
     kinds.sort_by_key(|&(op, t)| (op, t as u8));
     kinds.dedup();
@@ -245,9 +261,14 @@ fn latency<DB: DrawingBackend>(
             1
         };
         let c = color(op, typ);
-        let points = all.into_iter().step_by(step).map(|s| (s.complete_s, lat(s)));
+        let points = all
+            .into_iter()
+            .step_by(step)
+            .map(|s| (s.complete_s, lat(s)));
         let series = match typ {
-            OpType::Ok => chart.draw_series(points.map(|p| Circle::new(p, 2, c.mix(0.6).filled())))?,
+            OpType::Ok => {
+                chart.draw_series(points.map(|p| Circle::new(p, 2, c.mix(0.6).filled())))?
+            }
             _ => chart.draw_series(points.map(|p| Cross::new(p, 4, c.stroke_width(2))))?,
         };
         series
@@ -263,31 +284,29 @@ fn latency<DB: DrawingBackend>(
     Ok(())
 }
 
-/// Per second: operations completed ok, acknowledged sends, records delivered.
+/// Per second: operations completed ok, acknowledged sends, records delivered; counted in
+/// buckets of a second (longer in a long run: about 60 buckets), each drawn at its middle.
 fn rate<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     samples: &[Sample],
-    cuts: &Windows,
+    marks: Marks<'_>,
 ) -> DrawResult<DB> {
     root.fill(&WHITE)?;
-    let x_max = t_max(samples, cuts);
-    let buckets = x_max.ceil() as usize + 1;
+    let x_max = t_max(samples, marks);
+    let width = (x_max / 60.0).ceil().max(1.0);
+    let buckets = (x_max / width).ceil() as usize + 1;
     let mut ok = vec![0f64; buckets];
     let mut sends = vec![0f64; buckets];
     let mut records = vec![0f64; buckets];
     for s in samples.iter().filter(|s| s.typ == OpType::Ok) {
-        let b = (s.complete_s.max(0.0) as usize).min(buckets - 1);
-        ok[b] += 1.0;
+        let b = ((s.complete_s.max(0.0) / width) as usize).min(buckets - 1);
+        ok[b] += 1.0 / width;
         if s.op == "send" {
-            sends[b] += 1.0;
+            sends[b] += 1.0 / width;
         }
-        records[b] += f64::from(s.records);
+        records[b] += f64::from(s.records) / width;
     }
-    let y_max = ok
-        .iter()
-        .chain(&records)
-        .fold(1.0f64, |a, &b| a.max(b))
-        * 1.1;
+    let y_max = ok.iter().chain(&records).fold(1.0f64, |a, &b| a.max(b)) * 1.1;
     let mut chart = ChartBuilder::on(root)
         .caption("throughput per second", ("sans-serif", 20))
         .margin(12)
@@ -299,7 +318,7 @@ fn rate<DB: DrawingBackend>(
         .x_desc("time since the workload started (s)")
         .y_desc("per second")
         .draw()?;
-    shade(&mut chart, cuts, (0.0, y_max))?;
+    shade(&mut chart, marks, (0.0, y_max))?;
     for (name, series, c) in [
         ("ok operations/s", &ok, RGBColor(31, 119, 180)),
         ("acknowledged sends/s", &sends, RGBColor(255, 127, 14)),
@@ -308,8 +327,10 @@ fn rate<DB: DrawingBackend>(
         if series.iter().all(|&v| v == 0.0) {
             continue;
         }
-        // Each bucket's count drawn at its middle.
-        let points = series.iter().enumerate().map(|(i, &v)| (i as f64 + 0.5, v));
+        let points = series
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| ((i as f64 + 0.5) * width, v));
         chart
             .draw_series(LineSeries::new(points, c.stroke_width(2)))?
             .label(name)

@@ -18,8 +18,8 @@ use serde_json::Value;
 use crate::checker::kafka::OpType;
 use crate::checker::Anomalies;
 use crate::cluster::router::NodeIssues;
-use crate::workload::{NemesisEntry, Rates};
 use crate::sync::{Arc, AtomicU64, Ordering};
+use crate::workload::{NemesisEntry, Rates};
 
 /// Live counts of completed operations.
 #[derive(Debug, Default)]
@@ -445,6 +445,9 @@ mod tests {
         let v = serde_json::json!({"p50": 1.5, "measured": 3, "x": {"a": null}});
         assert_eq!(human(&v), "measured 3, p50 1.5, x (a none)");
         assert_eq!(human(&serde_json::json!({})), "none");
-        assert_eq!(human(&serde_json::json!("create_topic_ok")), "create_topic_ok");
+        assert_eq!(
+            human(&serde_json::json!("create_topic_ok")),
+            "create_topic_ok"
+        );
     }
 }

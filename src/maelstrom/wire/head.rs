@@ -181,9 +181,15 @@ mod tests {
     #[test]
     fn reads_what_comes_before_the_cut() {
         let full = r#"{"id":3,"src":"c1","dest":"n1","body":{"type":"send","msg_id":7,"key":"k","msg":"xxxxxxxx"}}"#;
-        assert_eq!(of(full), (Some("c1"), Some("n1"), Some(7), Some("send"), false));
+        assert_eq!(
+            of(full),
+            (Some("c1"), Some("n1"), Some(7), Some("send"), false)
+        );
         // Cut inside the message: everything before it stands.
-        assert_eq!(of(&full[..full.len() - 8]), (Some("c1"), Some("n1"), Some(7), Some("send"), false));
+        assert_eq!(
+            of(&full[..full.len() - 8]),
+            (Some("c1"), Some("n1"), Some(7), Some("send"), false)
+        );
         // Cut inside the msg_id: no msg_id.
         let cut = full.find("7,").unwrap() + 1;
         assert_eq!(of(&full[..cut]).2, None);
@@ -193,10 +199,17 @@ mod tests {
             "[".repeat(10_000),
             "]".repeat(10_000)
         );
-        assert_eq!(of(&deep), (Some("c2"), Some("n1"), Some(9), Some("send"), false));
+        assert_eq!(
+            of(&deep),
+            (Some("c2"), Some("n1"), Some(9), Some("send"), false)
+        );
         assert!(of(r#"{"src":"n2","body":{"in_reply_to":1,"msg_id":4}}"#).4);
         assert_eq!(of("garbage"), (None, None, None, None, false));
-        assert_eq!(of(r#"{"src":"a\q"}"#).0, None, "an invalid escape is no string");
+        assert_eq!(
+            of(r#"{"src":"a\q"}"#).0,
+            None,
+            "an invalid escape is no string"
+        );
         assert_eq!(of("{\"src\":\"c\u{e9}"), (None, None, None, None, false));
         let mut cut_utf8 = br#"{"src":"c1","body":{"msg_id":2,"msg":"#.to_vec();
         cut_utf8.extend_from_slice(&"\"é".as_bytes()[..2]);

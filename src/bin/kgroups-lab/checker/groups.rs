@@ -331,7 +331,10 @@ pub fn check(history: &[GOp], events: &[MembershipEvent], groups: &[String]) -> 
         for ((gen, p), consumers) in &served {
             if consumers.len() > 1 {
                 a.add("double-assign", || {
-                    format!("{group}: generation {} served p{p} to {consumers:?}", super::opt(*gen))
+                    format!(
+                        "{group}: generation {} served p{p} to {consumers:?}",
+                        super::opt(*gen)
+                    )
                 });
             }
         }

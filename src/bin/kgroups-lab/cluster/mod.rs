@@ -212,7 +212,11 @@ fn log_tail(path: &std::path::Path, i: usize) -> String {
         return String::new();
     }
     let tail = &lines[lines.len().saturating_sub(LINES)..];
-    let mut s = format!("\n  n{i}'s stderr ({}), last {} lines:", path.display(), tail.len());
+    let mut s = format!(
+        "\n  n{i}'s stderr ({}), last {} lines:",
+        path.display(),
+        tail.len()
+    );
     for l in tail {
         s.push_str("\n    ");
         s.push_str(l);
