@@ -145,7 +145,7 @@ const KAFKA_TOPIC: &str = "__kafka";
 
 impl Store {
     fn strikes(&self, n: u64) -> bool {
-        n % self.args.fault_every.max(1) == 0
+        n.is_multiple_of(self.args.fault_every.max(1))
     }
 
     fn topic(&mut self, name: &str) -> &mut Vec<Part> {

@@ -70,17 +70,24 @@ impl AssignorKind {
     }
 }
 
+/// The assignor names [`AssignorKind`]'s `FromStr` takes (in any case), for help and error texts.
+pub const ASSIGNORS: &str = "range, roundrobin (or round-robin), cooperative-sticky";
+
 impl FromStr for AssignorKind {
     type Err = String;
 
+    /// A name of [`AssignorKind::name`], in any case; `round-robin` is also taken. Kafka's eager
+    /// `sticky` assignor is not one of them: its text points to `cooperative-sticky`.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
+        match s.to_ascii_lowercase().as_str() {
             "range" => Ok(AssignorKind::Range),
             "roundrobin" | "round-robin" => Ok(AssignorKind::RoundRobin),
-            "cooperative-sticky" | "sticky" => Ok(AssignorKind::CooperativeSticky),
-            other => Err(format!(
-                "unknown assignor {other:?} (range, roundrobin, cooperative-sticky)"
+            "cooperative-sticky" => Ok(AssignorKind::CooperativeSticky),
+            "sticky" => Err(format!(
+                "unknown assignor {s:?}: Kafka's eager sticky assignor is not implemented; \
+                 cooperative-sticky is its incremental form (assignors: {ASSIGNORS})"
             )),
+            _ => Err(format!("unknown assignor {s:?} (assignors: {ASSIGNORS})")),
         }
     }
 }
@@ -392,6 +399,21 @@ mod tests {
             assert_eq!(kind.name().parse::<AssignorKind>(), Ok(kind));
         }
         assert!("fair".parse::<AssignorKind>().is_err());
+        // Any case; every spelling taken is listed in ASSIGNORS, and `sticky` is not one.
+        assert_eq!("RANGE".parse(), Ok(AssignorKind::Range));
+        assert_eq!("Round-Robin".parse(), Ok(AssignorKind::RoundRobin));
+        assert_eq!(
+            "Cooperative-Sticky".parse(),
+            Ok(AssignorKind::CooperativeSticky)
+        );
+        let e = "sticky".parse::<AssignorKind>().unwrap_err();
+        assert!(
+            e.contains("cooperative-sticky") && e.contains("not implemented"),
+            "{e}"
+        );
+        for name in ["range", "roundrobin", "round-robin", "cooperative-sticky"] {
+            assert!(ASSIGNORS.contains(name) && name.parse::<AssignorKind>().is_ok());
+        }
     }
 
     #[test]

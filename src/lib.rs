@@ -7,7 +7,8 @@
 //! **The engine** (knows no wire format; both fronts call only [`broker`] and the types it hands
 //! out):
 //! - [`broker`]: the engine's facade: topics, the group coordinator, Maelstrom's per-key offsets.
-//! - [`topic`]: topics (fixed partition counts) and their registry.
+//! - [`topic`]: topics (fixed partition counts) and their registry; [`topic_name`]: Kafka's rule
+//!   for topic names, which every front checks before a name reaches the engine.
 //! - [`partition`]: one partition: a lock-free append log of records and Kafka batches plus a
 //!   per-key index of offsets; batch appends, fetches, the idempotent producer's checks, the log
 //!   start offset; its record and key types. The log under it (`log/`: buckets that never move, the
@@ -56,3 +57,4 @@ pub mod partition;
 pub mod partitioner;
 pub mod storage;
 pub mod topic;
+pub mod topic_name;

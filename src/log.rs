@@ -708,7 +708,7 @@ mod tests {
                         for i in 0..PER {
                             // The value encodes (thread, sequence) so order per thread is checkable.
                             let offset = log.append(t << 32 | i);
-                            assert!(last.map_or(true, |l| l < offset));
+                            assert!(last.is_none_or(|l| l < offset));
                             last = Some(offset);
                         }
                     })

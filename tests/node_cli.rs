@@ -26,6 +26,8 @@ fn help_explains_every_flag_and_its_variable() {
         "--auto-commit",
         "--auto-offset-reset",
         "--log-level",
+        "--max-line-bytes",
+        "KGROUPS_MAX_LINE_BYTES",
         "KGROUPS_PARTITIONS",
         "KGROUPS_WORKERS",
         "KGROUPS_SESSION_TIMEOUT_MS",
@@ -44,6 +46,9 @@ fn bad_flags_are_refused() {
         &["--partitions", "0"][..],
         &["--partitions", "many"],
         &["--assignor", "best"],
+        &["--assignor", "sticky"],
+        &["--max-line-bytes", "10"],
+        &["--max-line-bytes", "999999999"],
         &["--auto-commit", "maybe"],
         &["--log-level", "[[["],
     ] {
@@ -51,6 +56,20 @@ fn bad_flags_are_refused() {
         assert!(!out.status.success(), "{args:?} accepted");
         assert!(out.stdout.is_empty(), "errors go to stderr");
     }
+}
+
+#[test]
+fn assignor_names_take_any_case_and_sticky_points_to_cooperative_sticky() {
+    let out = kgroups(&["--assignor", "sticky"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cooperative-sticky"), "{err}");
+    let mut n = Node::started(&["--assignor", "RANGE"]);
+    n.ok(
+        "c",
+        json!({"type": "subscribe", "group": "g", "consumer": "c"}),
+    );
+    let d = n.ok("c", json!({"type": "describe_group", "group": "g"}));
+    assert_eq!(d["assignor"], "range");
 }
 
 #[test]

@@ -560,3 +560,46 @@ fn list_offsets_reads_each_partitions_log_end_at_its_leader() {
     net.tick(GIVE_UP_MS + 100);
     assert_eq!(net.reply(id).unwrap()["code"], 11);
 }
+
+#[test]
+fn a_consumer_never_makes_a_topics_home_create_it() {
+    let mut net = Net::new(3);
+    let group = group_on(&net, 0);
+    let ghost = topic_homed(&net, 1, "ghost");
+    let poll = json!({"type": "poll", "group": group, "consumer": "c", "topic": ghost});
+    // The coordinator does not know it: 11 while it asks the home, without creating it.
+    let r = net.call(0, poll.clone());
+    assert_eq!(r["code"], 11, "{r}");
+    net.tick(10);
+    for node in &net.nodes {
+        assert!(node.broker().topics().get(&ghost).is_none(), "created");
+    }
+    // The home said it does not exist: now 20, and the group has no member.
+    let r = net.call(0, poll.clone());
+    assert_eq!(r["code"], 20, "{r}");
+    let r = net.call(0, json!({"type": "describe_group", "group": group}));
+    assert_eq!(r["code"], 20, "no group was made: {r}");
+    // A producer does create it (at its home); then the consumer is served.
+    let mut now = 10;
+    let sent = loop {
+        let r = net.call(
+            2,
+            json!({"type": "send", "topic": ghost, "key": "a", "msg": 1}),
+        );
+        if r["type"] == "send_ok" || now > 5_000 {
+            break r;
+        }
+        now += 60;
+        net.tick(now);
+    };
+    assert_eq!(sent["type"], "send_ok", "{sent}");
+    let got = loop {
+        let r = net.call(0, poll.clone());
+        if r["type"] == "poll_ok" || now > 10_000 {
+            break r;
+        }
+        now += 60;
+        net.tick(now);
+    };
+    assert_eq!(got["type"], "poll_ok", "{got}");
+}

@@ -23,6 +23,23 @@ fn no_reply(n: &mut Node) {
     assert_eq!(n.try_recv_line(Duration::from_millis(150)), None);
 }
 
+/// The next line is error 12 to `src`'s request `id`, its text holding each of `words`.
+fn refused_line(n: &mut Node, src: &str, id: u64, words: &[&str]) {
+    let v: Value = serde_json::from_str(&n.recv_line()).unwrap();
+    assert_eq!(v["dest"], src, "{v}");
+    let b = &v["body"];
+    assert_eq!(
+        (b["type"].as_str(), b["code"].as_u64()),
+        (Some("error"), Some(12)),
+        "{v}"
+    );
+    assert_eq!(b["in_reply_to"], id, "{v}");
+    let text = b["text"].as_str().unwrap();
+    for w in words {
+        assert!(text.contains(w), "{w:?} not in {text:?}");
+    }
+}
+
 #[test]
 fn lines_that_are_not_messages_are_logged_and_skipped() {
     let mut n = Node::started(&[]);
@@ -59,8 +76,10 @@ fn binary_garbage_and_invalid_utf8_are_skipped() {
     junk.retain(|&b| b != b'\n');
     junk.push(b'\n');
     n.write(&junk);
-    // Valid JSON around an invalid UTF-8 byte.
+    // Valid JSON around an invalid UTF-8 byte: its start names the sender and msg_id, so it is
+    // answered (12), not left to time out.
     n.write(b"{\"src\":\"c1\",\"dest\":\"n1\",\"body\":{\"type\":\"send\",\"msg_id\":1,\"key\":\"\xff\",\"msg\":1}}\n");
+    refused_line(&mut n, "c1", 1, &["not UTF-8"]);
     n.write(b"\x00\x00\x00\n\xc3\x28\n");
     no_reply(&mut n);
     still_serving(&mut n, 0);
@@ -73,8 +92,13 @@ fn deep_nesting_is_refused_and_shallow_nesting_kept() {
     n.send_line(&format!(
         r#"{{"src":"c1","dest":"n1","body":{{"type":"send","msg_id":1,"key":"k","msg":{deep}}}}}"#
     ));
-    no_reply(&mut n);
-    // Unbalanced, endless nesting.
+    refused_line(&mut n, "c1", 1, &["deeper than 128 levels"]);
+    // The same with the msg_id after the deep value: still read.
+    n.send_line(&format!(
+        r#"{{"src":"c1","dest":"n1","body":{{"type":"send","key":"k","msg":{deep},"msg_id":3}}}}"#
+    ));
+    refused_line(&mut n, "c1", 3, &["deeper than 128 levels"]);
+    // Unbalanced, endless nesting, no sender: logged only.
     n.send_line(&"{\"a\":".repeat(50_000));
     no_reply(&mut n);
     still_serving(&mut n, 0);
@@ -100,6 +124,12 @@ fn huge_lines_are_dropped_without_stalling() {
         .as_bytes(),
     );
     n.write(b"\"}}\n");
+    refused_line(
+        &mut n,
+        "c1",
+        1,
+        &["longer than 1048576 bytes", "--max-line-bytes"],
+    );
     no_reply(&mut n);
     still_serving(&mut n, 0);
     // A large line within the cap is served.
@@ -124,6 +154,51 @@ fn huge_lines_are_dropped_without_stalling() {
     still_serving(&mut n, 2);
     let (_, log) = n.close();
     assert!(log.contains("longer than"), "{log}");
+}
+
+#[test]
+fn the_line_limit_is_a_flag_and_named_in_the_refusal() {
+    let mut n = Node::started(&["--max-line-bytes", "2048"]);
+    let send = |id: u64, len: usize| {
+        format!(
+            r#"{{"src":"c1","dest":"n1","body":{{"type":"send","msg_id":{id},"key":"k","msg":"{}"}}}}"#,
+            "v".repeat(len)
+        )
+    };
+    // Over the limit, in one write: refused, naming the limit.
+    n.send_line(&send(1, 3000));
+    refused_line(
+        &mut n,
+        "c1",
+        1,
+        &["longer than 2048 bytes", "--max-line-bytes"],
+    );
+    // Under it: served.
+    let r = n.ok(
+        "c1",
+        json!({"type": "send", "key": "k", "msg": "w".repeat(1500)}),
+    );
+    assert_eq!(r["type"], "send_ok");
+    // Over it, written in pieces (the reader drops it as it comes).
+    let long = send(7, 20_000);
+    for piece in long.as_bytes().chunks(1000) {
+        n.write(piece);
+    }
+    n.write(b"\n");
+    refused_line(&mut n, "c1", 7, &["2048"]);
+    // A msg_id beyond the limit cannot be read: logged only.
+    n.send_line(&format!(
+        r#"{{"src":"c1","dest":"n1","body":{{"type":"send","key":"k","msg":"{}","msg_id":9}}}}"#,
+        "v".repeat(3000)
+    ));
+    no_reply(&mut n);
+    // A reply (in_reply_to) is never answered.
+    n.send_line(&format!(
+        r#"{{"src":"n2","dest":"n1","body":{{"type":"x_ok","in_reply_to":4,"msg_id":9,"pad":"{}"}}}}"#,
+        "v".repeat(3000)
+    ));
+    no_reply(&mut n);
+    still_serving(&mut n, 1);
 }
 
 #[test]

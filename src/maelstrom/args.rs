@@ -4,6 +4,7 @@ use super::node::MAX_PARTITIONS;
 use crate::assignor::AssignorKind;
 use crate::broker::Config;
 use crate::group::{GroupConfig, ResetPolicy};
+use clap::builder::TypedValueParser;
 use clap::{ArgAction, Parser};
 
 /// kgroups: Kafka-style topics and consumer groups served as a Maelstrom node.
@@ -38,8 +39,9 @@ pub struct Args {
     #[arg(long, env = "KGROUPS_SESSION_TIMEOUT_MS", default_value_t = 10_000)]
     pub session_timeout_ms: u64,
 
-    /// How a group spreads partitions over its members: range, roundrobin or cooperative-sticky
-    /// (balanced, and a join or leave moves only the partitions it must).
+    /// How a group spreads partitions over its members: range, roundrobin (or round-robin) or
+    /// cooperative-sticky (balanced, and a join or leave moves only the partitions it must), in
+    /// any case. Kafka's eager `sticky` is not implemented.
     #[arg(long, env = "KGROUPS_ASSIGNOR", default_value = "cooperative-sticky")]
     pub assignor: AssignorKind,
 
@@ -52,6 +54,16 @@ pub struct Args {
     /// or latest (the log end when the position is first needed).
     #[arg(long, env = "KGROUPS_AUTO_OFFSET_RESET", default_value = "earliest")]
     pub auto_offset_reset: ResetPolicy,
+
+    /// The longest input line read, in bytes (1024 to 8388608). A longer line is not read: it
+    /// gets error 12 naming this limit when its sender and msg_id can be read from its start,
+    /// else it is only logged. Values are bounded too: JSON nested deeper than 128 levels is
+    /// refused the same way.
+    #[arg(long, env = "KGROUPS_MAX_LINE_BYTES", default_value_t = super::reader::MAX_LINE,
+          value_parser = clap::value_parser!(u64)
+              .range(super::reader::MIN_LINE_LIMIT as u64..=super::reader::MAX_LINE_LIMIT as u64)
+              .map(|v| v as usize))]
+    pub max_line_bytes: usize,
 
     /// What to log to stderr: error, warn, info, debug, trace, or a tracing filter such as
     /// `kgroups=debug`.

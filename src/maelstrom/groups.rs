@@ -20,9 +20,10 @@ fn consumer<'a>(msg: &Message<'a>) -> Result<Cow<'a, str>, WireError> {
     })
 }
 
-/// Writes `,"partitions":[…],"generation":g`: the member's partitions of `topic` (all of its
-/// partitions when `topic` is `None`).
-fn write_view(out: &mut Vec<u8>, view: &MemberView, topic: Option<&str>) {
+/// Writes `,"partitions":[…],"generation":g`: the member's partitions of `topic` as numbers; with
+/// no `topic`, all of its partitions: numbers while its group has one topic, `{topic, partition}`
+/// objects when `qualified` (the group has several, so numbers alone would be ambiguous).
+fn write_view(out: &mut Vec<u8>, view: &MemberView, topic: Option<&str>, qualified: bool) {
     out.key("partitions").push(b'[');
     let mut first = true;
     for (t, p) in &view.partitions {
@@ -33,7 +34,12 @@ fn write_view(out: &mut Vec<u8>, view: &MemberView, topic: Option<&str>) {
             out.push(b',');
         }
         first = false;
-        out.uint(u64::from(*p));
+        if qualified && topic.is_none() {
+            out.raw(b"{\"topic\":").string(t);
+            out.key("partition").uint(u64::from(*p)).push(b'}');
+        } else {
+            out.uint(u64::from(*p));
+        }
     }
     out.push(b']');
     out.key("generation").uint(view.generation);
@@ -42,6 +48,7 @@ fn write_view(out: &mut Vec<u8>, view: &MemberView, topic: Option<&str>) {
 /// The `topic` and `partitions` of a `create_topic`, checked.
 pub(crate) fn create_topic_args<'a>(b: &Body<'a>) -> Result<(Cow<'a, str>, u32), WireError> {
     let topic = b.str(Field::Topic)?.decode();
+    super::node::check_topic_name(b.name_of(Field::Topic), &topic)?;
     let n = b.u32(Field::Partitions)?;
     if n == 0 || n > MAX_PARTITIONS {
         return Err(WireError::malformed(
@@ -53,21 +60,15 @@ pub(crate) fn create_topic_args<'a>(b: &Body<'a>) -> Result<(Cow<'a, str>, u32),
 }
 
 impl Node {
-    /// The named topic (which must exist), or the default topic.
+    /// The named topic (which must exist), or the default topic: [`Node::consumer_topic`].
     pub(crate) fn topic_or_default(&self, b: &Body<'_>) -> Result<Arc<Topic>, WireError> {
-        match opt_topic(b)? {
-            Some(name) => self
-                .broker
-                .topics()
-                .get(&name)
-                .ok_or_else(|| Error::UnknownTopic(name.into_owned()).into()),
-            None => Ok(self.broker.default_topic().clone()),
-        }
+        self.consumer_topic(opt_topic(b)?.as_deref())
     }
 
-    /// The named topic or the default one, created on first use (see [`Node::with_topic`]).
+    /// The named topic or the default one, for a consumer: never created here (error 20 if it
+    /// does not exist; see [`Node::consumer_topic`]).
     fn topic_for_join(&self, b: &Body<'_>) -> Result<Arc<Topic>, WireError> {
-        self.ensure_topic(opt_topic(b)?.as_deref())
+        self.consumer_topic(opt_topic(b)?.as_deref())
     }
 
     /// The topics a poll by a non-member joins: the request's `topic`; else every topic the group
@@ -106,8 +107,15 @@ impl Node {
                 )
             })?),
         };
+        let session_timeout_ms = b.opt_u64(Field::SessionTimeoutMs)?;
+        if session_timeout_ms == Some(0) {
+            return Err(WireError::malformed(
+                b.name_of(Field::SessionTimeoutMs),
+                "a positive integer (milliseconds)",
+            ));
+        }
         Ok(JoinOptions {
-            session_timeout_ms: b.opt_u64(Field::SessionTimeoutMs)?,
+            session_timeout_ms,
             assignor,
             auto_commit: b.opt_bool(Field::AutoCommit)?,
         })
@@ -130,8 +138,9 @@ impl Node {
             .broker
             .groups()
             .subscribe(&group, &member, &topic, &opts, self.now())?;
+        self.group_topics.note(&group, topic.name());
         self.ok(to, out);
-        write_view(out, &view, Some(topic.name()));
+        write_view(out, &view, Some(topic.name()), false);
         self.done(to, out);
         Ok(())
     }
@@ -174,7 +183,12 @@ impl Node {
             .groups()
             .heartbeat(&group, &member, self.now())?;
         self.ok(to, out);
-        write_view(out, &view, topic.as_deref());
+        write_view(
+            out,
+            &view,
+            topic.as_deref(),
+            self.group_topics.multi(&group),
+        );
         self.done(to, out);
         Ok(())
     }
@@ -191,9 +205,18 @@ impl Node {
         let b = &msg.body;
         let group = b.str(Field::Group)?.decode();
         let member = consumer(msg)?;
-        let max = b.opt_u64(Field::Max)?.map_or(GROUP_POLL_DEFAULT, |m| {
-            m.min(GROUP_POLL_MAX as u64) as usize
-        });
+        let max = match b.opt_u64(Field::Max)? {
+            None => GROUP_POLL_DEFAULT,
+            // Kafka's max.poll.records must be at least 1 too: a poll for nothing is a mistake
+            // (a `heartbeat` keeps a member alive).
+            Some(0) => {
+                return Err(WireError::malformed(
+                    b.name_of(Field::Max),
+                    "a positive integer (values above 10000 are clamped to 10000)",
+                ))
+            }
+            Some(m) => m.min(GROUP_POLL_MAX as u64) as usize,
+        };
         let topic = opt_topic(b)?;
         let opts = Self::join_options(b)?;
         let mark = out.len();
@@ -223,7 +246,8 @@ impl Node {
             match r {
                 Ok(view) => {
                     out.push(b']');
-                    write_view(out, &view, topic.as_deref());
+                    let qualified = self.group_topics.multi(&group);
+                    write_view(out, &view, topic.as_deref(), qualified);
                     self.done(to, out);
                     return Ok(());
                 }
@@ -234,6 +258,7 @@ impl Node {
                         self.broker
                             .groups()
                             .subscribe(&group, &member, &t, &opts, now)?;
+                        self.group_topics.note(&group, t.name());
                     }
                 }
                 Err(e) => return Err(e.into()),
@@ -243,8 +268,13 @@ impl Node {
 
     /// `commit {group, partition, offset, consumer?, topic?}` or `commit {group, offsets:
     /// {"<partition>": offset}, consumer?, topic?}` → `commit_ok {}`. The offset is the next one to
-    /// consume. Without `consumer` it is an admin commit. A consumer that does not own the
-    /// partition is fenced (error 22).
+    /// consume. Without `consumer` it is an admin commit. A consumer that does not own a partition
+    /// is fenced (error 22).
+    ///
+    /// All or none: every partition is checked first — it exists, and a consumer owns it now (a
+    /// commit by a member is also its heartbeat, as Kafka's is) — and only then is anything
+    /// committed. Only a rebalance between that check and the last commit can still fence a
+    /// later partition; that answer is 13 (indefinite), naming how many were committed.
     pub(crate) fn commit(
         &self,
         b: &Body<'_>,
@@ -255,27 +285,64 @@ impl Node {
         let member = b.opt_str(Field::Consumer)?.map(|c| c.decode());
         let topic = opt_topic(b)?;
         let mut commits: Vec<(u32, u64)> = Vec::new();
-        if let Some(s) = b.get(Field::Offsets) {
-            let bad = || {
-                FieldError::invalid(
-                    s.name,
-                    "an object of \"<partition>\": non-negative integer offset",
-                )
+        match (
+            b.get(Field::Offsets),
+            b.get(Field::Partition).or(b.get(Field::Offset)),
+        ) {
+            (Some(_), Some(single)) => {
+                return Err(WireError::new(
+                    crate::maelstrom::wire::Code::MalformedRequest,
+                    format!(
+                        "a `commit` takes either `partition` and `offset` or `offsets`, not both \
+                         (`{}` and `offsets` came)",
+                        single.name
+                    ),
+                ))
+            }
+            (Some(s), None) => {
+                let bad = || {
+                    FieldError::invalid(
+                        s.name,
+                        "an object of \"<partition>\": non-negative integer offset",
+                    )
+                };
+                if s.value.kind() != crate::maelstrom::wire::Kind::Object {
+                    return Err(bad().into());
+                }
+                for (k, v) in s.value.entries() {
+                    let p = k.decode().parse::<u32>().map_err(|_| bad())?;
+                    commits.push((p, v.as_u64().ok_or_else(bad)?));
+                }
+            }
+            (None, _) => commits.push((b.u32(Field::Partition)?, b.u64(Field::Offset)?)),
+        }
+        let t = self.consumer_topic(topic.as_deref())?;
+        for &(p, _) in &commits {
+            t.partition(p)?;
+        }
+        if let Some(m) = member.as_deref() {
+            let view = self.broker.groups().heartbeat(&group, m, self.now())?;
+            let owns = |p: u32| {
+                view.partitions
+                    .iter()
+                    .any(|(n, q)| *q == p && n == t.name())
             };
-            if s.value.kind() != crate::maelstrom::wire::Kind::Object {
-                return Err(bad().into());
+            if let Some(&(p, _)) = commits.iter().find(|&&(p, _)| !owns(p)) {
+                return Err(Error::Fenced {
+                    group: group.to_string(),
+                    member: m.to_string(),
+                    topic: t.name().to_string(),
+                    partition: p,
+                    generation: view.generation,
+                }
+                .into());
             }
-            for (k, v) in s.value.entries() {
-                let p = k.decode().parse::<u32>().map_err(|_| bad())?;
-                commits.push((p, v.as_u64().ok_or_else(bad)?));
-            }
-        } else {
-            commits.push((b.u32(Field::Partition)?, b.u64(Field::Offset)?));
         }
         for (i, &(p, o)) in commits.iter().enumerate() {
             if let Err(e) = self
                 .broker
-                .commit(&group, member.as_deref(), topic.as_deref(), p, o)
+                .groups()
+                .commit_topic(&group, member.as_deref(), &t, p, o)
             {
                 if i == 0 {
                     return Err(e.into());
@@ -285,6 +352,9 @@ impl Node {
                     commits.len()
                 )));
             }
+        }
+        if member.is_none() {
+            self.group_topics.note(&group, t.name());
         }
         self.ok(to, out);
         self.done(to, out);

@@ -6,6 +6,7 @@
 use super::node::{key_bytes, opt_topic, Node, ReplyTo, POLL_KEY_MAX};
 use crate::maelstrom::wire::{Body, Field, FieldError, JsonOut, Kind, WireError};
 use crate::partition::Key;
+use std::borrow::Cow;
 
 /// Writes element `i` of `send_batch_ok`'s `offsets` array: `[partition, offset]`.
 pub(crate) fn offset_pair(out: &mut Vec<u8>, i: usize, p: u32, o: u64) {
@@ -27,7 +28,32 @@ pub(crate) fn log_end(out: &mut Vec<u8>, p: usize, end: u64) {
     out.uint(end);
 }
 
+/// The name under which Maelstrom's per-key commit of `key` in `topic` is kept (and gossiped):
+/// the key itself for the default topic (`None`), `"\0<topic>\0<key>"` for another. One map holds
+/// them all without a collision: a topic name has no NUL, and a default-topic key that starts
+/// with NUL is kept with one more in front, so the two forms never meet.
+pub(crate) fn topic_key<'a>(topic: Option<&str>, key: &'a str) -> Cow<'a, str> {
+    match topic {
+        None if !key.starts_with('\0') => Cow::Borrowed(key),
+        None => Cow::Owned(format!("\0{key}")),
+        Some(t) => Cow::Owned(format!("\0{t}\0{key}")),
+    }
+}
+
 impl Node {
+    /// The topic a kafka-workload read or commit names: `None` for the default topic, else the
+    /// existing topic (error 20 if there is none; a consumer never creates one).
+    fn kafka_topic(
+        &self,
+        b: &Body<'_>,
+    ) -> Result<Option<crate::loom::Arc<crate::topic::Topic>>, WireError> {
+        let topic = opt_topic(b)?;
+        match self.broker.other_than_default(topic.as_deref()) {
+            None => Ok(None),
+            Some(name) => self.consumer_topic(Some(name)).map(Some),
+        }
+    }
+
     /// `send {key, msg, topic?}` → `send_ok {offset}`.
     pub(crate) fn send(
         &self,
@@ -35,7 +61,7 @@ impl Node {
         to: &ReplyTo<'_>,
         out: &mut Vec<u8>,
     ) -> Result<(), WireError> {
-        let value = b.raw(Field::Msg)?.compact();
+        let value = b.value(Field::Msg)?.compact();
         let topic = opt_topic(b)?;
         let key = b.get(Field::Key).map(|s| key_bytes(s.value));
         let key = key.as_ref().map(|(kind, bytes)| Key { kind: *kind, bytes });
@@ -56,6 +82,11 @@ impl Node {
     ) -> Result<(), WireError> {
         let offsets = b.object(Field::Offsets)?;
         let bad = || FieldError::invalid("offsets", "an object of non-negative integer offsets");
+        let named = self.kafka_topic(b)?;
+        let topic: &crate::topic::Topic = match &named {
+            Some(t) => t,
+            None => self.broker.default_topic(),
+        };
         self.ok(to, out);
         out.key("msgs").push(b'{');
         let mut first_key = true;
@@ -68,18 +99,18 @@ impl Node {
             }
             out.raw_string(k.raw()).raw(b":[");
             let mut first = true;
-            let n = self
-                .broker
-                .poll_key(Key::str(&name), from, POLL_KEY_MAX, |r| {
-                    if !first {
-                        out.push(b',');
-                    }
-                    first = false;
-                    out.push(b'[');
-                    out.uint(r.offset).push(b',');
-                    super::node::write_value(out, &r);
-                    out.push(b']');
-                });
+            let key = Key::str(&name);
+            let part = &topic.partitions()[topic.partition_of(Some(key)) as usize];
+            let n = part.read_key(key, from, POLL_KEY_MAX, |r| {
+                if !first {
+                    out.push(b',');
+                }
+                first = false;
+                out.push(b'[');
+                out.uint(r.offset).push(b',');
+                super::node::write_value(out, &r);
+                out.push(b']');
+            });
             if n == 0 {
                 out.truncate(mark);
             } else {
@@ -109,9 +140,11 @@ impl Node {
             )
             .into());
         }
+        let topic = self.kafka_topic(b)?;
+        let topic = topic.as_ref().map(|t| t.name());
         for (k, v) in offsets.entries() {
             if let Some(o) = v.as_u64() {
-                self.commit_key(&k.decode(), o);
+                self.commit_key(&topic_key(topic, &k.decode()), o);
             }
         }
         self.ok(to, out);
@@ -134,6 +167,8 @@ impl Node {
         {
             return Err(FieldError::invalid("keys", "an array of string keys").into());
         }
+        let topic = self.kafka_topic(b)?;
+        let topic = topic.as_ref().map(|t| t.name());
         self.ok(to, out);
         out.key("offsets").push(b'{');
         let mut first = true;
@@ -142,7 +177,7 @@ impl Node {
                 Some(s) => (s.decode(), s.raw()),
                 None => (k.text().into(), k.text()),
             };
-            if let Some(o) = self.broker.committed_key(&name) {
+            if let Some(o) = self.broker.committed_key(&topic_key(topic, &name)) {
                 if !first {
                     out.push(b',');
                 }

@@ -21,7 +21,8 @@
 //!   `service.rs`: the dispatcher; `request.rs`: each request's type, decoded once.
 //! - `kafka_workload.rs`: Maelstrom's kafka workload (`send`, `poll`, `commit_offsets`,
 //!   `list_committed_offsets`) and `send_batch`, `list_offsets`; `groups.rs`: the consumer-group
-//!   and topic requests. Handlers know nothing of the cluster.
+//!   and topic requests (`group_topics.rs`: which groups have several topics, for the shape of
+//!   their replies). Handlers know nothing of the cluster.
 //! - `cluster/`: several nodes as one broker: placement, forwarding, fan-out, replication, topics'
 //!   homes. The router decides where a request runs; `pending.rs` routes replies to the node's own
 //!   requests, from the peer they went to only.
@@ -33,6 +34,7 @@
 
 mod args;
 mod cluster;
+mod group_topics;
 mod groups;
 mod guard;
 mod kafka_workload;
@@ -66,6 +68,19 @@ pub struct RunOptions {
     pub workers: usize,
     /// A read with more lines than this goes to the workers (`--inline-max`, default 1024).
     pub inline_max: usize,
+    /// The longest line read, in bytes (`--max-line-bytes`, default 1 MiB, from 1 KiB to 8 MiB);
+    /// a longer line gets error 12 naming the limit.
+    pub max_line: usize,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            workers: 0,
+            inline_max: reader::INLINE_MAX,
+            max_line: reader::MAX_LINE,
+        }
+    }
 }
 
 /// Serves every line of `input`, writing replies to `sink`, with `workers` worker threads (0: the
@@ -76,14 +91,13 @@ pub fn run(
     sink: impl Write + Send + 'static,
     workers: usize,
 ) -> std::io::Result<()> {
-    let inline_max = reader::INLINE_MAX;
     run_with(
         node,
         input,
         sink,
         RunOptions {
             workers,
-            inline_max,
+            ..RunOptions::default()
         },
     )
 }
@@ -150,7 +164,14 @@ pub fn run_with(
         None
     };
     let result = guard::or_exit("the reader", || {
-        reader::read_loop(input, &node, pool.as_ref(), &output, opts.inline_max)
+        reader::read_loop(
+            input,
+            &node,
+            pool.as_ref(),
+            &output,
+            opts.inline_max,
+            opts.max_line,
+        )
     });
     if let Some(pool) = pool {
         pool.join();
@@ -183,6 +204,7 @@ pub fn main() -> i32 {
     let opts = RunOptions {
         workers,
         inline_max: args.inline_max,
+        max_line: args.max_line_bytes,
     };
     match run_with(node, std::io::stdin().lock(), std::io::stdout(), opts) {
         Ok(()) => 0,

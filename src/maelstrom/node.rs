@@ -104,6 +104,8 @@ pub struct Node {
     output: OnceLock<Arc<Output>>,
     /// Set by an `init` that names more than one node.
     pub(crate) cluster: OnceLock<super::cluster::Cluster>,
+    /// Which groups have several topics (the shape of `partitions` in their replies).
+    pub(crate) group_topics: super::group_topics::GroupTopics,
 }
 
 impl Node {
@@ -119,6 +121,7 @@ impl Node {
             init: Mutex::new(()),
             output: OnceLock::new(),
             cluster: OnceLock::new(),
+            group_topics: Default::default(),
         }
     }
 
@@ -271,9 +274,30 @@ fn write_text(out: &mut Vec<u8>, bytes: &[u8]) {
     reply::write_escaped(out, String::from_utf8_lossy(bytes).as_bytes())
 }
 
-/// Maps an absent optional field to the engine's default, as a `Cow`.
+/// The request's `topic`, if it names one, checked against Kafka's topic-name rule
+/// ([`crate::topic_name`]): a name that breaks it is error 12 and never reaches the engine.
 pub(crate) fn opt_topic<'a>(b: &Body<'a>) -> Result<Option<Cow<'a, str>>, WireError> {
-    Ok(b.opt_str(Field::Topic)?.map(|s| s.decode()))
+    match b.opt_str(Field::Topic)? {
+        None => Ok(None),
+        Some(s) => {
+            let name = s.decode();
+            check_topic_name(b.name_of(Field::Topic), &name)?;
+            Ok(Some(name))
+        }
+    }
+}
+
+/// Error 12 unless `name` (given in the field spelled `field`) is a legal Kafka topic name.
+pub(crate) fn check_topic_name(field: &str, name: &str) -> Result<(), WireError> {
+    crate::topic_name::validate(name).map_err(|e| {
+        WireError::new(
+            Code::MalformedRequest,
+            format!(
+                "field `{field}` must be a topic name ({}): {e}",
+                crate::topic_name::RULE
+            ),
+        )
+    })
 }
 
 impl WireError {

@@ -9,9 +9,11 @@
 //!   nothing in flight is handled right here and its reply written at once (see
 //!   [`super::output`]): a lone request crosses no thread, and a reader that keeps up serves
 //!   everything itself. Bigger reads (input is queueing) go to the workers, one job per worker.
-//! - **Bad input.** A line longer than [`MAX_LINE`] is dropped (logged once) without being buffered
-//!   whole; the reader skips to the next newline. Empty lines are ignored. Everything else is the
-//!   handler's business, which never fails.
+//! - **Bad input.** A line longer than the line limit (`--max-line-bytes`, default [`MAX_LINE`])
+//!   is dropped (logged once) without being buffered whole; the reader skips to the next newline.
+//!   If the line's start names its sender and `msg_id`, it is answered with error 12 naming the
+//!   limit ([`Node::refuse_line`]). Empty lines are ignored. Everything else is the handler's
+//!   business, which never fails.
 
 use super::node::Node;
 use super::output::Output;
@@ -23,8 +25,16 @@ use std::io::{ErrorKind, Read};
 /// The size of a fresh input chunk.
 pub const CHUNK: usize = 128 * 1024;
 
-/// The longest line accepted, in bytes; longer lines are skipped.
+/// The longest line accepted by default, in bytes (`--max-line-bytes`); longer lines are
+/// refused.
 pub const MAX_LINE: usize = 1 << 20;
+
+/// The largest line limit `--max-line-bytes` takes: the decoder keeps a field's place in the line
+/// in 24 bits.
+pub const MAX_LINE_LIMIT: usize = 8 << 20;
+
+/// The smallest line limit `--max-line-bytes` takes.
+pub const MIN_LINE_LIMIT: usize = 1024;
 
 /// A read that brings more lines than this goes to the workers whole.
 ///
@@ -53,9 +63,12 @@ pub fn read_loop(
     pool: Option<&Pool>,
     output: &Output,
     inline_max: usize,
+    max_line: usize,
 ) -> std::io::Result<()> {
     let mut r = Reader {
         inline_max,
+        max_line: max_line.clamp(MIN_LINE_LIMIT, MAX_LINE_LIMIT),
+        refused: Vec::new(),
         buf: Arc::new(vec![0; CHUNK]),
         start: 0,
         filled: 0,
@@ -93,6 +106,10 @@ pub fn read_loop(
 struct Reader {
     /// See [`INLINE_MAX`].
     inline_max: usize,
+    /// The line limit, in bytes.
+    max_line: usize,
+    /// Starts of over-long lines in `buf` found by the last `split`, to answer: `(start, end)`.
+    refused: Vec<(u32, u32)>,
     /// The current chunk; unshared while the reader reads into it.
     buf: Arc<Vec<u8>>,
     /// Start of the first line not yet complete.
@@ -118,15 +135,18 @@ impl Reader {
     fn split(&mut self, from: usize) {
         self.lines.clear();
         let data = &self.buf[..self.filled];
+        let max = self.max_line;
         for nl in memchr::memchr_iter(b'\n', &data[from..]) {
             let end = from + nl;
             if self.discarding {
                 self.discarding = false;
-            } else if end - self.start > MAX_LINE {
+            } else if end - self.start > max {
                 tracing::warn!(
                     len = end - self.start,
-                    "skipped an input line longer than {MAX_LINE} bytes"
+                    "skipped an input line longer than {max} bytes"
                 );
+                self.refused
+                    .push((self.start as u32, (self.start + max) as u32));
             } else if end > self.start {
                 self.lines.push((self.start as u32, end as u32));
             }
@@ -135,15 +155,34 @@ impl Reader {
         if self.discarding {
             // Still inside the over-long line: drop what was read of it.
             self.start = self.filled;
-        } else if self.filled - self.start > MAX_LINE {
-            tracing::warn!("skipped an input line longer than {MAX_LINE} bytes");
+        } else if self.filled - self.start > max {
+            tracing::warn!("skipped an input line longer than {max} bytes");
+            self.refused
+                .push((self.start as u32, (self.start + max) as u32));
             self.discarding = true;
             self.start = self.filled;
         }
     }
 
+    /// Answers the over-long lines the last `split` found (their starts are still in `buf`).
+    #[cold]
+    #[inline(never)]
+    fn refuse(&mut self, node: &Node) {
+        let why = format!(
+            "the line is longer than {} bytes, the node's line limit (--max-line-bytes); it was \
+             not read",
+            self.max_line
+        );
+        for (s, e) in std::mem::take(&mut self.refused) {
+            node.refuse_line(&self.buf[s as usize..e as usize], &why, &mut self.out);
+        }
+    }
+
     /// Handles or dispatches the lines of the last read.
     fn serve(&mut self, node: &Node, pool: Option<&Pool>, output: &Output) {
+        if !self.refused.is_empty() {
+            self.refuse(node);
+        }
         let Some(pool) = pool else {
             for &(s, e) in &self.lines {
                 node.handle(&self.buf[s as usize..e as usize], &mut self.out);
@@ -235,9 +274,11 @@ impl Reader {
             self.start = 0;
         }
         if len - self.filled < MIN_READ {
-            // One line fills the chunk: grow it (the line is at most MAX_LINE, see `split`).
+            // One line fills the chunk: grow it (the line is at most the limit, see `split`).
             data.resize(
-                (len * 2).min(MAX_LINE + CHUNK).max(self.filled + MIN_READ),
+                (len * 2)
+                    .min(self.max_line + CHUNK)
+                    .max(self.filled + MIN_READ),
                 0,
             );
         }

@@ -23,7 +23,10 @@ impl Node {
                     super::guard::inject("handle");
                     self.handle_message(&msg, out)
                 }
-                Err(e) => skipped(line, &e),
+                Err(e) => {
+                    skipped(line, &e);
+                    self.refuse_line(line, &unreadable(&e), out);
+                }
             }));
         if let Err(p) = served {
             // A bug, not bad input: keep serving the next line rather than lose the process.
@@ -33,6 +36,29 @@ impl Node {
                 super::guard::message(&*p)
             );
         }
+    }
+
+    /// Answers a line that cannot be served whole with error 12 saying `why`, if its start names
+    /// a sender and a `msg_id` (and it is not a reply); otherwise it only was logged.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn refuse_line(&self, line: &[u8], why: &str, out: &mut Vec<u8>) {
+        let h = crate::maelstrom::wire::head::head(line);
+        let (Some(src), Some(msg_id), false) = (h.src, h.msg_id, h.reply) else {
+            return;
+        };
+        let me = match (self.me.get(), h.dest) {
+            (Some(me), _) => &**me,
+            (None, Some(dest)) => dest.raw(),
+            (None, None) => return,
+        };
+        let to = ReplyTo {
+            me,
+            to: src.raw(),
+            ty: "error",
+            msg_id: Some(msg_id),
+        };
+        self.error(&to, &WireError::new(Code::MalformedRequest, why), out);
     }
 
     /// Handles one decoded message.
@@ -93,6 +119,9 @@ impl Node {
         let Some(req) = Request::of(&ty, body) else {
             return self.error(&to, &WireError::not_supported(&ty), out);
         };
+        if let Err(e) = req.check_fields(&ty, body) {
+            return self.error(&to, &e, out);
+        }
         if let Err(e) = self.dispatch(req, msg, &to, out, route) {
             out.truncate(mark);
             self.error(&to, &e, out);
@@ -188,11 +217,28 @@ impl Node {
     }
 
     fn echo(&self, b: &Body<'_>, to: &ReplyTo<'_>, out: &mut Vec<u8>) -> Result<(), WireError> {
-        let v = b.raw(Field::Echo)?;
+        let v = b.value(Field::Echo)?;
         self.ok(to, out);
         out.key("echo").raw(&v.compact());
         self.done(to, out);
         Ok(())
+    }
+}
+
+/// Why a line that is not a message was refused, for its error reply.
+#[cold]
+fn unreadable(e: &LineError) -> String {
+    use crate::maelstrom::wire::scan::MAX_DEPTH;
+    match e {
+        LineError::Syntax(s) if s.what == "nesting too deep" => format!(
+            "the message nests deeper than {MAX_DEPTH} levels, the node's limit for JSON values \
+             (at byte {}); it was not read",
+            s.at
+        ),
+        LineError::Syntax(s) => format!("the line is not JSON: {s}; it was not read"),
+        LineError::NotUtf8 => "the line is not UTF-8; it was not read".into(),
+        LineError::NoBody => "the message has no body object".into(),
+        other => format!("the line is not a message: {other}"),
     }
 }
 

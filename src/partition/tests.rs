@@ -153,7 +153,7 @@ fn stress_per_key_order_and_prefix() {
                             found = r.offset == offset && r.value == value.as_bytes();
                         });
                         assert!(found, "own record {offset} not readable by key");
-                        assert!(last[k].map_or(true, |l| l < offset));
+                        assert!(last[k].is_none_or(|l| l < offset));
                         last[k] = Some(offset);
                     }
                 })
@@ -176,7 +176,7 @@ fn stress_per_key_order_and_prefix() {
                         let text = std::str::from_utf8(r.value).unwrap();
                         let (t, i) = text.split_once(':').unwrap();
                         let (t, i): (usize, u64) = (t.parse().unwrap(), i.parse().unwrap());
-                        assert!(next_i[t].map_or(true, |n| n < i), "per-writer order");
+                        assert!(next_i[t].is_none_or(|n| n < i), "per-writer order");
                         next_i[t] = Some(i);
                         from = r.offset + 1;
                         seen += 1;

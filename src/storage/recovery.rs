@@ -653,7 +653,7 @@ fn kept(
     for e in index.read(0, n)? {
         let increasing = offsets
             .last()
-            .map_or(true, |p| e.offset > p.offset && e.position > p.position);
+            .is_none_or(|p| e.offset > p.offset && e.position > p.position);
         if e.offset >= recovery_point || !e.fits(base, u64::MAX, size) || !increasing {
             break;
         }
@@ -665,7 +665,7 @@ fn kept(
         for t in time.read(0, n)? {
             let increasing = times
                 .last()
-                .map_or(true, |p| t.timestamp > p.timestamp && t.offset >= p.offset);
+                .is_none_or(|p| t.timestamp > p.timestamp && t.offset >= p.offset);
             if t.offset > last.offset || t.offset < base || !increasing {
                 break;
             }

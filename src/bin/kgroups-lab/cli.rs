@@ -26,7 +26,11 @@ pub enum Command {
     ///
     /// Exit code: 0 valid, 1 invalid, 2 could not run (Maelstrom's convention). A flag given twice
     /// takes its last value.
-    #[command(args_override_self = true)]
+    ///
+    /// Writes `results.json`, the node logs (`node-logs/`) and the plots (`latency.png`/`.svg`:
+    /// latency over time per operation and outcome; `rate.png`/`.svg`: throughput over time;
+    /// nemesis windows shaded) in one directory, and prints their paths.
+    #[command(args_override_self = true, after_long_help = WORDS)]
     Test(Box<TestOpts>),
     /// Throughput: drive one node with pipelined clients, check every reply, and report operations/s,
     /// latency, the node's CPU time per operation and its peak memory, beside a do-nothing echo node
@@ -36,6 +40,25 @@ pub enum Command {
     #[command(args_override_self = true)]
     Bench(Box<BenchOpts>),
 }
+
+/// The words of the table and `results.json`, as Jepsen and Maelstrom use them.
+pub const WORDS: &str = "\
+The words of the report (Jepsen's and Maelstrom's):
+  ok        the operation happened, and the reply says what it returned.
+  fail      it certainly did not happen: a definite error (codes 1, 10, 11, 12, 14, 20-30).
+  info      its outcome is unknown: the client timed out (--rpc-timeout-ms) or got an indefinite
+            error (13, or a code of 1000 and above). It may have happened, so the checker accepts
+            both; the client is then replaced by a new one (a crash).
+  crash     a client dropped: after an info, or on purpose (kafka: about every 30 s per client, as
+            Maelstrom's crash-clients, and before the final reads). A new client (a new process
+            number, c<N>) takes its place with no local state.
+  assigns   kafka: a client re-read its committed offsets (list_committed_offsets) and restarted
+            its keys from them, as a consumer given new partitions does (Jepsen's :assign).
+  phantom   groups: a consumer received a value no producer sent, or one whose send failed
+            definitely (it must not exist).
+  undelivered, lost-write, unseen, duplicate, poll-skip, nonmonotonic-*, double-assign, key-order:
+            the checkers' error kinds; the README's \"What it checks\" says what each means.
+  msgs-per-op  messages between nodes (server) or with clients, per operation (Maelstrom's :net).";
 
 /// The load of `kgroups-lab bench`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -243,7 +266,9 @@ pub struct TestOpts {
     pub concurrency: Concurrency,
 
     /// Target rate of operations per second over all clients (for `groups`: of sends; consumers poll
-    /// as fast as records arrive). Maelstrom's default is 5.
+    /// as fast as records arrive). Maelstrom's default is 5. 0: no pacing, each client sends its
+    /// next request as soon as the last is answered. Each client has one request in flight, so the
+    /// rate reached is at most clients ÷ latency; the table says when a run fell short of it.
     #[arg(long, default_value_t = 100.0)]
     pub rate: f64,
 
@@ -335,12 +360,13 @@ pub struct TestOpts {
     #[arg(long, default_value_t = 10)]
     pub poll_interval_ms: u64,
 
-    /// Where to write results.json; node logs go to `node-logs/` beside it.
+    /// Where to write results.json; node logs go to `node-logs/` beside it, and the plots too.
     /// Default: `store/<workload>/<unix time>/results.json`.
     #[arg(long)]
     pub results: Option<PathBuf>,
 
-    /// Do not draw the live progress line (it is also off when stderr is not a terminal).
+    /// No progress on stderr (by default a live line on a terminal, else a plain line every
+    /// 5 seconds).
     #[arg(long)]
     pub no_progress: bool,
 }

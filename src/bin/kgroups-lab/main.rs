@@ -15,7 +15,8 @@
 //!   [`workload::groups`] workload; each records a history.
 //! - [`checker`]: jepsen's kafka checker ([`checker::kafka`]) and the groups checker
 //!   ([`checker::groups`]), pure functions of a history.
-//! - [`results`]: the progress line, the final table and `results.json`.
+//! - [`results`]: the progress line, the final table and `results.json`; [`plot`]: the latency
+//!   and throughput plots beside it (PNG and SVG, nemesis windows shaded).
 //! - [`mod@bench`]: the throughput mode (`kgroups-lab bench`); its do-nothing floor node is the
 //!   `kgroups-echo` binary (`src/bin/kgroups-echo`).
 //!
@@ -29,6 +30,7 @@ mod checker;
 mod cli;
 mod cluster;
 mod net;
+mod plot;
 mod results;
 mod sync;
 mod workload;
@@ -233,6 +235,24 @@ pub fn test(opts: &TestOpts) -> i32 {
     );
     config.insert("nemesis".into(), json!(opts.nemesis.map(|_| "partition")));
     config.insert("nemesis_interval".into(), json!(opts.nemesis_interval));
+    let cuts = workload::cut_windows(&nemesis, result.main_s.1.max(0.0));
+    let run_dir = results_path
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    let plotted = std::fs::create_dir_all(&run_dir)
+        .map_err(|e| format!("{}: {e}", run_dir.display()))
+        .and_then(|()| {
+            let marks = plot::Marks {
+                main_end_s: result.main_s.1,
+                cuts: &cuts,
+            };
+            plot::write(&run_dir, &result.samples, marks)
+        });
+    let (plots, plots_error) = match plotted {
+        Ok(paths) => (paths, None),
+        Err(why) => (Vec::new(), Some(why)),
+    };
     let mut summary = Summary {
         valid: false,
         workload: opts.workload.name().to_string(),
@@ -247,6 +267,12 @@ pub fn test(opts: &TestOpts) -> i32 {
         net: net_summary,
         node_issues: issues,
         nemesis,
+        rates: result.rates,
+        plots: plots
+            .iter()
+            .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .collect(),
+        plots_error: plots_error.clone(),
         workload_stats: result.stats,
         seed,
         config,
@@ -256,6 +282,15 @@ pub fn test(opts: &TestOpts) -> i32 {
     print!("{}", summary.table());
     if let Err(e) = summary.write_json(&results_path) {
         eprintln!("kgroups-lab: cannot write {}: {e}", results_path.display());
+    }
+    println!("  {:<12} {}", "results", results_path.display());
+    match &plots_error {
+        None => {
+            for p in &plots {
+                println!("  {:<12} {}", "plot", p.display());
+            }
+        }
+        Some(why) => println!("  {:<12} not written: {why}", "plots"),
     }
     if summary.valid {
         EXIT_VALID

@@ -19,6 +19,7 @@ use crate::checker::kafka::OpType;
 use crate::checker::Anomalies;
 use crate::cluster::router::NodeIssues;
 use crate::sync::{Arc, AtomicU64, Ordering};
+use crate::workload::{NemesisEntry, Rates};
 
 /// Live counts of completed operations.
 #[derive(Debug, Default)]
@@ -51,12 +52,16 @@ impl Progress {
     }
 }
 
-/// The progress line on stderr, redrawn a few times a second (hidden when stderr is not a terminal).
+/// The progress line on stderr, redrawn a few times a second on a terminal; when stderr is not a
+/// terminal (a CI log, a file), a plain line every [`PLAIN_EVERY`] instead.
 #[derive(Debug)]
 pub struct ProgressLine {
     stop: Sender<()>,
     thread: Option<JoinHandle<()>>,
 }
+
+/// How often the progress is printed as a plain line when stderr is not a terminal.
+pub const PLAIN_EVERY: Duration = Duration::from_secs(5);
 
 impl ProgressLine {
     /// Starts drawing; `phase` is called each tick for the phase name and the net counters.
@@ -68,8 +73,12 @@ impl ProgressLine {
         phase: impl Fn() -> (String, u64) + Send + 'static,
     ) -> ProgressLine {
         let (stop, stopped) = crossbeam_channel::bounded::<()>(1);
-        let enabled = enabled && std::io::stderr().is_terminal();
+        let terminal = std::io::stderr().is_terminal();
+        let plain = enabled && !terminal;
+        let enabled = enabled && terminal;
         let thread = thread::spawn(move || {
+            // The first plain line right away, then one every PLAIN_EVERY.
+            let mut last_plain: Option<Instant> = None;
             let bar = ProgressBar::with_draw_target(
                 None,
                 if enabled {
@@ -88,10 +97,15 @@ impl ProgressLine {
                 let t = start.elapsed().as_secs_f64();
                 let ops = ok + fail + info;
                 let (phase, server_msgs) = phase();
-                bar.set_message(format!(
+                let msg = format!(
                     "{workload} {phase} {t:5.1}s/{time_limit}s  ops {ops} ({:.0}/s)  ok {ok} fail {fail} info {info}  server msgs {server_msgs}",
                     ops as f64 / t.max(1e-3)
-                ));
+                );
+                if plain && last_plain.is_none_or(|at| at.elapsed() >= PLAIN_EVERY) {
+                    eprintln!("kgroups-lab: {msg}");
+                    last_plain = Some(Instant::now());
+                }
+                bar.set_message(msg);
                 bar.tick();
                 match stopped.recv_timeout(Duration::from_millis(200)) {
                     Err(RecvTimeoutError::Timeout) => {}
@@ -193,8 +207,14 @@ pub struct Summary {
     pub net: NetSummary,
     /// Per-node problems (only nodes with some).
     pub node_issues: Vec<NodeIssues>,
-    /// Nemesis actions, as `"<secs>s cut <kind> <picture>"` / `"<secs>s heal"`.
-    pub nemesis: Vec<String>,
+    /// Nemesis actions, in seconds since the workload started.
+    pub nemesis: Vec<NemesisEntry>,
+    /// The rates reached: `--rate`, what was attempted, sends and records delivered per second.
+    pub rates: Rates,
+    /// The plots written next to `results.json` (file names).
+    pub plots: Vec<String>,
+    /// Why there are no plots, if there are none.
+    pub plots_error: Option<String>,
     /// Workload-specific figures.
     pub workload_stats: BTreeMap<String, Value>,
     /// The seed of the run.
@@ -260,9 +280,35 @@ impl Summary {
             "operations", self.ops, self.ok, self.fail, self.info
         ));
         s.push_str(&format!(
-            "  {:<12} {:.1} ok ops/s\n",
-            "throughput", self.throughput
+            "  {:<12} {:.1} ok ops/s, {:.1} acknowledged sends/s, {:.1} records delivered/s\n",
+            "throughput",
+            self.throughput,
+            self.rates.sends_per_s,
+            self.rates.records_delivered_per_s
         ));
+        if self.rates.target > 0.0 {
+            let paced = if self.workload == "groups" {
+                "sends"
+            } else {
+                "operations"
+            };
+            let verdict = if self.rates.reached {
+                "reached".to_string()
+            } else {
+                "NOT reached: the clients could not go faster (one request in flight each; \
+                 more --concurrency, or --rate 0 for as fast as they go)"
+                    .to_string()
+            };
+            s.push_str(&format!(
+                "  {:<12} --rate {} {paced}/s asked, {:.1}/s attempted: {verdict}\n",
+                "rate", self.rates.target, self.rates.attempted_per_s
+            ));
+        } else {
+            s.push_str(&format!(
+                "  {:<12} --rate 0: as fast as the clients go, {:.1} ops/s attempted\n",
+                "rate", self.rates.attempted_per_s
+            ));
+        }
         s.push_str(&format!(
             "  {:<12} p50 {:.2} ms  p99 {:.2} ms  max {:.2} ms\n",
             "latency",
@@ -280,13 +326,10 @@ impl Summary {
             self.net.client_msgs
         ));
         for (k, v) in &self.workload_stats {
-            match v {
-                Value::String(text) => s.push_str(&format!("  {k:<12} {text}\n")),
-                other => s.push_str(&format!("  {k:<12} {other}\n")),
-            }
+            s.push_str(&format!("  {k:<12} {}\n", human(v)));
         }
         if !self.nemesis.is_empty() {
-            let cuts = self.nemesis.iter().filter(|e| e.contains(" cut ")).count();
+            let cuts = self.nemesis.iter().filter(|e| e.action == "cut").count();
             s.push_str(&format!("  {:<12} {cuts} partitions\n", "nemesis"));
         }
         if self.errors.is_empty() {
@@ -300,6 +343,26 @@ impl Summary {
             }
         }
         s
+    }
+}
+
+/// A JSON value as table text: numbers and strings as they are, an object as `key value, …`
+/// (`ok 10, total 12`), an array as a list, `null` as `none`.
+pub fn human(v: &Value) -> String {
+    match v {
+        Value::Null => "none".into(),
+        Value::String(s) => s.clone(),
+        Value::Object(m) if m.is_empty() => "none".into(),
+        Value::Object(m) => m
+            .iter()
+            .map(|(k, v)| match v {
+                Value::Object(_) | Value::Array(_) => format!("{k} ({})", human(v)),
+                _ => format!("{k} {}", human(v)),
+            })
+            .collect::<Vec<_>>()
+            .join(", "),
+        Value::Array(a) => a.iter().map(human).collect::<Vec<_>>().join(", "),
+        other => other.to_string(),
     }
 }
 
@@ -360,6 +423,9 @@ mod tests {
                 ..Default::default()
             }],
             nemesis: vec![],
+            rates: Rates::default(),
+            plots: vec![],
+            plots_error: None,
             workload_stats: BTreeMap::new(),
             seed: 1,
             config: BTreeMap::new(),
@@ -370,5 +436,18 @@ mod tests {
         assert_eq!(s.errors["invalid-line"], 2);
         assert!(s.error_examples["invalid-line"][0].contains("garbage"));
         assert!(s.table().contains("INVALID"));
+    }
+
+    #[test]
+    fn the_table_writes_values_as_text_not_json() {
+        let v = serde_json::json!({"ok": 10, "total": 12});
+        assert_eq!(human(&v), "ok 10, total 12");
+        let v = serde_json::json!({"p50": 1.5, "measured": 3, "x": {"a": null}});
+        assert_eq!(human(&v), "measured 3, p50 1.5, x (a none)");
+        assert_eq!(human(&serde_json::json!({})), "none");
+        assert_eq!(
+            human(&serde_json::json!("create_topic_ok")),
+            "create_topic_ok"
+        );
     }
 }

@@ -98,7 +98,7 @@ pub fn handle(ctx: &Context, req: DescribeConfigsRequest) -> DescribeConfigsResp
             let wanted = |name: &str| {
                 r.configuration_keys
                     .as_ref()
-                    .map_or(true, |keys| keys.iter().any(|k| &**k == name))
+                    .is_none_or(|keys| keys.iter().any(|k| &**k == name))
             };
             out.with_configs(
                 configs

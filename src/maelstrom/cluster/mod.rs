@@ -66,9 +66,10 @@ pub struct Cluster {
     /// Answered batches by (origin, seq): the `msgs` array of the answer.
     dedupe: Mutex<Dedupe>,
     commits: Mutex<Commits>,
-    /// Topics a request named that this node does not know, to ask their home node about:
-    /// name → whether the question is in flight.
-    wanted: Mutex<BTreeMap<Box<str>, bool>>,
+    /// Topics a request named that this node does not know, to ask their home node about.
+    wanted: Mutex<BTreeMap<Box<str>, topics::Want>>,
+    /// Topics their home said do not exist (to a consumer's question), with when it said so.
+    absent: Mutex<HashMap<Box<str>, Millis>>,
 }
 
 impl Cluster {
@@ -82,6 +83,7 @@ impl Cluster {
             dedupe: Mutex::new(HashMap::new()),
             commits: Mutex::new(Commits::default()),
             wanted: Mutex::new(BTreeMap::new()),
+            absent: Mutex::new(HashMap::new()),
         })
     }
 }

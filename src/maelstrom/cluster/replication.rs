@@ -1,7 +1,8 @@
 //! Replication: each leader streams its partitions' records, with their offsets, to every other
 //! node in `sync` batches (one in flight per peer, at most every [`SYNC_EVERY_MS`], resent from the
-//! acknowledged position after [`SYNC_RESEND_MS`]); a replica appends only the exact next offset,
-//! so its copy is a prefix of the leader's. The kafka workload's per-key commits travel in the
+//! acknowledged position after [`SYNC_RESEND_MS`]); a replica appends each record with
+//! `Partition::append_at(offset)`, which succeeds only at that exact offset, so its copy is a
+//! prefix of the leader's by construction. The kafka workload's per-key commits travel in the
 //! same batches (a max-merge register), and so does the topic list until a peer knows it all.
 
 use super::{partition_count, Cluster, SYNC_EVERY_MS, SYNC_MAX_RECORDS, SYNC_RESEND_MS};
@@ -321,9 +322,6 @@ impl Node {
                 continue;
             };
             for (offset, rec) in (end..).zip(records.items().skip(skip)) {
-                if part.end() != offset {
-                    break;
-                }
                 let mut f = rec.items();
                 let (Some(kind), Some(key), Some(value)) = (f.next(), f.next(), f.next()) else {
                     break;
@@ -346,14 +344,18 @@ impl Node {
                     }
                     _ => None,
                 };
-                let got = part.append(key, &value.compact());
-                if got != offset {
+                // Only at `offset` (a compare-and-swap on the log's reservation): a record that
+                // another append got in first leaves this copy as it was, so the copy stays a
+                // prefix of its leader's log by construction, whatever runs beside this.
+                if let Err(next) =
+                    part.append_at(offset, key, &value.compact(), crate::clock::wall_ms())
+                {
                     tracing::error!(
                         topic = &*name,
                         p,
                         want = offset,
-                        got,
-                        "replica append out of place"
+                        next,
+                        "replica append out of place: the rest of this batch is dropped"
                     );
                     break;
                 }

@@ -5,11 +5,26 @@
 
 use super::forward::{Item, Outcome};
 use super::{partition_count, Cluster, GIVE_UP_MS};
+use crate::clock::Millis;
+use crate::error::Error;
 use crate::loom::lock;
 use crate::maelstrom::node::{Node, ReplyTo};
 use crate::maelstrom::wire::{Code, Field, JsonOut, Message, WireError};
 use crate::partition::Key;
 use crate::topic::Topic;
+
+/// How long a home's "no such topic" answers a consumer's request here, before it is asked again.
+const ABSENT_KEEP_MS: Millis = 1000;
+
+/// A topic this node wants to learn from its home.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct Want {
+    /// The question is in flight.
+    asked: bool,
+    /// A producer named it: the home creates it if it does not exist yet. A consumer's question
+    /// never creates a topic.
+    create: bool,
+}
 
 impl Node {
     /// Appends a record to `topic` (found or created by [`Node::with_topic`]) here: in a
@@ -38,18 +53,42 @@ impl Node {
             return Ok(f(self.broker.default_topic()));
         };
         match self.cluster() {
-            Some(c) if c.home(n) != c.me => self.broker.topics().with(n, f).ok_or_else(|| {
-                lock(&c.wanted).entry(n.into()).or_insert(false);
-                WireError::new(
-                    Code::TemporarilyUnavailable,
-                    format!(
-                        "topic {n:?} is not known on this node yet; its home node {} decides its \
-                         partition count and is being asked: retry",
-                        c.ids[c.home(n)]
-                    ),
-                )
-            }),
+            Some(c) if c.home(n) != c.me => self
+                .broker
+                .topics()
+                .with(n, f)
+                .ok_or_else(|| c.ask_home(n, true)),
             _ => Ok(self.broker.topics().with_or_create(n, f)?),
+        }
+    }
+
+    /// The topic named `name` (the default topic when `None`) for a consumer, which never creates
+    /// a topic (as Kafka's consumers do not): error 20 if it does not exist. In a cluster, a topic
+    /// this node does not know yet is error 11 while its home is asked (without creating it), and
+    /// 20 once the home has said it does not exist.
+    pub(crate) fn consumer_topic(
+        &self,
+        name: Option<&str>,
+    ) -> Result<crate::loom::Arc<Topic>, WireError> {
+        let Some(n) = self.broker.other_than_default(name) else {
+            return Ok(crate::loom::Arc::clone(self.broker.default_topic()));
+        };
+        if let Some(t) = self.broker.topics().get(n) {
+            return Ok(t);
+        }
+        let unknown = || Error::UnknownTopic(n.to_string()).into();
+        match self.cluster() {
+            Some(c) if c.home(n) != c.me => {
+                let said_absent = lock(&c.absent)
+                    .get(n)
+                    .is_some_and(|&at| self.now().saturating_sub(at) < ABSENT_KEEP_MS);
+                Err(if said_absent {
+                    unknown()
+                } else {
+                    c.ask_home(n, false)
+                })
+            }
+            _ => Err(unknown()),
         }
     }
 
@@ -64,29 +103,35 @@ impl Node {
     /// Asks the home node of each wanted topic about it (from [`Node::tick`]); the answer
     /// creates the topic here with the home's partition count.
     pub(super) fn ask_homes(&self, c: &Cluster, out: &mut Vec<u8>) {
-        let asks: Vec<Box<str>> = {
+        let now = self.now();
+        lock(&c.absent).retain(|_, at| now.saturating_sub(*at) < ABSENT_KEEP_MS);
+        let asks: Vec<(Box<str>, bool)> = {
             let mut wanted = lock(&c.wanted);
             wanted.retain(|name, _| self.broker.topics().with(name, |_| ()).is_none());
             wanted
                 .iter_mut()
-                .filter(|(_, asked)| !**asked)
-                .map(|(name, asked)| {
-                    *asked = true;
-                    name.clone()
+                .filter(|(_, w)| !w.asked)
+                .map(|(name, w)| {
+                    w.asked = true;
+                    (name.clone(), w.create)
                 })
                 .collect()
         };
-        for name in asks {
+        for (name, create) in asks {
             let home = c.home(&name);
             let mut body = Vec::new();
             body.extend_from_slice(b"{\"type\":\"topic_meta\",\"topic\":");
             body.string(&name);
+            if create {
+                body.extend_from_slice(b",\"create\":true");
+            }
             body.push(b'}');
             let item = Item {
                 src: self.id().unwrap_or("").into(),
                 body: String::from_utf8(body).expect("JSON text is UTF-8").into(),
                 deadline: self.now() + GIVE_UP_MS,
                 done: Box::new(move |node, outcome, _out| {
+                    let mut absent = false;
                     if let Outcome::Reply(reply) = outcome {
                         let count = reply.field("partitions").and_then(|v| v.as_u64());
                         if let Some(count) = count.and_then(partition_count) {
@@ -94,8 +139,13 @@ impl Node {
                             // creates the topic (or sends its count), but is harmless if it did.
                             let _ = node.broker.topics().create(&name, count);
                         }
+                        let code = reply.field("code").and_then(|v| v.as_u64());
+                        absent = code == Some(u64::from(Code::KeyDoesNotExist.code()));
                     }
                     if let Some(c) = node.cluster() {
+                        if absent {
+                            lock(&c.absent).insert(name.clone(), node.now());
+                        }
                         // Answered or not, the next request naming it asks again.
                         lock(&c.wanted).remove(&name);
                     }
@@ -105,8 +155,9 @@ impl Node {
         }
     }
 
-    /// `topic_meta {topic}` from a peer → `topic_meta_ok {partitions}`: the topic's partition
-    /// count, from its home node (which creates it on first use, as for any request).
+    /// `topic_meta {topic, create?}` from a peer → `topic_meta_ok {partitions}`: the topic's
+    /// partition count, from its home node, which creates it on first use for a producer's
+    /// question (`create`) and answers 20 to a consumer's about a topic that does not exist.
     pub(crate) fn on_topic_meta(
         &self,
         msg: &Message<'_>,
@@ -115,10 +166,30 @@ impl Node {
     ) -> Result<(), WireError> {
         self.cluster_of_peer(msg, "topic_meta")?;
         let name = msg.body.str(Field::Topic)?.decode();
-        let count = self.with_topic(Some(&name), |t| t.partition_count())?;
+        let count = if msg.body.opt_bool(Field::Create)? == Some(true) {
+            self.with_topic(Some(&name), |t| t.partition_count())?
+        } else {
+            self.consumer_topic(Some(&name))?.partition_count()
+        };
         self.ok(to, out);
         out.key("partitions").uint(u64::from(count));
         self.done(to, out);
         Ok(())
+    }
+}
+
+impl Cluster {
+    /// Notes that this node wants topic `name` from its home (a producer's question when
+    /// `create`), and returns the error 11 that the request naming it gets meanwhile.
+    fn ask_home(&self, name: &str, create: bool) -> WireError {
+        lock(&self.wanted).entry(name.into()).or_default().create |= create;
+        WireError::new(
+            Code::TemporarilyUnavailable,
+            format!(
+                "topic {name:?} is not known on this node yet; its home node {} decides its \
+                 partition count and is being asked: retry",
+                self.ids[self.home(name)]
+            ),
+        )
     }
 }

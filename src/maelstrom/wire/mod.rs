@@ -8,6 +8,8 @@
 //!   included); typed accessors whose errors name the field.
 //! - [`reply`]: writing messages straight into a byte buffer in Maelstrom's key order.
 //! - [`error`]: Maelstrom error [`Code`]s and [`WireError`], the node's error replies.
+//! - [`head`]: the sender and `msg_id` read from the start of a line refused whole (too long,
+//!   too deep, not JSON), so that it can still be answered.
 //!
 //! Decoding a typical `send` takes one pass over the line and no allocation: the compact layouts
 //! Maelstrom and the lab write are read by an exact-layout fast path (`request/fast.rs`) that
@@ -15,6 +17,7 @@
 //! for the cost beside the general scanner and serde_json.
 
 pub mod error;
+pub mod head;
 pub mod reply;
 pub mod request;
 pub mod scan;

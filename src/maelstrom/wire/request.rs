@@ -93,6 +93,9 @@ macro_rules! fields {
         /// How many [`Field`]s there are.
         pub const FIELD_COUNT: usize = [$( $name, )*].len();
 
+        /// Every [`Field`], in declaration order (`ALL_FIELDS[f as usize] == f`).
+        pub const ALL_FIELDS: [Field; FIELD_COUNT] = [$( Field::$v, )*];
+
         impl Field {
             /// The canonical name.
             pub fn name(self) -> &'static str {
@@ -177,7 +180,7 @@ const SHORT_SLOTS: usize = 128;
 /// checked collision-free at compile time by [`short_keys`].
 #[inline(always)]
 const fn short_slot(w: u64) -> usize {
-    (w.wrapping_mul(0x0FD6_30F1_F29D_0DA9) >> 57) as usize
+    (w.wrapping_mul(0x7301_1544_3C7B_C0FD) >> 57) as usize
 }
 
 /// Spellings of at most 8 bytes by the slot of their word: `(word, field, index in
@@ -214,14 +217,14 @@ fields! {
     Offsets = "offsets";
     Keys = "keys";
     Topic = "topic";
-    Group = "group" | "group_id";
-    Consumer = "consumer" | "consumer_id" | "member_id";
+    Group = "group" | "group_id" | "groupId";
+    Consumer = "consumer" | "consumer_id" | "member_id" | "consumerId" | "memberId";
     Partition = "partition";
     Offset = "offset";
-    Max = "max_messages" | "max" | "max_records";
-    SessionTimeoutMs = "session_timeout_ms";
+    Max = "max_messages" | "max" | "max_records" | "maxMessages" | "maxRecords";
+    SessionTimeoutMs = "session_timeout_ms" | "sessionTimeoutMs";
     Assignor = "assignor";
-    AutoCommit = "auto_commit";
+    AutoCommit = "auto_commit" | "autoCommit";
     To = "to";
     Partitions = "partitions";
     Msgs = "msgs";
@@ -240,6 +243,8 @@ fields! {
     Topics = "topics";
     /// Node to node: a `sync` answer's log end per partition.
     Ends = "ends";
+    /// Node to node: whether a `topic_meta` may create the topic (a producer's question).
+    Create = "create";
 }
 
 /// One field as it appeared: the key's spelling and the value.
@@ -265,6 +270,9 @@ pub struct Body<'a> {
     entries: [u64; MAX_FIELDS],
     count: u8,
     overflow: bool,
+    /// The first body key that names no [`Field`]: its span in `text` (the key's wire form,
+    /// without quotes) as `start | len << 32`, or 0 when every key is known.
+    unknown: u64,
 }
 
 /// A decoded line.
@@ -334,8 +342,12 @@ pub fn decode_general(text: &str) -> Result<Message<'_>, LineError> {
                         } else {
                             Field::lookup(key.raw())
                         };
-                        if let Some((f, spelling)) = found {
-                            b.put(f, spelling, v);
+                        match found {
+                            Some((f, spelling)) => b.put(f, spelling, v),
+                            None => {
+                                let start = key.raw().as_ptr() as usize - text.as_ptr() as usize;
+                                b.note_unknown(start, key.raw().len());
+                            }
                         }
                         Some(())
                     })?;
@@ -398,7 +410,40 @@ impl<'a> Body<'a> {
             entries: [0; MAX_FIELDS],
             count: 0,
             overflow: false,
+            unknown: 0,
         }
+    }
+
+    /// Notes the key `self.text[start..start + len]`, which names no field (the first one only).
+    #[inline]
+    pub(super) fn note_unknown(&mut self, start: usize, len: usize) {
+        if self.unknown == 0 {
+            self.unknown = start as u64 | (len as u64) << 32 | 1 << 63;
+        }
+    }
+
+    /// The first body key that names no field the node reads, in its wire (escaped) form.
+    pub fn unknown_key(&self) -> Option<&'a str> {
+        if self.unknown == 0 {
+            return None;
+        }
+        let start = (self.unknown & 0xffff_ffff) as usize;
+        let len = ((self.unknown >> 32) & 0x7fff_ffff) as usize;
+        self.text.get(start..start + len)
+    }
+
+    /// The fields present with a value other than `null`, as bits `1 << field` (a `null` field
+    /// counts as absent everywhere).
+    #[inline]
+    pub fn present(&self) -> u64 {
+        let mut bits = 0;
+        for &e in &self.entries[..usize::from(self.count)] {
+            // The packed kind (bits 12..16) is `kind << 1 | flag`; `Kind::Null` is 0.
+            if (e >> 13) & 7 != 0 {
+                bits |= 1u64 << (e as u8);
+            }
+        }
+        bits
     }
 
     /// An entry: field (bits 0..8), spelling index (8..12), packed kind (12..16), start (16..40),
@@ -472,6 +517,15 @@ impl<'a> Body<'a> {
     #[inline]
     pub fn raw(&self, f: Field) -> Result<Raw<'a>, FieldError> {
         self.get(f)
+            .map(|s| s.value)
+            .ok_or_else(|| FieldError::missing(f))
+    }
+
+    /// A required field whose value may be any JSON value, `null` included (a message, an echo):
+    /// only its absence is an error.
+    #[inline]
+    pub fn value(&self, f: Field) -> Result<Raw<'a>, FieldError> {
+        self.slot(f)
             .map(|s| s.value)
             .ok_or_else(|| FieldError::missing(f))
     }
@@ -608,7 +662,7 @@ mod tests {
         assert_eq!(e, FieldError::missing(Field::Offsets));
         assert_eq!(
             FieldError::missing(Field::Consumer).to_string(),
-            "missing field `consumer` (or `consumer_id`, `member_id`)"
+            "missing field `consumer` (or `consumer_id`, `member_id`, `consumerId`, `memberId`)"
         );
     }
 

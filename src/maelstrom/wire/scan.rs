@@ -361,7 +361,7 @@ impl<'a> Scanner<'a> {
     pub fn skip_ws(&mut self) -> bool {
         let rest = &self.bytes()[self.pos..];
         // Compact JSON has none: one compare settles the common case.
-        if rest.first().map_or(true, |&c| c > b' ') {
+        if rest.first().is_none_or(|&c| c > b' ') {
             return false;
         }
         let n = rest

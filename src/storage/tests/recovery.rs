@@ -32,7 +32,7 @@ fn layout_of(model: &Model, base: u64, next: Option<u64>) -> Vec<(u64, usize)> {
     let mut position = 0;
     let mut out = Vec::new();
     for (i, b) in model.batches.iter().enumerate() {
-        if b.0 >= base && next.map_or(true, |n| b.0 < n) {
+        if b.0 >= base && next.is_none_or(|n| b.0 < n) {
             out.push((position, i));
             position += b.2.len() as u64;
         }

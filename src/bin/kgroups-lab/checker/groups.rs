@@ -211,8 +211,8 @@ pub fn check(history: &[GOp], events: &[MembershipEvent], groups: &[String]) -> 
                     if (*key != d.key || wrong_offset) && reported_mismatch.insert(d.value) {
                         a.add("inconsistent-offsets", || {
                             format!(
-                                "value {} was sent to key {key} (offset {acked_offset:?}) but delivered as key {} at p{} @{}",
-                                d.value, d.key, d.partition, d.offset
+                                "value {} was sent to key {key} (offset {}) but delivered as key {} at p{} @{}",
+                                d.value, super::opt(*acked_offset), d.key, d.partition, d.offset
                             )
                         });
                     }
@@ -331,7 +331,10 @@ pub fn check(history: &[GOp], events: &[MembershipEvent], groups: &[String]) -> 
         for ((gen, p), consumers) in &served {
             if consumers.len() > 1 {
                 a.add("double-assign", || {
-                    format!("{group}: generation {gen:?} served p{p} to {consumers:?}")
+                    format!(
+                        "{group}: generation {} served p{p} to {consumers:?}",
+                        super::opt(*gen)
+                    )
                 });
             }
         }
@@ -354,7 +357,7 @@ pub fn check(history: &[GOp], events: &[MembershipEvent], groups: &[String]) -> 
             for p in &all_partitions {
                 let first = views
                     .iter()
-                    .find(|v| v.0 >= e.at_ns && before.map_or(true, |b| v.1 > b) && v.2.contains(p))
+                    .find(|v| v.0 >= e.at_ns && before.is_none_or(|b| v.1 > b) && v.2.contains(p))
                     .map(|v| v.0);
                 worst = match (worst, first) {
                     (Some(w), Some(t)) => Some(w.max(t)),

@@ -352,13 +352,15 @@ pub fn check(history: &[Op]) -> Anomalies {
                             found.add("poll-skip", || {
                                 let skipped = orders.get(k.as_str()).map(|o| o.skipped(last, first)).unwrap_or_default();
                                 format!(
-                                    "key {k}: c{process} polled {last:?}, then its next poll began at {first:?}, skipping {skipped:?}"
+                                    "key {k}: c{process} polled {}, then its next poll began at {}, skipping {skipped:?}",
+                                    super::opt(last), super::opt(first)
                                 )
                             });
                         } else if delta < 1 {
                             found.add("nonmonotonic-poll", || {
                                 format!(
-                                    "key {k}: c{process} polled {last:?}, then its next poll began at {first:?} (delta {delta})"
+                                    "key {k}: c{process} polled {}, then its next poll began at {} (delta {delta})",
+                                    super::opt(last), super::opt(first)
                                 )
                             });
                         }
@@ -375,7 +377,7 @@ pub fn check(history: &[Op]) -> Anomalies {
                         if delta < 1 {
                             found.add("nonmonotonic-send", || {
                                 format!(
-                                    "key {key}: c{process} sent {last}, then {value} (offset {offset:?}) which is not later (delta {delta})"
+                                    "key {key}: c{process} sent {last}, then {value} (offset {}) which is not later (delta {delta})", super::opt(*offset)
                                 )
                             });
                         }

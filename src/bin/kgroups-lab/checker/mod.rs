@@ -58,3 +58,8 @@ impl Anomalies {
         }
     }
 }
+
+/// An optional number as example text: the number, or `none` (never Rust's `Some(…)`).
+pub fn opt<T: std::fmt::Display>(v: Option<T>) -> String {
+    v.map_or_else(|| "none".to_string(), |v| v.to_string())
+}

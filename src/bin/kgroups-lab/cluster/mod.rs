@@ -101,8 +101,24 @@ impl Cluster {
             }
         }
         if let Err(e) = cluster.init(&node_ids, cfg.init_timeout) {
+            // Stopping joins the pipe threads, so each node's log holds all it wrote.
             cluster.stop();
-            return Err(e);
+            let mut why = e;
+            if let Some(dir) = &cfg.log_dir {
+                let before = why.len();
+                for i in 0..cfg.nodes {
+                    why.push_str(&log_tail(&dir.join(format!("n{i}.log")), i));
+                }
+                if why.len() == before {
+                    why.push_str(&format!(
+                        " (the nodes wrote nothing on stderr; logs in {})",
+                        dir.display()
+                    ));
+                }
+            } else {
+                why.push_str(" (node logs are discarded: give --results to keep them)");
+            }
+            return Err(why);
         }
         Ok(cluster)
     }
@@ -183,6 +199,29 @@ impl Cluster {
         self.net.shutdown();
         statuses
     }
+}
+
+/// The last lines of node `i`'s log at `path`, with its path, for a startup failure: empty when
+/// the log is empty.
+fn log_tail(path: &std::path::Path, i: usize) -> String {
+    const LINES: usize = 12;
+    let text = std::fs::read(path).unwrap_or_default();
+    let text = String::from_utf8_lossy(&text);
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    if lines.is_empty() {
+        return String::new();
+    }
+    let tail = &lines[lines.len().saturating_sub(LINES)..];
+    let mut s = format!(
+        "\n  n{i}'s stderr ({}), last {} lines:",
+        path.display(),
+        tail.len()
+    );
+    for l in tail {
+        s.push_str("\n    ");
+        s.push_str(l);
+    }
+    s
 }
 
 impl Drop for Cluster {

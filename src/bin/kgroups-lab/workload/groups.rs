@@ -25,7 +25,7 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Map, Value};
 
-use super::{sleep_until, RunCtx, Stagger, WorkloadResult};
+use super::{sleep_until, Rates, RunCtx, Sample, Stagger, WorkloadResult};
 use crate::checker::groups::{self, Delivery, GOp, GOpKind, MembershipEvent};
 use crate::checker::kafka::OpType;
 use crate::checker::Anomalies;
@@ -644,7 +644,7 @@ pub fn run(ctx: &RunCtx<'_>) -> WorkloadResult {
                 let active: Vec<usize> = live
                     .iter()
                     .copied()
-                    .filter(|&i| members[i].stall_until.map_or(true, |t| t <= now))
+                    .filter(|&i| members[i].stall_until.is_none_or(|t| t <= now))
                     .collect();
                 let mut actions = vec!["join", "leave", "stall"];
                 actions.retain(|a| match *a {
@@ -745,10 +745,7 @@ pub fn run(ctx: &RunCtx<'_>) -> WorkloadResult {
     let mut stats = BTreeMap::new();
     stats.insert(
         "records".into(),
-        json!(format!(
-            "{} acknowledged, {} deliveries",
-            report.acked, report.deliveries
-        )),
+        json!({"acknowledged": report.acked, "deliveries": report.deliveries}),
     );
     stats.insert("redeliveries".into(), json!(report.redeliveries));
     stats.insert("rebalances".into(), json!(report.rebalances));
@@ -759,11 +756,41 @@ pub fn run(ctx: &RunCtx<'_>) -> WorkloadResult {
     );
     stats.insert("fenced_commits".into(), json!(*lock(&sh.fenced)));
     stats.insert("create_topic".into(), json!(lock(&sh.create_topic).clone()));
+    let main_end_s = ctx.ns(main_deadline) as f64 / 1e9;
+    let main_start_s = (main_end_s - opts.time_limit.max(0.0)).max(0.0);
+    let samples: Vec<Sample> = history
+        .iter()
+        .map(|op| Sample {
+            op: match op.kind {
+                GOpKind::Send { .. } => "send",
+                GOpKind::Subscribe { .. } => "subscribe",
+                GOpKind::Poll { .. } => "poll",
+                GOpKind::Commit { .. } => "commit",
+                GOpKind::Unsubscribe { .. } => "unsubscribe",
+            },
+            typ: op.typ,
+            invoke_s: op.invoke_ns as f64 / 1e9,
+            complete_s: op.complete_ns as f64 / 1e9,
+            records: match &op.kind {
+                GOpKind::Poll { msgs, .. } => msgs.len() as u32,
+                _ => 0,
+            },
+        })
+        .collect();
+    let rates = Rates::of(
+        &samples,
+        (main_start_s, main_end_s),
+        opts.rate,
+        Some("send"),
+    );
     WorkloadResult {
         anomalies,
         counts,
         latencies_us,
         throughput: main_ok as f64 / main_secs,
         stats,
+        samples,
+        rates,
+        main_s: (main_start_s, main_end_s),
     }
 }

@@ -29,7 +29,7 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Map, Value};
 
-use super::{sleep_until, RunCtx, Stagger, WorkloadResult};
+use super::{sleep_until, Rates, RunCtx, Sample, Stagger, WorkloadResult};
 use crate::checker::kafka::{self, Op, OpKind, OpType};
 use crate::checker::Anomalies;
 use crate::cluster::client::{Client, RpcError};
@@ -681,24 +681,39 @@ fn summarize(
     }
     let secs = (main_end_ns as f64 / 1e9).max(1e-3);
     let mut stats = BTreeMap::new();
-    stats.insert(
-        "sends".into(),
-        json!(format!("{} ok of {}", sends.0, sends.1)),
-    );
-    stats.insert(
-        "polls".into(),
-        json!(format!("{} ok of {}", polls.0, polls.1)),
-    );
+    stats.insert("sends".into(), json!({"ok": sends.0, "total": sends.1}));
+    stats.insert("polls".into(), json!({"ok": polls.0, "total": polls.1}));
     stats.insert("assigns".into(), json!(assigns));
     stats.insert("crashes".into(), json!(crashes));
     stats.insert("keys".into(), json!(keys));
-    let _ = ctx;
+    let samples: Vec<Sample> = history
+        .iter()
+        .map(|op| Sample {
+            op: match op.kind {
+                OpKind::Send { .. } => "send",
+                OpKind::Poll { .. } => "poll",
+                OpKind::Assign { .. } => "assign",
+                OpKind::Crash => "crash",
+            },
+            typ: op.typ,
+            invoke_s: op.invoke_ns as f64 / 1e9,
+            complete_s: op.complete_ns as f64 / 1e9,
+            records: match &op.kind {
+                OpKind::Poll { reads } => reads.iter().map(|(_, r)| r.len() as u32).sum(),
+                _ => 0,
+            },
+        })
+        .collect();
+    let rates = Rates::of(&samples, (0.0, secs), ctx.opts.rate, None);
     WorkloadResult {
         anomalies,
         counts,
         latencies_us,
         throughput: main_ok as f64 / secs,
         stats,
+        samples,
+        rates,
+        main_s: (0.0, secs),
     }
 }
 

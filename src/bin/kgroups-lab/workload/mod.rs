@@ -39,7 +39,41 @@ pub struct RunCtx<'a> {
     /// Number of client threads.
     pub concurrency: usize,
     nemesis: Mutex<Option<Nemesis>>,
-    nemesis_log: Mutex<Vec<String>>,
+    /// When the nemesis started, in ns since `start`.
+    nemesis_start_ns: Mutex<u64>,
+    nemesis_log: Mutex<Vec<NemesisEntry>>,
+}
+
+/// One nemesis action, in `results.json`: seconds since the workload started.
+#[derive(Debug, Clone, serde::Serialize, PartialEq)]
+pub struct NemesisEntry {
+    /// Seconds since the workload started.
+    pub at_s: f64,
+    /// `cut` or `heal`.
+    pub action: &'static str,
+    /// The cut's kind and picture (empty for a heal).
+    pub detail: String,
+}
+
+/// The windows during which the network was cut, in seconds since the workload started: each
+/// `cut` until the next `heal` (or `end_s`).
+pub fn cut_windows(log: &[NemesisEntry], end_s: f64) -> Vec<(f64, f64)> {
+    let mut windows = Vec::new();
+    let mut open: Option<f64> = None;
+    for e in log {
+        match (e.action, open) {
+            ("cut", None) => open = Some(e.at_s),
+            ("heal", Some(start)) => {
+                windows.push((start, e.at_s));
+                open = None;
+            }
+            _ => {}
+        }
+    }
+    if let Some(start) = open {
+        windows.push((start, end_s.max(start)));
+    }
+    windows
 }
 
 impl<'a> RunCtx<'a> {
@@ -60,6 +94,7 @@ impl<'a> RunCtx<'a> {
             phase,
             concurrency: opts.concurrency.resolve(opts.node_count),
             nemesis: Mutex::new(None),
+            nemesis_start_ns: Mutex::new(0),
             nemesis_log: Mutex::new(Vec::new()),
         }
     }
@@ -97,6 +132,7 @@ impl<'a> RunCtx<'a> {
                 Duration::from_secs_f64(self.opts.nemesis_interval.max(0.05)),
                 self.seed,
             );
+            *lock(&self.nemesis_start_ns) = self.ns(Instant::now());
             *lock(&self.nemesis) = Some(n);
         }
     }
@@ -106,21 +142,106 @@ impl<'a> RunCtx<'a> {
         let n = lock(&self.nemesis).take();
         if let Some(n) = n {
             let events = n.stop();
+            let offset = *lock(&self.nemesis_start_ns) as f64 / 1e9;
             let mut log = lock(&self.nemesis_log);
             for e in events {
-                log.push(
-                    format!("{:.2}s {} {}", e.at_secs, e.action, e.detail)
-                        .trim_end()
-                        .to_string(),
-                );
+                log.push(NemesisEntry {
+                    at_s: round3(offset + e.at_secs),
+                    action: e.action,
+                    detail: e.detail,
+                });
+            }
+            // The network heals now, whatever the nemesis last did.
+            if log.last().is_some_and(|e| e.action == "cut") {
+                log.push(NemesisEntry {
+                    at_s: round3(self.ns(Instant::now()) as f64 / 1e9),
+                    action: "heal",
+                    detail: String::new(),
+                });
             }
         }
         self.cluster.net().heal();
     }
 
     /// What the nemesis did.
-    pub fn nemesis_log(&self) -> Vec<String> {
+    pub fn nemesis_log(&self) -> Vec<NemesisEntry> {
         lock(&self.nemesis_log).clone()
+    }
+}
+
+/// Seconds rounded to the millisecond, for `results.json`.
+pub fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+/// One completed operation, for the plots: what it was, how it ended and when.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Sample {
+    /// The operation (`send`, `poll`, `commit`, …).
+    pub op: &'static str,
+    /// How it completed.
+    pub typ: OpType,
+    /// When it was invoked, in seconds since the workload started.
+    pub invoke_s: f64,
+    /// When it completed, in seconds since the workload started.
+    pub complete_s: f64,
+    /// Records it delivered (a poll's), else 0.
+    pub records: u32,
+}
+
+impl Sample {
+    /// Its latency in milliseconds.
+    pub fn latency_ms(&self) -> f64 {
+        (self.complete_s - self.invoke_s).max(0.0) * 1000.0
+    }
+}
+
+/// The rates a run reached, in `results.json` (`rates`) and the table.
+#[derive(Debug, Clone, Copy, Default, serde::Serialize, PartialEq)]
+pub struct Rates {
+    /// `--rate`: operations per second over all clients asked for (kafka: of all operations;
+    /// groups: of sends). 0: as fast as the clients go.
+    pub target: f64,
+    /// Operations of that kind invoked per second in the main phase.
+    pub attempted_per_s: f64,
+    /// Whether the run reached the target (at least 90% of it; always with `--rate 0`).
+    pub reached: bool,
+    /// Acknowledged sends per second in the main phase.
+    pub sends_per_s: f64,
+    /// Records delivered to consumers per second in the main phase (every group's deliveries;
+    /// kafka: records returned by polls).
+    pub records_delivered_per_s: f64,
+}
+
+impl Rates {
+    /// The rates of `samples` over the main phase, from `start_s` to `end_s`; `paced` names the
+    /// operation `--rate` paces (`None`: all of them).
+    pub fn of(
+        samples: &[Sample],
+        (start_s, end_s): (f64, f64),
+        target: f64,
+        paced: Option<&str>,
+    ) -> Rates {
+        let secs = (end_s - start_s).max(1e-3);
+        let main = samples
+            .iter()
+            .filter(|s| s.invoke_s >= start_s && s.invoke_s < end_s);
+        let (mut attempted, mut sends, mut records) = (0u64, 0u64, 0u64);
+        for s in main {
+            attempted += u64::from(paced.is_none_or(|p| p == s.op));
+            if s.typ == OpType::Ok {
+                sends += u64::from(s.op == "send");
+                records += u64::from(s.records);
+            }
+        }
+        let attempted_per_s = attempted as f64 / secs;
+        Rates {
+            target,
+            attempted_per_s: round3(attempted_per_s),
+            reached: target <= 0.0 || attempted_per_s >= 0.9 * target,
+            sends_per_s: round3(sends as f64 / secs),
+            records_delivered_per_s: round3(records as f64 / secs),
+        }
     }
 }
 
@@ -137,6 +258,12 @@ pub struct WorkloadResult {
     pub throughput: f64,
     /// Workload-specific figures for the report.
     pub stats: BTreeMap<String, Value>,
+    /// Every completed operation, for the plots.
+    pub samples: Vec<Sample>,
+    /// The rates reached.
+    pub rates: Rates,
+    /// The main phase, in seconds since the workload started: (start, end).
+    pub main_s: (f64, f64),
 }
 
 /// jepsen's `gen/stagger`: operations at uniformly random intervals in [0, 2/rate), over all clients.

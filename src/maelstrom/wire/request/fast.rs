@@ -70,6 +70,7 @@ fn fill<'a>(text: &'a str, m: &mut Message<'a>) -> Option<()> {
                 return None;
             }
             let (found, n) = key(text, i + 1)?;
+            let key_at = i + 1;
             i += 1 + n;
             if b.get(i) != Some(&b':') {
                 return None;
@@ -90,8 +91,9 @@ fn fill<'a>(text: &'a str, m: &mut Message<'a>) -> Option<()> {
                 }
                 _ => return None,
             };
-            if let Some((f, spelling)) = found {
-                body.put_span(f, spelling, packed, i, len);
+            match found {
+                Some((f, spelling)) => body.put_span(f, spelling, packed, i, len),
+                None => body.note_unknown(key_at, n - 1),
             }
             i += len;
             match b.get(i) {
