@@ -21,7 +21,7 @@ fn consumer<'a>(msg: &Message<'a>) -> Result<Cow<'a, str>, WireError> {
 }
 
 /// Writes `,"partitions":[…],"generation":g`: the member's partitions of `topic` (all of its
-/// partitions when `topic` is `None`).
+/// partitions when `topic` is `None`) and its member epoch.
 fn write_view(out: &mut Vec<u8>, view: &MemberView, topic: Option<&str>) {
     out.key("partitions").push(b'[');
     let mut first = true;
@@ -36,7 +36,7 @@ fn write_view(out: &mut Vec<u8>, view: &MemberView, topic: Option<&str>) {
         out.uint(u64::from(*p));
     }
     out.push(b']');
-    out.key("generation").uint(view.generation);
+    out.key("generation").uint(view.member_epoch);
 }
 
 /// The `topic` and `partitions` of a `create_topic`, checked.
@@ -113,6 +113,7 @@ impl Node {
             session_timeout_ms: b.opt_u64(Field::SessionTimeoutMs)?,
             assignor,
             auto_commit: b.opt_bool(Field::AutoCommit)?,
+            ..JoinOptions::default()
         })
     }
 
@@ -324,8 +325,9 @@ impl Node {
     }
 
     /// `describe_group {group}` → `describe_group_ok {group, generation, assignor, members:
-    /// [{consumer, partitions: [{topic, partition}]}], partitions: [{topic, partition, owner,
-    /// committed, log_end, lag}]}`; `owner`, `committed` and `lag` are `null` when there is none.
+    /// [{consumer, partitions: [{topic, partition}], member_epoch, state, revoking: […], pending:
+    /// […]}], partitions: [{topic, partition, owner, committed, log_end, lag}]}`; `generation` is
+    /// the group epoch; `owner`, `committed` and `lag` are `null` when there is none.
     pub(crate) fn describe_group(
         &self,
         b: &Body<'_>,
@@ -336,15 +338,11 @@ impl Node {
         let d = self.broker.groups().describe(&group, self.now())?;
         self.ok(to, out);
         out.key("group").string(&d.group);
-        out.key("generation").uint(d.generation);
+        out.key("generation").uint(d.group_epoch);
         out.key("assignor").string(d.assignor.name());
         out.key("members").push(b'[');
-        for (i, (m, parts)) in d.members.iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            out.raw(b"{\"consumer\":").string(m);
-            out.key("partitions").push(b'[');
+        let parts = |out: &mut Vec<u8>, key: &str, parts: &[(String, u32)]| {
+            out.key(key).push(b'[');
             for (j, (t, p)) in parts.iter().enumerate() {
                 if j > 0 {
                     out.push(b',');
@@ -352,7 +350,19 @@ impl Node {
                 out.raw(b"{\"topic\":").string(t);
                 out.key("partition").uint(u64::from(*p)).push(b'}');
             }
-            out.raw(b"]}");
+            out.push(b']');
+        };
+        for (i, m) in d.members.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.raw(b"{\"consumer\":").string(&m.id);
+            parts(out, "partitions", &m.view.partitions);
+            out.key("member_epoch").uint(m.view.member_epoch);
+            out.key("state").string(m.view.state.name());
+            parts(out, "revoking", &m.view.revoking);
+            parts(out, "pending", &m.view.pending);
+            out.push(b'}');
         }
         out.push(b']');
         out.key("partitions").push(b'[');
