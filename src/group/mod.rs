@@ -379,7 +379,9 @@ impl Coordinator {
             return Err(Error::Invalid("session_timeout_ms must be positive".into()));
         }
         if opts.rebalance_timeout_ms == Some(0) {
-            return Err(Error::Invalid("rebalance_timeout_ms must be positive".into()));
+            return Err(Error::Invalid(
+                "rebalance_timeout_ms must be positive".into(),
+            ));
         }
         let g = self.group_or_create(group);
         {
@@ -796,5 +798,7 @@ fn unknown(g: &Group, member: &str) -> Error {
 
 #[cfg(all(test, loom))]
 mod loom_tests;
+#[cfg(all(test, not(loom)))]
+mod reconcile_tests;
 #[cfg(all(test, not(loom)))]
 mod tests;

@@ -85,15 +85,18 @@ impl Snapshot {
             }
             v
         };
-        let mut base: Vec<Vec<u32>> = (0..topics.len()).map(|t| carry(t, |ts| &ts.owners)).collect();
+        let mut base: Vec<Vec<u32>> = (0..topics.len())
+            .map(|t| carry(t, |ts| &ts.owners))
+            .collect();
         for &(pt, p) in released {
             base[index_of_prev[pt as usize] as usize][p as usize] = NO_OWNER;
         }
 
         // 2. The target assignment of the group epoch.
         let target: Vec<Vec<u32>> = {
-            let previous: Vec<Vec<u32>> =
-                (0..topics.len()).map(|t| carry(t, |ts| &ts.target)).collect();
+            let previous: Vec<Vec<u32>> = (0..topics.len())
+                .map(|t| carry(t, |ts| &ts.target))
+                .collect();
             if membership.group_epoch != prev.group_epoch {
                 assign(membership.assignor, &partitions, &subscriptions, &previous)
             } else {
@@ -167,22 +170,24 @@ impl Snapshot {
             .enumerate()
             .zip(owned.into_iter().zip(revoking).zip(pending))
             .zip(subscriptions)
-            .map(|(((m, (id, info)), ((owned, revoking), pending)), topics)| {
-                let deadline = match (revoking.is_empty(), prev_deadline[m]) {
-                    (true, _) => NO_DEADLINE,
-                    (false, NO_DEADLINE) => now.saturating_add(info.slot.rebalance_timeout_ms),
-                    (false, d) => d,
-                };
-                MemberEntry {
-                    id: StdArc::clone(id),
-                    slot: Arc::clone(&info.slot),
-                    topics: topics.into_boxed_slice(),
-                    owned: owned.into_boxed_slice(),
-                    revoking: revoking.into_boxed_slice(),
-                    pending: pending.into_boxed_slice(),
-                    deadline,
-                }
-            })
+            .map(
+                |(((m, (id, info)), ((owned, revoking), pending)), topics)| {
+                    let deadline = match (revoking.is_empty(), prev_deadline[m]) {
+                        (true, _) => NO_DEADLINE,
+                        (false, NO_DEADLINE) => now.saturating_add(info.slot.rebalance_timeout_ms),
+                        (false, d) => d,
+                    };
+                    MemberEntry {
+                        id: StdArc::clone(id),
+                        slot: Arc::clone(&info.slot),
+                        topics: topics.into_boxed_slice(),
+                        owned: owned.into_boxed_slice(),
+                        revoking: revoking.into_boxed_slice(),
+                        pending: pending.into_boxed_slice(),
+                        deadline,
+                    }
+                },
+            )
             .collect();
         Snapshot {
             group_epoch: membership.group_epoch,

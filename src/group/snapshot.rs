@@ -173,10 +173,7 @@ impl Snapshot {
             if ts.owners.len() != count || ts.cursors.len() != count || ts.target.len() != count {
                 return Err(format!("topic {} has the wrong shape", ts.name));
             }
-            let subscribed = self
-                .members
-                .iter()
-                .any(|m| m.topics.contains(&(t as u32)));
+            let subscribed = self.members.iter().any(|m| m.topics.contains(&(t as u32)));
             for p in 0..count {
                 let (o, tg) = (ts.owners[p], ts.target[p]);
                 let at = (t as u32, p as u32);
@@ -193,7 +190,10 @@ impl Snapshot {
                     }
                 }
                 if subscribed != (tg != NO_OWNER) {
-                    return Err(format!("{}-{p}: target and subscriptions disagree", ts.name));
+                    return Err(format!(
+                        "{}-{p}: target and subscriptions disagree",
+                        ts.name
+                    ));
                 }
                 if tg != NO_OWNER {
                     if tg as usize >= n || !self.members[tg as usize].topics.contains(&(t as u32)) {
@@ -216,7 +216,10 @@ impl Snapshot {
                 || *member.revoking != *revoking[m]
                 || *member.pending != *pending[m]
             {
-                return Err(format!("member {}'s lists disagree with the owners", member.id));
+                return Err(format!(
+                    "member {}'s lists disagree with the owners",
+                    member.id
+                ));
             }
             if member.revoking.is_empty() != (member.deadline == NO_DEADLINE) {
                 return Err(format!("member {}'s deadline disagrees", member.id));

@@ -298,7 +298,10 @@ fn a_partition_taken_from_an_expired_member_resumes_from_the_last_commit() {
     assert_eq!(c.expire(10_000), 1);
     assert_eq!(owned(&c, "g", "b", 10_000), vec![0, 1]);
     let got = poll(&c, "g", "b", 4, 10_000);
-    assert_eq!(got.iter().filter(|x| x.0 == moved).map(|x| x.1).min(), Some(3));
+    assert_eq!(
+        got.iter().filter(|x| x.0 == moved).map(|x| x.1).min(),
+        Some(3)
+    );
     assert!(!got.iter().any(|x| x.1 < 3));
 }
 
