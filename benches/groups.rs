@@ -5,9 +5,16 @@
 //!   balanced group of 999 (the previous assignment is that group's, from the same assignor);
 //!   `leave`: one of 1,000 leaves. Range and roundrobin ignore the previous assignment.
 //! - `rebalance/coordinator/cooperative-sticky`: one member joins and leaves a group of 999 through
-//!   [`Coordinator::subscribe`] / [`Coordinator::unsubscribe`]: two full rebalances per element
-//!   (assignor, snapshot build with cursor hand-over, swap).
-//! - `snapshot_load/{idle,during_rebalances}`: [`Coordinator::generation`] (one lock-free snapshot
+//!   [`Coordinator::subscribe`] / [`Coordinator::unsubscribe`]: two group epochs per element
+//!   (assignor, reconciled snapshot, swap). The join leaves the partitions it moves pending
+//!   revocation; the leave undoes that before anyone released them.
+//! - `rebalance/reconcile/{cooperative-sticky,range}`: one whole rebalance of M = 1,000 members over
+//!   P = 10,000 partitions, reconciliation included, per element: member 1,000 joins a stable group
+//!   of 999, then every member makes one request ([`Coordinator::heartbeat`], as its next poll
+//!   would): the ~10 (sticky) or ~1,000 (range) members with partitions to revoke release them,
+//!   each release publishing a snapshot that hands them to the joiner, until the group is stable
+//!   again. The joiner's leave that restores the group is not timed.
+//! - `snapshot_load/{idle,during_rebalances}`: [`Coordinator::group_epoch`] (one lock-free snapshot
 //!   load) per element, alone, and while another thread rebalances a 100-member, 1,000-partition
 //!   group in a loop (the same group whose snapshot is loaded). The second reads as snapshot loads
 //!   per second while rebalances run.
@@ -102,6 +109,53 @@ fn coordinator(c: &mut Criterion) {
     group.finish();
 }
 
+fn reconcile(c: &mut Criterion) {
+    let mut group = c.benchmark_group("rebalance/reconcile");
+    group.throughput(Throughput::Elements(1));
+    group.sample_size(20);
+    for kind in [AssignorKind::CooperativeSticky, AssignorKind::Range] {
+        let coord = Coordinator::new(GroupConfig {
+            assignor: kind,
+            ..GroupConfig::default()
+        });
+        let topic = Arc::new(Topic::new("t", PARTITIONS));
+        let opts = JoinOptions::default();
+        let ids: Vec<String> = (0..MEMBERS - 1).map(|m| format!("m{m:04}")).collect();
+        for id in &ids {
+            coord.subscribe("g", id, &topic, &opts, 0).unwrap();
+            for other in &ids {
+                coord.heartbeat("g", other, 0).ok();
+                if other == id {
+                    break;
+                }
+            }
+        }
+        let settle = |coord: &Coordinator| {
+            for id in &ids {
+                coord.heartbeat("g", id, 0).unwrap();
+            }
+        };
+        settle(&coord);
+        assert!(!coord.reconciling("g"));
+        // The joiner sorts last ("n…" > "m…"), as a new member usually does not take the first place.
+        group.bench_function(kind.name(), |b| {
+            b.iter_custom(|iters| {
+                let mut total = std::time::Duration::ZERO;
+                for _ in 0..iters {
+                    let start = std::time::Instant::now();
+                    coord.subscribe("g", "n-joiner", &topic, &opts, 0).unwrap();
+                    settle(&coord);
+                    total += start.elapsed();
+                    debug_assert!(!coord.reconciling("g"));
+                    coord.unsubscribe("g", "n-joiner", 0).unwrap();
+                }
+                total
+            })
+        });
+    }
+    group.finish();
+}
+
 fn snapshot_loads(c: &mut Criterion) {
     let mut group = c.benchmark_group("snapshot_load");
     group.throughput(Throughput::Elements(1));
@@ -113,7 +167,7 @@ fn snapshot_loads(c: &mut Criterion) {
             .subscribe("g", &format!("m{m:03}"), &topic, &opts, 0)
             .unwrap();
     }
-    group.bench_function("idle", |b| b.iter(|| black_box(coord.generation("g"))));
+    group.bench_function("idle", |b| b.iter(|| black_box(coord.group_epoch("g"))));
     let stop = AtomicBool::new(false);
     let rebalances = AtomicU64::new(0);
     std::thread::scope(|s| {
@@ -126,7 +180,7 @@ fn snapshot_loads(c: &mut Criterion) {
         });
         let start = std::time::Instant::now();
         group.bench_function("during_rebalances", |b| {
-            b.iter(|| black_box(coord.generation("g")))
+            b.iter(|| black_box(coord.group_epoch("g")))
         });
         stop.store(true, Ordering::Relaxed);
         let n = rebalances.load(Ordering::Relaxed);
@@ -192,5 +246,12 @@ fn polls(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, assignors, coordinator, snapshot_loads, polls);
+criterion_group!(
+    benches,
+    assignors,
+    coordinator,
+    reconcile,
+    snapshot_loads,
+    polls
+);
 criterion_main!(benches);

@@ -15,13 +15,15 @@ pub enum Error {
     UnknownGroup(String),
     /// The consumer is not a live member of the group.
     UnknownMember { group: String, member: String },
-    /// The consumer does not own this partition in the current generation: it was fenced by a rebalance.
+    /// The consumer does not own this partition in the group's current assignment: it was fenced by
+    /// a rebalance (Kafka: FENCED_MEMBER_EPOCH / ILLEGAL_GENERATION).
     Fenced {
         group: String,
         member: String,
         topic: String,
         partition: u32,
-        generation: u64,
+        /// The group epoch of the assignment that refused it.
+        group_epoch: u64,
     },
     /// The topic already exists with a different partition count.
     TopicExists { topic: String, partitions: u32 },
@@ -50,9 +52,9 @@ impl fmt::Display for Error {
             Error::UnknownMember { group, member } => {
                 write!(f, "consumer {member:?} is not a member of group {group:?}")
             }
-            Error::Fenced { group, member, topic, partition, generation } => write!(
+            Error::Fenced { group, member, topic, partition, group_epoch } => write!(
                 f,
-                "consumer {member:?} was fenced: it does not own {topic}-{partition} in generation {generation} of group {group:?}"
+                "consumer {member:?} was fenced: it does not own {topic}-{partition} at group epoch {group_epoch} of group {group:?}"
             ),
             Error::TopicExists { topic, partitions } => {
                 write!(f, "topic {topic:?} already exists with {partitions} partitions")

@@ -81,6 +81,14 @@ pub(crate) use loom::cell::UnsafeCell;
 #[cfg(not(loom))]
 pub(crate) use arc_swap::ArcSwap;
 
+/// What [`ArcSwap::load`] returns: arc-swap's guard normally, an owned `Arc` under loom.
+#[cfg(not(loom))]
+pub(crate) type Loaded<T> = arc_swap::Guard<Arc<T>>;
+
+/// What [`ArcSwap::load`] returns: arc-swap's guard normally, an owned `Arc` under loom.
+#[cfg(loom)]
+pub(crate) type Loaded<T> = Arc<T>;
+
 #[cfg(loom)]
 #[derive(Debug)]
 pub(crate) struct ArcSwap<T>(loom::sync::RwLock<Arc<T>>);

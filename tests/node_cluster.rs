@@ -31,7 +31,7 @@ fn every_node_places_partitions_and_groups_as_the_readme_says() {
         assert_eq!(r["type"], "subscribe_ok", "{r}");
         let c = coordinator(3, g);
         for n in 0..3 {
-            let known = net.nodes[n].broker().groups().generation(g).is_some();
+            let known = net.nodes[n].broker().groups().group_epoch(g).is_some();
             assert_eq!(known, n == c, "group {g} through n{i}, node n{n}");
         }
     }
@@ -151,8 +151,8 @@ fn group_requests_go_to_the_coordinator_from_any_node() {
     assert_eq!(r["type"], "subscribe_ok", "{r}");
     assert_eq!(r["partitions"], json!([0, 1]));
     // Only the coordinator knows the group; the consumer id defaulted to the client's src.
-    assert!(net.nodes[2].broker().groups().generation(&g).is_some());
-    assert!(net.nodes[0].broker().groups().generation(&g).is_none());
+    assert!(net.nodes[2].broker().groups().group_epoch(&g).is_some());
+    assert!(net.nodes[0].broker().groups().group_epoch(&g).is_none());
     for k in 0..6 {
         let r = net.call(
             1,

@@ -392,6 +392,15 @@ fn a_consumer_that_lost_a_partition_is_fenced() {
     );
     n.ok("a", json!({"type": "subscribe", "group": "g", "consumer": "a", "topic": "t", "auto_commit": false}));
     n.ok("b", json!({"type": "subscribe", "group": "g", "consumer": "b", "topic": "t", "auto_commit": false}));
+    // b's partitions are still a's, pending revocation: b owns nothing yet, and a may still commit
+    // them (Kafka's rule), until a's next request releases them.
+    assert!(partitions_of(&mut n, "g", "b", "t").is_empty());
+    let d = n.ok("p", json!({"type": "describe_group", "group": "g"}));
+    assert_eq!(d["members"][0]["state"], "UNREVOKED_PARTITIONS");
+    assert_eq!(d["members"][1]["state"], "UNRELEASED_PARTITIONS");
+    let pending = d["members"][1]["pending"][0]["partition"].as_u64().unwrap();
+    n.ok("a", json!({"type": "commit", "group": "g", "consumer": "a", "topic": "t", "partition": pending, "offset": 0}));
+    assert_eq!(partitions_of(&mut n, "g", "a", "t").len(), 2);
     let lost = *partitions_of(&mut n, "g", "b", "t").iter().next().unwrap();
     let e = n.rpc("a", json!({"type": "commit", "group": "g", "consumer": "a", "topic": "t", "partition": lost, "offset": 3}));
     assert_eq!(e["type"], "error");
@@ -402,7 +411,7 @@ fn a_consumer_that_lost_a_partition_is_fenced() {
         "p",
         json!({"type": "list_committed_offsets", "group": "g", "topic": "t"}),
     );
-    assert_eq!(r["offsets"], json!({}));
+    assert_eq!(r["offsets"], json!({pending.to_string(): 0}));
     n.ok("b", json!({"type": "commit", "group": "g", "consumer": "b", "topic": "t", "partition": lost, "offset": 3}));
     // An admin commit (no consumer) is accepted.
     n.ok(
@@ -413,7 +422,7 @@ fn a_consumer_that_lost_a_partition_is_fenced() {
         "p",
         json!({"type": "list_committed_offsets", "group": "g", "topic": "t"}),
     );
-    assert_eq!(r["offsets"], json!({lost.to_string(): 4}));
+    assert_eq!(r["offsets"][lost.to_string()], 4);
     // A consumer that is no member at all is refused too.
     let e = n.rpc("z", json!({"type": "commit", "group": "g", "consumer": "z", "topic": "t", "partition": 0, "offset": 1}));
     assert_eq!(e["code"], 22);
@@ -485,6 +494,7 @@ fn an_expired_member_loses_its_partitions() {
         "b",
         json!({"type": "subscribe", "group": "g", "consumer": "b", "session_timeout_ms": 60000}),
     );
+    partitions_of(&mut n, "g", "a", "default");
     assert_eq!(partitions_of(&mut n, "g", "b", "default").len(), 1);
     // The node's own timer expires `a`; no request about it is needed.
     std::thread::sleep(std::time::Duration::from_millis(600));
@@ -498,4 +508,134 @@ fn an_expired_member_loses_its_partitions() {
         )["code"],
         22
     );
+}
+
+/// Issue 14 §1: with `--auto-offset-reset latest` the position a poll got by the reset is the
+/// group's: the next owner reads what was sent after it, whether the partition moves by a leave or
+/// by a join.
+#[test]
+fn a_latest_position_survives_a_hand_off() {
+    // By a leave: one partition.
+    let mut n = Node::started(&["--auto-offset-reset", "latest", "--workers", "0"]);
+    n.ok(
+        "p",
+        json!({"type": "create_topic", "topic": "t", "partitions": 1}),
+    );
+    n.ok(
+        "p",
+        json!({"type": "send", "topic": "t", "key": "k", "msg": "r0"}),
+    );
+    let r = n.ok(
+        "a",
+        json!({"type": "poll", "group": "g", "consumer": "a", "topic": "t"}),
+    );
+    assert!(records(&r).is_empty());
+    for v in ["r1", "r2"] {
+        n.ok(
+            "p",
+            json!({"type": "send", "topic": "t", "key": "k", "msg": v}),
+        );
+    }
+    n.ok(
+        "a",
+        json!({"type": "unsubscribe", "group": "g", "consumer": "a"}),
+    );
+    let mut got = Vec::new();
+    for _ in 0..2 {
+        let r = n.ok(
+            "b",
+            json!({"type": "poll", "group": "g", "consumer": "b", "topic": "t"}),
+        );
+        got.extend(
+            r["msgs"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|m| m["msg"].clone()),
+        );
+    }
+    assert_eq!(got, [json!("r1"), json!("r2")]);
+
+    // By a join: two partitions; a reads both ends, then b's join moves one of them to b.
+    let mut n = Node::started(&["--auto-offset-reset", "latest", "--workers", "0"]);
+    n.ok(
+        "p",
+        json!({"type": "create_topic", "topic": "t", "partitions": 2}),
+    );
+    let r = n.ok(
+        "a",
+        json!({"type": "poll", "group": "g", "consumer": "a", "topic": "t"}),
+    );
+    assert_eq!(ints(&r["partitions"]), [0, 1]);
+    let mut sent = BTreeSet::new();
+    for i in 0..8 {
+        n.ok(
+            "p",
+            json!({"type": "send", "topic": "t", "key": format!("k{i}"), "msg": i}),
+        );
+        sent.insert(i);
+    }
+    n.ok(
+        "b",
+        json!({"type": "subscribe", "group": "g", "consumer": "b", "topic": "t"}),
+    );
+    let mut seen = BTreeSet::new();
+    for _ in 0..3 {
+        for c in ["a", "b"] {
+            let r = n.ok(
+                c,
+                json!({"type": "poll", "group": "g", "consumer": c, "topic": "t", "max_messages": 100}),
+            );
+            for (_, _, _, v) in records(&r) {
+                assert!(seen.insert(v), "{v} delivered twice");
+            }
+        }
+    }
+    assert_eq!(seen, sent);
+    assert_eq!(partitions_of(&mut n, "g", "b", "t").len(), 1);
+}
+
+/// A join among live members re-delivers nothing: the partitions it moves pass to the joiner
+/// only when their owner's next poll has released them, with its position committed.
+#[test]
+fn a_join_among_live_members_redelivers_nothing() {
+    let mut n = Node::started(&[]);
+    n.ok(
+        "p",
+        json!({"type": "create_topic", "topic": "t", "partitions": 4}),
+    );
+    let sent = produce(&mut n, "t", 80, 8);
+    let total: usize = sent.values().map(Vec::len).sum();
+    let mut seen = BTreeSet::new();
+    let mut poll = |n: &mut Node, c: &str| {
+        let r = n.ok(
+            c,
+            json!({"type": "poll", "group": "g", "consumer": c, "topic": "t", "max_messages": 6}),
+        );
+        for (p, off, _, _) in records(&r) {
+            assert!(seen.insert((p, off)), "{p}/{off} delivered twice");
+        }
+    };
+    poll(&mut n, "a");
+    poll(&mut n, "a");
+    n.ok(
+        "b",
+        json!({"type": "subscribe", "group": "g", "consumer": "b", "topic": "t"}),
+    );
+    poll(&mut n, "b");
+    poll(&mut n, "a");
+    n.ok(
+        "c",
+        json!({"type": "subscribe", "group": "g", "consumer": "c", "topic": "t"}),
+    );
+    for _ in 0..40 {
+        for c in ["a", "b", "c"] {
+            poll(&mut n, c);
+        }
+    }
+    assert_eq!(seen.len(), total);
+    let d = n.ok("p", json!({"type": "describe_group", "group": "g"}));
+    for m in d["members"].as_array().unwrap() {
+        assert_eq!(m["state"], "STABLE", "{d}");
+    }
 }

@@ -5,14 +5,25 @@
 //! the partition moves, the new snapshot holds a fresh cursor, so an old owner still polling with an
 //! old snapshot advances only its own, orphaned cursor and can never move the new owner's position.
 //!
+//! When an ownership ends (the member releases the partition, leaves, expires or is fenced) the
+//! coordinator **closes** the cursor before it publishes the snapshot that moves the partition:
+//! [`Cursor::close`] sets the closed bit of the position in one read-modify-write and returns the
+//! position it ended at. No claim can succeed after that, so the old owner's polls still running on
+//! an older snapshot hand out nothing past the closed position, and committing that position (a
+//! release with auto-commit) gives the next owner exactly the records the old one was not handed.
+//!
 //! # Orderings
 //!
 //! Every operation here is `Relaxed`:
-//! - `position` is a counter that polls claim ranges from with compare-and-swap. Read-modify-writes
-//!   on one atomic are totally ordered and each reads the latest value, so two claims never overlap
-//!   and the lazy initialization (`UNSET` → value) happens at most once. The records themselves are
-//!   published by the partition's own Release/Acquire on its watermark
-//!   ([`Partition::end`](crate::partition::Partition::end)), not by the cursor.
+//! - `position` is a counter that polls claim ranges from with compare-and-swap, and that
+//!   [`Cursor::close`] ends with `fetch_or`. Read-modify-writes on one atomic are totally ordered and
+//!   each reads the latest value, so two claims never overlap, no claim follows the close, the
+//!   value the close returns is the end of every claim, and the lazy initialization (`UNSET` →
+//!   value) happens at most once (never after the close). The records themselves are published by
+//!   the partition's own Release/Acquire on its watermark
+//!   ([`Partition::end`](crate::partition::Partition::end)), not by the cursor; the closed position
+//!   reaches the next owner through the committed map's entry lock and the snapshot swap (see
+//!   [`crate::group`]'s "Fencing").
 //! - The initial value is read from the committed-offsets map, whose locks order it against commits
 //!   (see [`crate::group`]'s "Fencing"); the cursor adds no ordering to that.
 //! - `handed` is a `fetch_max` high-water mark read by the owner's next poll. A stale read only
@@ -22,13 +33,16 @@
 
 use crate::loom::{AtomicU64, Ordering};
 
-/// The position of a cursor that no poll has needed yet.
-const UNSET: u64 = u64::MAX;
+/// The bit of `position` that says the ownership has ended.
+const CLOSED: u64 = 1 << 63;
+/// The position of a cursor that no poll has needed yet (closed or not).
+const UNSET: u64 = CLOSED - 1;
 
 /// One owner's fetch position in one partition.
 #[derive(Debug)]
 pub(crate) struct Cursor {
-    /// The next offset to hand out, or `UNSET` until the first poll needs it.
+    /// The next offset to hand out, or `UNSET` until the first poll needs it; with the `CLOSED` bit
+    /// once the ownership ended.
     position: AtomicU64,
     /// The end of what completed polls handed out (0: nothing yet).
     handed: AtomicU64,
@@ -45,14 +59,14 @@ impl Cursor {
         }
     }
 
-    /// The position, first set to `init()` if no poll needed it before. When two polls initialize at
-    /// once, one value wins and both use it.
+    /// The position, first set to `init()` if no poll needed it before; `None` once closed. When
+    /// two polls initialize at once, one value wins and both use it.
     #[inline]
-    pub(crate) fn position(&self, init: impl FnOnce() -> u64) -> u64 {
+    pub(crate) fn position(&self, init: impl FnOnce() -> u64) -> Option<u64> {
         // Relaxed: see "Orderings".
         let pos = self.position.load(Ordering::Relaxed);
         if pos != UNSET {
-            return pos;
+            return (pos & CLOSED == 0).then_some(pos);
         }
         let value = init().min(UNSET - 1);
         // Relaxed: the CAS alone decides which initial value wins; see "Orderings".
@@ -60,16 +74,24 @@ impl Cursor {
             .position
             .compare_exchange(UNSET, value, Ordering::Relaxed, Ordering::Relaxed)
         {
-            Ok(_) => value,
-            Err(current) => current,
+            Ok(_) => Some(value),
+            Err(current) => (current & CLOSED == 0).then_some(current),
         }
     }
 
-    /// The position, if a poll has set it.
+    /// The position, if a poll has set it (also after the close).
     pub(crate) fn peek(&self) -> Option<u64> {
         // Relaxed: an observation for `describe` and tests; see "Orderings".
-        let pos = self.position.load(Ordering::Relaxed);
+        let pos = self.position.load(Ordering::Relaxed) & !CLOSED;
         (pos != UNSET).then_some(pos)
+    }
+
+    /// Ends the ownership: no claim succeeds after this. Returns the position it ended at (the end
+    /// of every claim), or `None` if no poll had set one or it was already closed.
+    pub(crate) fn close(&self) -> Option<u64> {
+        // Relaxed: RMWs on `position` are totally ordered; see "Orderings".
+        let before = self.position.fetch_or(CLOSED, Ordering::Relaxed);
+        (before & CLOSED == 0 && before != UNSET).then_some(before)
     }
 
     /// Claims up to `max` offsets from the position `pos` (as last seen) to the log end `end()`,
@@ -83,6 +105,9 @@ impl Cursor {
         max: u64,
     ) -> Option<(u64, u64)> {
         loop {
+            if pos & CLOSED != 0 {
+                return None;
+            }
             let end = end();
             if pos >= end || max == 0 {
                 return None;
@@ -138,13 +163,31 @@ mod tests {
     fn initializes_once_and_claims_disjoint_ranges() {
         let c = Cursor::new();
         assert_eq!(c.peek(), None);
-        assert_eq!(c.position(|| 3), 3);
-        assert_eq!(c.position(|| 7), 3, "a second init does not win");
+        assert_eq!(c.position(|| 3), Some(3));
+        assert_eq!(c.position(|| 7), Some(3), "a second init does not win");
         assert_eq!(c.claim(3, || 10, 4), Some((3, 4)));
         // A stale view of the position still claims after the first range.
         assert_eq!(c.claim(3, || 10, 4), Some((7, 3)));
         assert_eq!(c.claim(3, || 10, 4), None);
         assert_eq!(c.peek(), Some(10));
+    }
+
+    #[test]
+    fn a_closed_cursor_claims_nothing_and_reports_where_it_ended() {
+        let c = Cursor::new();
+        assert_eq!(c.position(|| 2), Some(2));
+        assert_eq!(c.claim(2, || 10, 3), Some((2, 3)));
+        assert_eq!(c.close(), Some(5));
+        assert_eq!(c.close(), None, "closed once");
+        // A poll that read the position before the close claims nothing after it.
+        assert_eq!(c.claim(5, || 10, 3), None);
+        assert_eq!(c.position(|| 0), None);
+        assert_eq!(c.peek(), Some(5));
+        // A cursor no poll needed closes with no position, and can never be initialized.
+        let fresh = Cursor::new();
+        assert_eq!(fresh.close(), None);
+        assert_eq!(fresh.position(|| 4), None);
+        assert_eq!(fresh.peek(), None);
     }
 
     #[test]

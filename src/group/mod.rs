@@ -1,64 +1,86 @@
-//! The consumer-group coordinator: membership, sessions, snapshots swapped with arc-swap, fetch
-//! positions, committed offsets, fencing and auto-commit.
+//! The consumer-group coordinator: membership, KIP-848 reconciliation (group epoch, target
+//! assignment, member epochs, partitions pending revocation and assignment), sessions and rebalance
+//! timeouts, snapshots swapped with arc-swap, fetch positions, committed offsets, fencing and
+//! auto-commit.
 //!
 //! # Design
 //!
 //! - **Groups** live in a copy-on-write map behind an `ArcSwap`: a lookup is one lock-free load and a
 //!   hash probe; creating a group copies the map under a mutex (rare).
-//! - **Membership** (join, leave, session expiry, subscription change) is the cold path: it takes the
-//!   group's mutex, bumps the generation, runs the assignor ([`crate::assignor`]) and publishes a new
-//!   immutable `Snapshot` (`group/snapshot.rs`) with `ArcSwap::store`. Generations strictly increase
-//!   and every snapshot carries its own.
+//! - **Group epoch and target assignment.** Every change of membership, subscriptions or assignor
+//!   (join, leave, session expiry, fencing) is the cold path: it takes the group's mutex, bumps the
+//!   group epoch, runs the assignor ([`crate::assignor`]; `cooperative-sticky` is KIP-848's
+//!   `uniform`) for the target assignment of that epoch and publishes an immutable, reconciled
+//!   `Snapshot` (`group/snapshot.rs`, `group/reconcile.rs`) with `ArcSwap::store`.
+//! - **Reconciliation** (Kafka's `CurrentAssignmentBuilder`). A partition that the target moves
+//!   between two live members stays with its old owner, *pending revocation*, until that member
+//!   releases it: its next poll or heartbeat (which first commits its position in it, with
+//!   auto-commit), an explicit [`Coordinator::release`], or the end of its rebalance timeout (Kafka
+//!   then fences the member: it is removed and its partitions are free). The new owner has it
+//!   *pending assignment* meanwhile, and gets it in the very snapshot that takes it from the old
+//!   owner. A member that leaves or expires releases everything at once. A partition therefore
+//!   never has two owners, and the records its old owner was handed are not handed out again.
+//! - **Member epochs.** A member with partitions to revoke stays at its member epoch; any other
+//!   member reaches the group epoch at its next request ([`MemberView::member_epoch`]).
 //! - **Polls, heartbeats and commits** load the current snapshot without a lock. A rebalance never
-//!   blocks them: a poll holding the previous snapshot keeps reading the partitions it had.
+//!   blocks them, and a member takes the group's mutex only when it has partitions to release.
 //! - **Positions.** The snapshot holds, per owned partition, an `Arc`'d `Cursor`
 //!   (`group/cursor.rs`). A partition that keeps its owner keeps its cursor across snapshots; a moved
 //!   partition gets a fresh one, initialized lazily from the committed offset, or with no commit from
-//!   the reset policy. So a member that loses a partition drops its position, and an old owner still
-//!   holding an old snapshot can never advance the new owner's position. Concurrent polls of one
-//!   member claim disjoint ranges by compare-and-swap.
+//!   the reset policy. Ending an ownership closes its cursor first, so an old owner still polling
+//!   with an old snapshot hands out nothing more and can never advance the new owner's position.
+//!   Concurrent polls of one member claim disjoint ranges by compare-and-swap.
 //! - **Committed offsets** live in a `DashMap` per group, keyed by (topic, partition); the value is the
 //!   *next* offset to consume. A commit beyond the log end is accepted; polls just find nothing there
 //!   until the log grows, and `describe` reports a lag of 0.
 //! - **Auto-commit** (per member, on by default): a poll first commits the end of what the member's
-//!   earlier polls handed out; a clean leave does too, before its rebalance. A member that expires
-//!   commits nothing. So a partition that changes hands is re-delivered from its last commit:
-//!   at-least-once, never lost.
+//!   earlier polls handed out; a release and a clean leave commit the position each partition's
+//!   cursor ended at; a position chosen by the `latest` reset is committed as soon as it is chosen.
+//!   A member that expires or is fenced commits nothing more. So a partition that changes hands
+//!   between live members resumes exactly where its old owner stopped, and one taken from a dead
+//!   member is re-delivered from its last commit: at-least-once, never lost.
 //!
 //! # Fencing
 //!
 //! A commit on behalf of a member checks ownership against the *current* snapshot **while holding the
 //! map entry's lock** (`MapExt::update` in `crate::loom`), and refuses with
-//! [`Error::Fenced`] when the member does not own the partition there. Take an old owner `A`'s commit
-//! `c` racing the rebalance `S` that moves the partition to `B`:
+//! [`Error::Fenced`] when the member does not own the partition there (a partition pending
+//! revocation is still its own: Kafka lets the old owner commit it until it has released it). Take
+//! an old owner `A`'s commit `c` racing the snapshot `S` that gives the partition to `B`:
 //! - if `c` takes the entry lock before `B` reads the committed offset to initialize its cursor (or
 //!   before `B` commits), `B` sees `c`'s value: `c` is linearized before `S`, and `B` resumes from
 //!   it (or overwrites it);
 //! - otherwise `B`'s read (or commit) released the entry lock before `c` acquired it, and `B` had
-//!   loaded the snapshot published by `S` before that; so `S` happens-before `c`'s snapshot load,
-//!   which therefore sees `S`'s snapshot (or a later one) and refuses `c`.
+//!   loaded `S` before that; so `S` happens-before `c`'s snapshot load, which therefore sees `S` (or
+//!   a later snapshot) and refuses `c`.
 //!
-//! Either way `c` can never overwrite `B`'s progress. An admin commit (no member) is always accepted.
-//! `group/loom_tests.rs` checks both races under loom, on this very code.
+//! Either way `c` can never overwrite `B`'s progress. A release commits `A`'s closed position under
+//! the group's mutex before it stores `S`, so `B`, which loads `S`, finds that commit. An admin
+//! commit (no member) is always accepted. `group/loom_tests.rs` checks these races under loom, on
+//! this very code.
 //!
 //! # Orderings
 //!
 //! This module's own synchronization is the group mutex (membership), `ArcSwap` store/load
 //! (snapshots, the group table: arc-swap orders a snapshot's construction before any use by a
 //! thread that loads it) and the committed map's per-entry lock (fencing, as above). The atomics
-//! inside snapshots are documented where they live: `group/cursor.rs` and `group/snapshot.rs`.
+//! inside snapshots are documented where they live: `group/cursor.rs` and `group/membership.rs`.
 
 mod cursor;
+mod membership;
+mod reconcile;
 mod snapshot;
+mod state;
 
 use crate::assignor::AssignorKind;
 use crate::clock::Millis;
 use crate::error::Error;
-use crate::loom::{lock, Arc, ArcSwap, DashMap, MapExt, Mutex, MutexGuard, StdArc};
+use crate::loom::{lock, Arc, ArcSwap, Loaded, MapExt, Mutex, StdArc};
 use crate::partition::RecordRef;
 use crate::topic::Topic;
-use cursor::Cursor;
-use snapshot::{MemberInfo, MemberSlot, Membership, Snapshot};
+use membership::{MemberInfo, MemberSlot};
+use snapshot::Snapshot;
+use state::{End, Group, Refused};
 use std::collections::{BTreeSet, HashMap};
 
 /// Where a partition with no committed offset starts: Kafka's `auto.offset.reset`.
@@ -99,7 +121,10 @@ impl std::str::FromStr for ResetPolicy {
 pub struct GroupConfig {
     /// A member that neither polls nor heartbeats for this long is removed (default 10 s).
     pub session_timeout_ms: u64,
-    /// The assignor of a new group (default `cooperative-sticky`).
+    /// How long a member may hold partitions pending revocation before it is fenced (default 300 s:
+    /// Kafka's rebalance timeout is the consumer's `max.poll.interval.ms`).
+    pub rebalance_timeout_ms: u64,
+    /// The assignor of a new group (default `cooperative-sticky`, KIP-848's `uniform`).
     pub assignor: AssignorKind,
     /// Whether members auto-commit (default true).
     pub auto_commit: bool,
@@ -111,6 +136,7 @@ impl Default for GroupConfig {
     fn default() -> Self {
         GroupConfig {
             session_timeout_ms: 10_000,
+            rebalance_timeout_ms: 300_000,
             assignor: AssignorKind::CooperativeSticky,
             auto_commit: true,
             reset: ResetPolicy::Earliest,
@@ -121,8 +147,11 @@ impl Default for GroupConfig {
 /// What a joining member may ask for.
 #[derive(Debug, Clone, Default)]
 pub struct JoinOptions {
-    /// The member's session timeout (must be > 0).
+    /// The member's session timeout, ms (must be > 0).
     pub session_timeout_ms: Option<u64>,
+    /// The member's rebalance timeout, ms (must be > 0): how long it may keep partitions pending
+    /// revocation (KIP-848's `RebalanceTimeoutMs`).
+    pub rebalance_timeout_ms: Option<u64>,
     /// The group's assignor: set by the group's first member; a different one from a later member
     /// is [`Error::InconsistentAssignor`].
     pub assignor: Option<AssignorKind>,
@@ -130,13 +159,46 @@ pub struct JoinOptions {
     pub auto_commit: Option<bool>,
 }
 
-/// What a member owns in the current generation.
+/// A member's reconciliation state: Kafka's `MemberState` (`CurrentAssignmentBuilder`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MemberState {
+    /// It owns exactly its target assignment.
+    Stable,
+    /// It owns partitions that the target gives to others; it must release them
+    /// (`UNREVOKED_PARTITIONS`). It stays at its member epoch and gets nothing new meanwhile.
+    UnrevokedPartitions,
+    /// Some partitions of its target are still owned by others (`UNRELEASED_PARTITIONS`).
+    UnreleasedPartitions,
+}
+
+impl MemberState {
+    /// Kafka's name: `STABLE`, `UNREVOKED_PARTITIONS`, `UNRELEASED_PARTITIONS`.
+    pub fn name(self) -> &'static str {
+        match self {
+            MemberState::Stable => "STABLE",
+            MemberState::UnrevokedPartitions => "UNREVOKED_PARTITIONS",
+            MemberState::UnreleasedPartitions => "UNRELEASED_PARTITIONS",
+        }
+    }
+}
+
+/// What a member owns now, and where its reconciliation stands.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MemberView {
-    /// The generation of the snapshot this view comes from.
-    pub generation: u64,
-    /// (topic, partition), sorted.
+    /// The member epoch (KIP-848): the group epoch of the last target assignment it reached. In the
+    /// Maelstrom protocol this is the `generation` of a reply.
+    pub member_epoch: u64,
+    /// The group epoch of the current target assignment.
+    pub group_epoch: u64,
+    /// Where its reconciliation stands.
+    pub state: MemberState,
+    /// The (topic, partition)s it owns, sorted; including `revoking`.
     pub partitions: Vec<(String, u32)>,
+    /// Owned partitions pending revocation, sorted.
+    pub revoking: Vec<(String, u32)>,
+    /// Partitions pending assignment (its target's, still owned by others), sorted.
+    pub pending: Vec<(String, u32)>,
 }
 
 /// Where `reset_offsets` moves a group's committed offsets.
@@ -156,6 +218,7 @@ pub enum ResetTo {
 pub struct PartitionRow {
     pub topic: String,
     pub partition: u32,
+    /// The current owner (which may be revoking it).
     pub owner: Option<String>,
     pub committed: Option<u64>,
     pub log_end: u64,
@@ -163,184 +226,27 @@ pub struct PartitionRow {
     pub lag: Option<u64>,
 }
 
+/// A member as `describe` shows it (Kafka's `ConsumerGroupDescribe` member).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberDescription {
+    pub id: String,
+    /// Its reconciliation (member epoch, state, owned, revoking, pending).
+    pub view: MemberView,
+    /// Its subscribed topics, sorted.
+    pub topics: Vec<String>,
+}
+
 /// A group as `describe` shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GroupDescription {
     pub group: String,
-    pub generation: u64,
+    /// The group epoch.
+    pub group_epoch: u64,
     pub assignor: AssignorKind,
-    /// (member, its (topic, partition)s), sorted by member.
-    pub members: Vec<(String, Vec<(String, u32)>)>,
+    /// Sorted by id.
+    pub members: Vec<MemberDescription>,
     /// Every partition of every topic the group knows, by (topic, partition).
     pub partitions: Vec<PartitionRow>,
-}
-
-/// The committed-offset key: (topic name, partition).
-type OffsetKey = (StdArc<str>, u32);
-
-/// One consumer group.
-struct Group {
-    id: StdArc<str>,
-    /// The cold state; every membership change holds it while it builds and publishes a snapshot.
-    membership: Mutex<Membership>,
-    /// The current generation's assignment; loaded without locks.
-    snapshot: ArcSwap<Snapshot>,
-    /// Committed offsets: the next offset to consume.
-    committed: DashMap<OffsetKey, u64>,
-}
-
-/// Why a commit on behalf of a member was refused.
-enum Refused {
-    /// The member incarnation does not own the partition in this generation.
-    Fenced(u64),
-}
-
-impl Group {
-    fn new(id: StdArc<str>, assignor: AssignorKind) -> Self {
-        Group {
-            id,
-            membership: Mutex::new(Membership::new(assignor)),
-            snapshot: ArcSwap::from_pointee(Snapshot::empty(assignor)),
-            committed: DashMap::with_hasher(ahash::RandomState::new()),
-        }
-    }
-
-    fn lock(&self) -> MutexGuard<'_, Membership> {
-        lock(&self.membership)
-    }
-
-    /// Bumps the generation and publishes the assignment for the membership now. Call with the
-    /// membership locked.
-    #[cold]
-    #[inline(never)]
-    fn rebalance(&self, membership: &mut Membership) {
-        membership.generation += 1;
-        let prev = self.snapshot.load_full();
-        let next = Snapshot::build(membership, &prev);
-        debug_assert_eq!(next.check(), Ok(()));
-        self.snapshot.store(Arc::new(next));
-    }
-
-    /// Removes the members expired by `now`, rebalancing if there were any.
-    #[cold]
-    #[inline(never)]
-    fn expire(&self, now: Millis) -> usize {
-        let mut membership = self.lock();
-        let removed = membership.remove_expired(now);
-        if removed > 0 {
-            self.rebalance(&mut membership);
-        }
-        removed
-    }
-
-    /// Whether some member of the current snapshot has expired by `now` (no lock).
-    fn any_expired(&self, now: Millis) -> bool {
-        self.snapshot
-            .load()
-            .members
-            .iter()
-            .any(|m| m.slot.expired(now))
-    }
-
-    /// The committed offset of (`name`, `p`).
-    fn committed(&self, name: &StdArc<str>, p: u32) -> Option<u64> {
-        self.committed.get_with(&(StdArc::clone(name), p), |&v| v)
-    }
-
-    /// Commits `offset` for (`name`, `p`) on behalf of the member incarnation `slot`, if it owns the
-    /// partition in the snapshot current *while the entry is locked* (see "Fencing"). With `auto`,
-    /// this is that cursor's auto-commit, which never moves back behind its own last auto-commit.
-    fn commit_as(
-        &self,
-        slot: &Arc<MemberSlot>,
-        name: &StdArc<str>,
-        p: u32,
-        offset: u64,
-        auto: Option<&Cursor>,
-    ) -> Result<(), Refused> {
-        self.committed.update((StdArc::clone(name), p), |_| {
-            let snap = self.snapshot.load();
-            if !snap.owns(slot, name, p) {
-                return (None, Err(Refused::Fenced(snap.generation)));
-            }
-            if let Some(cursor) = auto {
-                if offset <= cursor.auto() {
-                    return (None, Ok(()));
-                }
-                cursor.set_auto(offset);
-            }
-            (Some(offset), Ok(()))
-        })
-    }
-
-    /// An admin commit: accepted as is.
-    fn commit_admin(&self, name: StdArc<str>, p: u32, offset: u64) {
-        self.committed.update((name, p), |_| (Some(offset), ()));
-    }
-
-    /// Auto-commits the end of what member `m` of `snap` was handed out, where it moved. A partition
-    /// the member no longer owns is fenced and skipped.
-    fn auto_commit(&self, snap: &Snapshot, m: usize) {
-        let member = &snap.members[m];
-        for &(t, p) in member.owned.iter() {
-            let ts = &snap.topics[t as usize];
-            let cursor = ts.cursors[p as usize]
-                .as_deref()
-                .expect("owned has a cursor");
-            if let Some(offset) = cursor.pending() {
-                // Fenced: the partition moved since `snap`; its new owner resumes from the last
-                // commit that did land.
-                let _ = self.commit_as(&member.slot, &ts.name, p, offset, Some(cursor));
-            }
-        }
-    }
-
-    /// Hands out up to `max` records from member `m`'s partitions, starting at a rotating partition:
-    /// first up to `max / n` (at least 1) from each, then what is left of `max` in the same order.
-    fn hand_out(
-        &self,
-        snap: &Snapshot,
-        m: usize,
-        max: usize,
-        reset: ResetPolicy,
-        f: &mut impl FnMut(&Topic, u32, RecordRef<'_>),
-    ) -> usize {
-        let member = &snap.members[m];
-        let n = member.owned.len();
-        if n == 0 || max == 0 {
-            return 0;
-        }
-        let start = member.slot.next_start(n);
-        let share = (max / n).max(1);
-        let mut left = max;
-        for pass in 0..2 {
-            for i in 0..n {
-                if left == 0 {
-                    return max;
-                }
-                let (t, p) = member.owned[(start + i) % n];
-                let ts = &snap.topics[t as usize];
-                let cursor = ts.cursors[p as usize]
-                    .as_deref()
-                    .expect("owned has a cursor");
-                let partition = &ts.topic.partitions()[p as usize];
-                let pos = cursor.position(|| {
-                    self.committed(&ts.name, p).unwrap_or_else(|| match reset {
-                        ResetPolicy::Earliest => 0,
-                        ResetPolicy::Latest => partition.end(),
-                    })
-                });
-                let limit = if pass == 0 { share.min(left) } else { left };
-                if let Some((from, count)) = cursor.claim(pos, || partition.end(), limit as u64) {
-                    let read = partition.read(from, count as usize, |r| f(&ts.topic, p, r));
-                    debug_assert_eq!(read as u64, count, "claimed below the watermark");
-                    cursor.handed_out(from + count);
-                    left -= count as usize;
-                }
-            }
-        }
-        max - left
-    }
 }
 
 type GroupTable = HashMap<StdArc<str>, Arc<Group>, ahash::RandomState>;
@@ -419,23 +325,48 @@ impl Coordinator {
     /// session has run out is removed now (the group rebalances) and is unknown.
     #[inline]
     fn live(&self, g: &Group, snap: &Snapshot, member: &str, now: Millis) -> Result<usize, Error> {
-        let unknown = || Error::UnknownMember {
-            group: g.id.to_string(),
-            member: member.to_string(),
-        };
-        let m = snap.member(member).ok_or_else(unknown)?;
+        let m = snap.member(member).ok_or_else(|| unknown(g, member))?;
         let slot = &snap.members[m].slot;
         if slot.expired(now) {
             g.expire(now);
-            return Err(unknown());
+            return Err(unknown(g, member));
         }
         slot.touch(now);
         Ok(m)
     }
 
-    /// Joins `member` to `group` for `topic` (or heartbeats a live member already subscribed to it).
-    /// A join, or a live member's new subscription, rebalances the group; expired members are
-    /// removed in the same rebalance. Creates the group on first use.
+    /// A member's request (poll, heartbeat, subscribe of a live member): keeps it alive, releases
+    /// its partitions pending revocation (committing its positions in them first, with
+    /// auto-commit), and moves it to the group epoch. Returns the snapshot to serve it from, its
+    /// index there and its member epoch. Lock-free unless it has something to release.
+    #[inline]
+    fn contact(
+        &self,
+        g: &Group,
+        member: &str,
+        now: Millis,
+    ) -> Result<(Loaded<Snapshot>, usize, u64), Error> {
+        let mut snap = g.snapshot.load();
+        let mut m = self.live(g, &snap, member, now)?;
+        if !snap.members[m].revoking.is_empty() {
+            self.release_all(g, member, now);
+            snap = g.snapshot.load();
+            m = snap.member(member).ok_or_else(|| unknown(g, member))?;
+        }
+        let epoch = snap.reach(m);
+        Ok((snap, m, epoch))
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn release_all(&self, g: &Group, member: &str, now: Millis) {
+        let membership = g.lock();
+        g.release_locked(&membership, member, None, now);
+    }
+
+    /// Joins `member` to `group` for `topic` (or, for a live member already subscribed to it, acts
+    /// as a heartbeat). A join, or a live member's new subscription, bumps the group epoch and
+    /// reconciles; dead members are removed in the same change. Creates the group on first use.
     pub fn subscribe(
         &self,
         group: &str,
@@ -447,6 +378,11 @@ impl Coordinator {
         if opts.session_timeout_ms == Some(0) {
             return Err(Error::Invalid("session_timeout_ms must be positive".into()));
         }
+        if opts.rebalance_timeout_ms == Some(0) {
+            return Err(Error::Invalid(
+                "rebalance_timeout_ms must be positive".into(),
+            ));
+        }
         let g = self.group_or_create(group);
         {
             let snap = g.snapshot.load();
@@ -455,8 +391,9 @@ impl Coordinator {
                 let subscribed = snap.subscribed(m, topic.name());
                 let same_assignor = !matches!(opts.assignor, Some(a) if a != snap.assignor);
                 if subscribed && same_assignor && !slot.expired(now) {
-                    slot.touch(now);
-                    return Ok(snap.view(m));
+                    drop(snap);
+                    let (snap, m, epoch) = self.contact(&g, member, now)?;
+                    return Ok(snap.view(m, epoch));
                 }
             }
         }
@@ -474,13 +411,13 @@ impl Coordinator {
         now: Millis,
     ) -> Result<MemberView, Error> {
         let mut membership = g.lock();
-        let mut changed = membership.remove_expired(now) > 0;
+        let mut changed = g.remove_dead(&mut membership, now) > 0;
         if let Some(a) = opts.assignor {
             if a != membership.assignor {
                 let others = membership.members.keys().any(|id| &**id != member);
                 if others {
                     if changed {
-                        g.rebalance(&mut membership);
+                        g.bump(&mut membership, now);
                     }
                     return Err(Error::InconsistentAssignor {
                         group: g.id.to_string(),
@@ -502,6 +439,12 @@ impl Coordinator {
                 name
             }
         };
+        if membership.members.contains_key(member) {
+            // A live member's request: it releases what it has to before its subscription changes.
+            if g.release_locked(&membership, member, None, now) {
+                // Published already: `changed` only says whether the epoch must move.
+            }
+        }
         match membership.members.get_mut(member) {
             Some(info) => {
                 info.slot.touch(now);
@@ -512,6 +455,8 @@ impl Coordinator {
                     now,
                     opts.session_timeout_ms
                         .unwrap_or(self.config.session_timeout_ms),
+                    opts.rebalance_timeout_ms
+                        .unwrap_or(self.config.rebalance_timeout_ms),
                     opts.auto_commit.unwrap_or(self.config.auto_commit),
                 );
                 membership.members.insert(
@@ -525,48 +470,82 @@ impl Coordinator {
             }
         }
         if changed {
-            g.rebalance(&mut membership);
+            g.bump(&mut membership, now);
         }
         let snap = g.snapshot.load();
         let m = snap.member(member).expect("joined under the lock");
-        Ok(snap.view(m))
+        Ok(snap.view(m, snap.reach(m)))
     }
 
-    /// A clean leave: auto-commits the member's handed-out positions, then rebalances at once.
+    /// A clean leave: commits the member's positions (auto-commit), then bumps the group epoch at
+    /// once; everything it owned goes to its targets in the same snapshot.
     pub fn unsubscribe(&self, group: &str, member: &str, now: Millis) -> Result<(), Error> {
         let g = self.group(group)?;
         let mut membership = g.lock();
-        let Some(info) = membership.members.get(member) else {
-            return Err(Error::UnknownMember {
-                group: group.to_string(),
-                member: member.to_string(),
-            });
-        };
-        if info.slot.auto_commit {
-            // The snapshot cannot change while the membership is locked: every commit lands.
-            let snap = g.snapshot.load();
-            if let Some(m) = snap.member(member) {
-                g.auto_commit(&snap, m);
-            }
+        if !membership.members.contains_key(member) {
+            return Err(unknown(&g, member));
         }
-        membership.members.remove(member);
-        membership.remove_expired(now);
-        g.rebalance(&mut membership);
+        g.remove_locked(&mut membership, member, End::Commit);
+        g.remove_dead(&mut membership, now);
+        g.bump(&mut membership, now);
         Ok(())
     }
 
-    /// Keeps the member alive; returns what it owns.
+    /// Keeps the member alive and releases its partitions pending revocation (see
+    /// [`Coordinator::poll`]); returns what it owns.
     pub fn heartbeat(&self, group: &str, member: &str, now: Millis) -> Result<MemberView, Error> {
         self.with_group(group, |g| {
-            let snap = g.snapshot.load();
-            let m = self.live(g, &snap, member, now)?;
-            Ok(snap.view(m))
+            let (snap, m, epoch) = self.contact(g, member, now)?;
+            Ok(snap.view(m, epoch))
         })
     }
 
+    /// What a live member owns now, without releasing anything: its partitions pending
+    /// revocation are still its own (it may commit them until it releases them, as in KIP-848).
+    /// Keeps it alive. [`Error::UnknownMember`] if it is not a live member.
+    pub fn member_view(&self, group: &str, member: &str, now: Millis) -> Result<MemberView, Error> {
+        let g = self.group(group)?;
+        let snap = g.snapshot.load();
+        let m = self.live(&g, &snap, member, now)?;
+        Ok(snap.view(m, snap.reach(m)))
+    }
+
+    /// KIP-848's acknowledgement of a revocation: releases the member's partitions pending
+    /// revocation except those in `owned` (topic, partition), the ones it reports it still owns,
+    /// and publishes the snapshot in which their new owners have them. With auto-commit the
+    /// member's positions in them (if a poll set any) are committed first. Also a heartbeat.
+    pub fn release(
+        &self,
+        group: &str,
+        member: &str,
+        owned: &[(String, u32)],
+        now: Millis,
+    ) -> Result<MemberView, Error> {
+        let g = self.group(group)?;
+        {
+            let snap = g.snapshot.load();
+            let m = self.live(&g, &snap, member, now)?;
+            let all_kept = snap.members[m].revoking.iter().all(|&(t, p)| {
+                let name = &*snap.topics[t as usize].name;
+                owned.iter().any(|(n, q)| n == name && *q == p)
+            });
+            if all_kept {
+                return Ok(snap.view(m, snap.reach(m)));
+            }
+        }
+        {
+            let membership = g.lock();
+            g.release_locked(&membership, member, Some(owned), now);
+        }
+        let snap = g.snapshot.load();
+        let m = snap.member(member).ok_or_else(|| unknown(&g, member))?;
+        Ok(snap.view(m, snap.reach(m)))
+    }
+
     /// Hands out up to `max` records from the member's partitions, fairly, advancing their positions;
-    /// calls `f(topic, partition, record)` for each, in offset order per partition. Also a heartbeat;
-    /// with auto-commit, first commits what the member's earlier polls handed out.
+    /// calls `f(topic, partition, record)` for each, in offset order per partition. Also a heartbeat:
+    /// it first releases the member's partitions pending revocation (see [`crate::group`]) and,
+    /// with auto-commit, commits what the member's earlier polls handed out.
     pub fn poll(
         &self,
         group: &str,
@@ -576,18 +555,18 @@ impl Coordinator {
         mut f: impl FnMut(&Topic, u32, RecordRef<'_>),
     ) -> Result<MemberView, Error> {
         self.with_group(group, |g| {
-            let snap = g.snapshot.load();
-            let m = self.live(g, &snap, member, now)?;
+            let (snap, m, epoch) = self.contact(g, member, now)?;
             if snap.members[m].slot.auto_commit {
                 g.auto_commit(&snap, m);
             }
             g.hand_out(&snap, m, max, self.config.reset, &mut f);
-            Ok(snap.view(m))
+            Ok(snap.view(m, epoch))
         })
     }
 
     /// Commits `offset` (the next to consume) for (topic, partition). With `member`, the member must
-    /// own the partition in the current generation, else [`Error::Fenced`] (or
+    /// own the partition in the current snapshot (pending revocation included), else
+    /// [`Error::Fenced`] (or
     /// [`Error::UnknownMember`]). `member: None` is an admin commit, always accepted (it creates the
     /// group if needed). A commit beyond the log end is accepted.
     pub fn commit(
@@ -615,18 +594,15 @@ impl Coordinator {
         };
         self.with_group(group, |g| {
             let snap = g.snapshot.load();
-            let m = snap.member(member).ok_or_else(|| Error::UnknownMember {
-                group: group.to_string(),
-                member: member.to_string(),
-            })?;
-            let fenced = |generation| Error::Fenced {
+            let m = snap.member(member).ok_or_else(|| unknown(g, member))?;
+            let fenced = |group_epoch| Error::Fenced {
                 group: group.to_string(),
                 member: member.to_string(),
                 topic: topic.to_string(),
                 partition,
-                generation,
+                group_epoch,
             };
-            let t = snap.topic(topic).ok_or_else(|| fenced(snap.generation))?;
+            let t = snap.topic(topic).ok_or_else(|| fenced(snap.group_epoch))?;
             check_partition(&snap.topics[t].topic, partition)?;
             g.commit_as(
                 &snap.members[m].slot,
@@ -635,7 +611,7 @@ impl Coordinator {
                 offset,
                 None,
             )
-            .map_err(|Refused::Fenced(generation)| fenced(generation))
+            .map_err(|Refused::Fenced(epoch)| fenced(epoch))
         })
     }
 
@@ -688,27 +664,41 @@ impl Coordinator {
         snap.topics[t].cursors[partition as usize].as_ref()?.peek()
     }
 
-    /// Removes members whose session expired by `now`, rebalancing their groups. Returns how many.
+    /// Removes the members whose session ran out by `now`, and fences (removes) those whose
+    /// rebalance timeout ran out with partitions still pending revocation, as Kafka does; their
+    /// groups move to a new epoch. Returns how many were removed.
     pub fn expire(&self, now: Millis) -> usize {
         let groups: Vec<Arc<Group>> = self.groups.load().values().cloned().collect();
         groups
             .iter()
-            .filter(|g| g.any_expired(now))
+            .filter(|g| g.any_dead(now))
             .map(|g| g.expire(now))
             .sum()
     }
 
-    /// The group's members, generation, assignor and, per partition of every topic it knows, owner,
-    /// committed offset, log end and lag. Expires dead members first.
+    /// The group's epoch, assignor, members (with their member epochs and reconciliation) and, per
+    /// partition of every topic it knows, owner, committed offset, log end and lag. Removes dead
+    /// members first.
     pub fn describe(&self, group: &str, now: Millis) -> Result<GroupDescription, Error> {
         let g = self.group(group)?;
         let mut membership = g.lock();
-        if membership.remove_expired(now) > 0 {
-            g.rebalance(&mut membership);
+        if g.remove_dead(&mut membership, now) > 0 {
+            g.bump(&mut membership, now);
         }
         let snap = g.snapshot.load();
-        let members = (0..snap.members.len())
-            .map(|m| (snap.members[m].id.to_string(), snap.view(m).partitions))
+        let members = snap
+            .members
+            .iter()
+            .enumerate()
+            .map(|(m, e)| MemberDescription {
+                id: e.id.to_string(),
+                view: snap.view(m, e.slot.epoch()),
+                topics: e
+                    .topics
+                    .iter()
+                    .map(|&t| snap.topics[t as usize].name.to_string())
+                    .collect(),
+            })
             .collect();
         let mut partitions = Vec::new();
         for (name, topic) in &membership.topics {
@@ -729,7 +719,7 @@ impl Coordinator {
         }
         Ok(GroupDescription {
             group: group.to_string(),
-            generation: snap.generation,
+            group_epoch: snap.group_epoch,
             assignor: snap.assignor,
             members,
             partitions,
@@ -754,8 +744,8 @@ impl Coordinator {
     ) -> Result<(), Error> {
         let g = self.group(group)?;
         let mut membership = g.lock();
-        if membership.remove_expired(now) > 0 {
-            g.rebalance(&mut membership);
+        if g.remove_dead(&mut membership, now) > 0 {
+            g.bump(&mut membership, now);
         }
         if !membership.members.is_empty() {
             return Err(Error::GroupNotEmpty(group.to_string()));
@@ -816,8 +806,8 @@ impl Coordinator {
         let g = self.group(group)?;
         {
             let mut membership = g.lock();
-            if membership.remove_expired(now) > 0 {
-                g.rebalance(&mut membership);
+            if g.remove_dead(&mut membership, now) > 0 {
+                g.bump(&mut membership, now);
             }
             if !membership.members.is_empty() {
                 return Err(Error::GroupNotEmpty(group.to_string()));
@@ -830,18 +820,26 @@ impl Coordinator {
         Ok(())
     }
 
-    /// The group's current generation (one lock-free snapshot load).
-    pub fn generation(&self, group: &str) -> Option<u64> {
-        self.with_group(group, |g| Ok(g.snapshot.load().generation))
+    /// The group's current group epoch (one lock-free snapshot load).
+    pub fn group_epoch(&self, group: &str) -> Option<u64> {
+        self.with_group(group, |g| Ok(g.snapshot.load().group_epoch))
             .ok()
     }
 
-    /// Checks the invariants of `group`'s current snapshot (ownership, member lists, cursors);
-    /// returns the generation. For tests and debugging.
+    /// Whether some member of `group` has partitions pending revocation or assignment: the group
+    /// is still reconciling towards its target assignment (Kafka's `ASSIGNING`/`RECONCILING`).
+    pub fn reconciling(&self, group: &str) -> bool {
+        self.with_group(group, |g| Ok(g.reconciling()))
+            .unwrap_or(false)
+    }
+
+    /// Checks the invariants of `group`'s current snapshot (one owner per partition, member lists,
+    /// cursors, target, pending revocation and assignment, deadlines); returns the group epoch. For
+    /// tests and debugging.
     pub fn check_snapshot(&self, group: &str) -> Result<u64, String> {
         let g = self.group(group).map_err(|e| e.to_string())?;
         let snap = g.snapshot.load();
-        snap.check().map(|()| snap.generation)
+        snap.check().map(|()| snap.group_epoch)
     }
 }
 
@@ -849,7 +847,16 @@ fn check_partition(topic: &Topic, partition: u32) -> Result<(), Error> {
     topic.partition(partition).map(|_| ())
 }
 
+fn unknown(g: &Group, member: &str) -> Error {
+    Error::UnknownMember {
+        group: g.id.to_string(),
+        member: member.to_string(),
+    }
+}
+
 #[cfg(all(test, loom))]
 mod loom_tests;
+#[cfg(all(test, not(loom)))]
+mod reconcile_tests;
 #[cfg(all(test, not(loom)))]
 mod tests;

@@ -40,23 +40,42 @@ fn owned(c: &Coordinator, g: &str, m: &str, now: Millis) -> Vec<u32> {
 }
 
 #[test]
-fn joins_and_leaves_rebalance_with_increasing_generations() {
+fn joins_and_leaves_bump_the_group_epoch_and_partitions_move_on_release() {
     let c = Coordinator::new(GroupConfig::default());
     let t = topic("t", 4, 0);
     let a = join(&c, "g", "a", &t, 0);
-    assert_eq!((a.generation, parts(&a)), (1, vec![0, 1, 2, 3]));
-    // A live member subscribing again is a heartbeat: no rebalance.
-    assert_eq!(join(&c, "g", "a", &t, 1).generation, 1);
+    assert_eq!((a.member_epoch, parts(&a)), (1, vec![0, 1, 2, 3]));
+    assert_eq!(a.state, MemberState::Stable);
+    // A live member subscribing again is a heartbeat: no new epoch.
+    assert_eq!(join(&c, "g", "a", &t, 1).member_epoch, 1);
+    // b joins: epoch 2. Its target (two of a's partitions) is pending until a releases them.
     let b = join(&c, "g", "b", &t, 2);
-    assert_eq!(b.generation, 2);
+    assert_eq!((b.member_epoch, b.group_epoch), (2, 2));
+    assert!(b.partitions.is_empty());
+    assert_eq!(b.pending.len(), 2);
+    assert_eq!(b.state, MemberState::UnreleasedPartitions);
+    assert!(c.reconciling("g"));
+    // a still owns all four, two of them pending revocation, at its old member epoch.
+    let d = c.describe("g", 2).unwrap();
+    let da = &d.members[0].view;
+    assert_eq!((da.member_epoch, da.partitions.len()), (1, 4));
+    assert_eq!(da.revoking, b.pending);
+    assert_eq!(da.state, MemberState::UnrevokedPartitions);
+    assert_eq!(d.group_epoch, 2);
+    // a's heartbeat releases them: a reaches epoch 2 with two, and b has the other two.
+    let a = c.heartbeat("g", "a", 3).unwrap();
+    assert_eq!((a.member_epoch, a.partitions.len()), (2, 2));
+    assert!(a.revoking.is_empty());
+    let b = c.heartbeat("g", "b", 3).unwrap();
+    assert_eq!((b.member_epoch, b.state), (2, MemberState::Stable));
     assert_eq!(parts(&b).len(), 2);
-    let a = owned(&c, "g", "a", 3);
-    assert_eq!(a.len(), 2);
-    assert!(a.iter().all(|p| !parts(&b).contains(p)));
+    assert!(parts(&a).iter().all(|p| !parts(&b).contains(p)));
+    assert!(!c.reconciling("g"));
     assert_eq!(c.check_snapshot("g"), Ok(2));
+    // A leave releases everything at once.
     c.unsubscribe("g", "b", 4).unwrap();
     let a = c.heartbeat("g", "a", 5).unwrap();
-    assert_eq!((a.generation, parts(&a)), (3, vec![0, 1, 2, 3]));
+    assert_eq!((a.member_epoch, parts(&a)), (3, vec![0, 1, 2, 3]));
     assert!(matches!(
         c.heartbeat("g", "b", 5),
         Err(Error::UnknownMember { .. })
@@ -227,8 +246,17 @@ fn a_clean_leave_commits_and_the_next_owner_resumes_there() {
     assert_eq!(poll(&c, "g", "b", 2, 0), vec![(0, 5), (0, 6)]);
 }
 
+/// The moved partition of a join: (moved, kept), after `b` joined a group where `a` owned both
+/// partitions of `t`.
+fn moved_and_kept(c: &Coordinator) -> (u32, u32) {
+    let pending = c.describe("g", 0).unwrap().members[1].view.pending.clone();
+    assert_eq!(pending.len(), 1);
+    let moved = pending[0].1;
+    (moved, 1 - moved)
+}
+
 #[test]
-fn a_moved_partition_resumes_from_the_commit_not_the_old_position() {
+fn a_partition_moved_between_live_members_resumes_where_its_old_owner_stopped() {
     let c = Coordinator::new(GroupConfig::default());
     let t = topic("t", 2, 10);
     join(&c, "g", "a", &t, 0);
@@ -236,21 +264,63 @@ fn a_moved_partition_resumes_from_the_commit_not_the_old_position() {
     poll(&c, "g", "a", 4, 0); // commits 3 and 3; hands out 2 more from each
     assert_eq!(c.committed("g", "t", 1), Some(3));
     join(&c, "g", "b", &t, 0);
-    let moved = owned(&c, "g", "b", 0)[0];
-    let kept = owned(&c, "g", "a", 0)[0];
-    // b starts at the commit: offsets 3 and 4 are delivered again (at-least-once).
-    assert_eq!(c.position("g", "b", "t", moved), None);
+    let (moved, kept) = moved_and_kept(&c);
+    // Until a releases it, the moved partition is a's: b gets nothing, a may still commit it.
+    assert!(poll(&c, "g", "b", 3, 0).is_empty());
+    assert_eq!(c.position("g", "a", "t", moved), Some(5));
+    // a's next poll releases it, committing a's position (5), then serves only what it kept.
+    assert_eq!(poll(&c, "g", "a", 1, 0), vec![(kept, 5)]);
+    assert_eq!(c.committed("g", "t", moved), Some(5));
+    assert_eq!(c.position("g", "a", "t", moved), None);
+    // b starts exactly there: nothing is delivered twice.
     assert_eq!(
         poll(&c, "g", "b", 3, 0),
-        vec![(moved, 3), (moved, 4), (moved, 5)]
+        vec![(moved, 5), (moved, 6), (moved, 7)]
     );
-    // a keeps its position in the partition it kept.
-    assert_eq!(c.position("g", "a", "t", kept), Some(5));
-    assert_eq!(poll(&c, "g", "a", 1, 0), vec![(kept, 5)]);
-    // a's auto-commit did not touch the moved partition: b's progress stands.
+    // a's auto-commit does not touch the moved partition: b's progress stands.
+    poll(&c, "g", "a", 0, 0);
     poll(&c, "g", "b", 0, 0);
-    assert_eq!(c.committed("g", "t", moved), Some(6));
-    assert_eq!(c.committed("g", "t", kept), Some(5));
+    assert_eq!(c.committed("g", "t", moved), Some(8));
+    assert_eq!(c.committed("g", "t", kept), Some(6));
+}
+
+#[test]
+fn a_partition_taken_from_an_expired_member_resumes_from_the_last_commit() {
+    let c = Coordinator::new(GroupConfig::default());
+    let t = topic("t", 2, 10);
+    join(&c, "g", "a", &t, 0);
+    poll(&c, "g", "a", 6, 0); // 3 from each
+    poll(&c, "g", "a", 4, 0); // commits 3 and 3; hands out 2 more from each
+    join(&c, "g", "b", &t, 5_000);
+    let (moved, _) = moved_and_kept(&c);
+    // a never comes back: at 10 s its session has run out; everything goes to b at once, from
+    // the last commit (offsets 3 and 4 come again: at-least-once).
+    assert_eq!(c.expire(10_000), 1);
+    assert_eq!(owned(&c, "g", "b", 10_000), vec![0, 1]);
+    let got = poll(&c, "g", "b", 4, 10_000);
+    assert_eq!(
+        got.iter().filter(|x| x.0 == moved).map(|x| x.1).min(),
+        Some(3)
+    );
+    assert!(!got.iter().any(|x| x.1 < 3));
+}
+
+#[test]
+fn without_auto_commit_a_release_commits_nothing() {
+    let c = Coordinator::new(GroupConfig {
+        auto_commit: false,
+        ..GroupConfig::default()
+    });
+    let t = topic("t", 2, 10);
+    join(&c, "g", "a", &t, 0);
+    poll(&c, "g", "a", 6, 0);
+    c.commit("g", Some("a"), "t", 0, 1).unwrap();
+    c.commit("g", Some("a"), "t", 1, 1).unwrap();
+    join(&c, "g", "b", &t, 0);
+    let (moved, _) = moved_and_kept(&c);
+    c.heartbeat("g", "a", 0).unwrap();
+    assert_eq!(c.committed("g", "t", moved), Some(1));
+    assert_eq!(poll(&c, "g", "b", 1, 0), vec![(moved, 1)]);
 }
 
 #[test]
@@ -261,7 +331,16 @@ fn a_commit_for_a_lost_partition_is_fenced() {
     c.commit("g", Some("a"), "t", 1, 4).unwrap();
     c.commit("g", Some("a"), "t", 0, 2).unwrap();
     join(&c, "g", "b", &t, 0);
-    let moved = owned(&c, "g", "b", 0)[0];
+    let (moved, _) = moved_and_kept(&c);
+    // Pending revocation: still a's to commit (Kafka's rule), not yet b's.
+    c.commit("g", Some("a"), "t", moved, 5).unwrap();
+    assert!(matches!(
+        c.commit("g", Some("b"), "t", moved, 6),
+        Err(Error::Fenced { .. })
+    ));
+    c.heartbeat("g", "a", 0).unwrap();
+    assert_eq!(owned(&c, "g", "b", 0), vec![moved]);
+    assert_eq!(c.committed("g", "t", moved), Some(5));
     c.commit("g", Some("b"), "t", moved, 7).unwrap();
     let err = c.commit("g", Some("a"), "t", moved, 1).unwrap_err();
     assert_eq!(
@@ -271,7 +350,7 @@ fn a_commit_for_a_lost_partition_is_fenced() {
             member: "a".into(),
             topic: "t".into(),
             partition: moved,
-            generation: 2
+            group_epoch: 2
         }
     );
     assert_eq!(c.committed("g", "t", moved), Some(7));
@@ -348,14 +427,22 @@ fn describe_shows_owners_commits_log_ends_and_lag() {
     c.commit("g", Some("a"), "t", 0, 7).unwrap();
     let d = c.describe("g", 0).unwrap();
     assert_eq!(d.group, "g");
-    assert_eq!(d.generation, 1);
+    assert_eq!(d.group_epoch, 1);
     assert_eq!(d.assignor, AssignorKind::CooperativeSticky);
     assert_eq!(
         d.members,
-        vec![(
-            "a".to_string(),
-            vec![("t".to_string(), 0), ("t".to_string(), 1)]
-        )]
+        vec![MemberDescription {
+            id: "a".to_string(),
+            view: MemberView {
+                member_epoch: 1,
+                group_epoch: 1,
+                state: MemberState::Stable,
+                partitions: vec![("t".to_string(), 0), ("t".to_string(), 1)],
+                revoking: vec![],
+                pending: vec![],
+            },
+            topics: vec!["t".to_string()],
+        }]
     );
     assert_eq!(
         d.partitions,

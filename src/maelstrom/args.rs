@@ -81,6 +81,7 @@ impl Args {
                 assignor: self.assignor,
                 auto_commit: self.auto_commit,
                 reset: self.auto_offset_reset,
+                ..GroupConfig::default()
             },
             ..Config::default()
         }

@@ -42,7 +42,7 @@ fn write_view(out: &mut Vec<u8>, view: &MemberView, topic: Option<&str>, qualifi
         }
     }
     out.push(b']');
-    out.key("generation").uint(view.generation);
+    out.key("generation").uint(view.member_epoch);
 }
 
 /// The `topic` and `partitions` of a `create_topic`, checked.
@@ -118,6 +118,7 @@ impl Node {
             session_timeout_ms,
             assignor,
             auto_commit: b.opt_bool(Field::AutoCommit)?,
+            ..JoinOptions::default()
         })
     }
 
@@ -321,7 +322,7 @@ impl Node {
             t.partition(p)?;
         }
         if let Some(m) = member.as_deref() {
-            let view = self.broker.groups().heartbeat(&group, m, self.now())?;
+            let view = self.broker.groups().member_view(&group, m, self.now())?;
             let owns = |p: u32| {
                 view.partitions
                     .iter()
@@ -333,7 +334,7 @@ impl Node {
                     member: m.to_string(),
                     topic: t.name().to_string(),
                     partition: p,
-                    generation: view.generation,
+                    group_epoch: view.group_epoch,
                 }
                 .into());
             }
@@ -391,8 +392,9 @@ impl Node {
     }
 
     /// `describe_group {group}` → `describe_group_ok {group, generation, assignor, members:
-    /// [{consumer, partitions: [{topic, partition}]}], partitions: [{topic, partition, owner,
-    /// committed, log_end, lag}]}`; `owner`, `committed` and `lag` are `null` when there is none.
+    /// [{consumer, partitions: [{topic, partition}], member_epoch, state, revoking: […], pending:
+    /// […]}], partitions: [{topic, partition, owner, committed, log_end, lag}]}`; `generation` is
+    /// the group epoch; `owner`, `committed` and `lag` are `null` when there is none.
     pub(crate) fn describe_group(
         &self,
         b: &Body<'_>,
@@ -403,15 +405,11 @@ impl Node {
         let d = self.broker.groups().describe(&group, self.now())?;
         self.ok(to, out);
         out.key("group").string(&d.group);
-        out.key("generation").uint(d.generation);
+        out.key("generation").uint(d.group_epoch);
         out.key("assignor").string(d.assignor.name());
         out.key("members").push(b'[');
-        for (i, (m, parts)) in d.members.iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            out.raw(b"{\"consumer\":").string(m);
-            out.key("partitions").push(b'[');
+        let parts = |out: &mut Vec<u8>, key: &str, parts: &[(String, u32)]| {
+            out.key(key).push(b'[');
             for (j, (t, p)) in parts.iter().enumerate() {
                 if j > 0 {
                     out.push(b',');
@@ -419,7 +417,19 @@ impl Node {
                 out.raw(b"{\"topic\":").string(t);
                 out.key("partition").uint(u64::from(*p)).push(b'}');
             }
-            out.raw(b"]}");
+            out.push(b']');
+        };
+        for (i, m) in d.members.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.raw(b"{\"consumer\":").string(&m.id);
+            parts(out, "partitions", &m.view.partitions);
+            out.key("member_epoch").uint(m.view.member_epoch);
+            out.key("state").string(m.view.state.name());
+            parts(out, "revoking", &m.view.revoking);
+            parts(out, "pending", &m.view.pending);
+            out.push(b'}');
         }
         out.push(b']');
         out.key("partitions").push(b'[');

@@ -73,11 +73,11 @@ fn describe(ctx: &Context, group: &GroupId) -> DescribedGroup {
             .with_members(
                 d.members
                     .iter()
-                    .map(|(id, parts)| {
+                    .map(|m| {
                         DescribedGroupMember::default()
-                            .with_member_id(sb(id))
-                            .with_client_id(sb(id))
-                            .with_member_assignment(encode_assignment(parts))
+                            .with_member_id(sb(&m.id))
+                            .with_client_id(sb(&m.id))
+                            .with_member_assignment(encode_assignment(&m.view.partitions))
                     })
                     .collect(),
             ),

@@ -36,7 +36,7 @@ fn subscribed(ctx: &Context, group: &str) -> HashSet<String> {
 pub fn handle(ctx: &Context, req: OffsetDeleteRequest) -> OffsetDeleteResponse {
     let group: &str = &req.group_id;
     let known =
-        ctx.classic.describe(group).is_some() || ctx.broker().groups().generation(group).is_some();
+        ctx.classic.describe(group).is_some() || ctx.broker().groups().group_epoch(group).is_some();
     if !known {
         return error(E::GroupIdNotFound.code());
     }

@@ -130,7 +130,7 @@ mod tests {
             member: "c1".into(),
             topic: "t".into(),
             partition: 3,
-            generation: 4,
+            group_epoch: 4,
         };
         let w = WireError::from(fenced);
         assert_eq!(w.code.code(), 22);
