@@ -9,8 +9,9 @@
 //!   ConsumerGroupHeartbeat answer, and Kafka checks what the client sends against what it told
 //!   it: a heartbeat may carry the last or the one before (its answer may have been lost), an
 //!   OffsetCommit or OffsetFetch exactly the last (else STALE_MEMBER_EPOCH);
-//! - the subscription as the client gave it (topic names, some of which may not exist yet), and
-//!   the topics of it that exist, which the engine's member subscribes to;
+//! - the subscription as the client gave it (topic names, some of which may not exist yet, and a
+//!   regular expression), and the topics of it that exist, which the engine's member subscribes
+//!   to (checked again at each heartbeat, so that new topics join the subscription);
 //! - the assignment last sent, so that an answer carries one only when it changed;
 //! - client id, host, instance and rack ids, for ConsumerGroupDescribe.
 //!
@@ -56,6 +57,9 @@ pub struct Member {
     pub rack_id: Option<String>,
     /// The subscribed topic names as the client sent them, sorted and deduplicated.
     pub topic_names: Vec<String>,
+    /// The subscribed regular expression (`SubscribedTopicRegex`), matched against whole topic
+    /// names, with its source text.
+    pub regex: Option<(String, regex::Regex)>,
     /// The server assignor the member asked for (`uniform`, `range`), if any.
     pub assignor: Option<String>,
     /// The member epoch of the last answer.

@@ -107,6 +107,7 @@ fn describe(ctx: &Context, id: &GroupId) -> DescribedGroup {
                 .with_client_id(sb(r.map_or("", |r| r.client_id.as_str())))
                 .with_client_host(sb(r.map_or("", |r| r.client_host.as_str())))
                 .with_subscribed_topic_names(m.topics.iter().map(|t| TopicName(sb(t))).collect())
+                .with_subscribed_topic_regex(r.and_then(|r| r.regex.as_ref()).map(|(s, _)| sb(s)))
                 .with_assignment(assignment(ctx, &current))
                 .with_target_assignment(assignment(ctx, &target))
                 .with_member_type(1)

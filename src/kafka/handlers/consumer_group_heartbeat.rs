@@ -30,8 +30,10 @@
 //! and `range`; another gets UNSUPPORTED_ASSIGNOR (112). The group keeps the assignor its first
 //! member chose (Kafka picks the one most members ask for); a later member's different choice is
 //! logged and ignored. Topics that do not exist yet are subscribed when they appear (checked at
-//! each heartbeat). `SubscribedTopicRegex` is refused with INVALID_REQUEST: regular expressions
-//! are not supported yet.
+//! each heartbeat). `SubscribedTopicRegex` subscribes to every topic whose whole name matches it
+//! (Rust's `regex` syntax, close to Kafka's RE2/J), beside `SubscribedTopicNames`, again
+//! re-evaluated at each heartbeat; an empty one clears it, an invalid one gets
+//! INVALID_REGULAR_EXPRESSION (128).
 
 use super::{sb, Conn};
 use crate::assignor::AssignorKind;
@@ -83,16 +85,6 @@ pub fn handle(
     if group.is_empty() {
         return fail(E::InvalidRequest, "GroupId can't be empty.".into());
     }
-    if req
-        .subscribed_topic_regex
-        .as_ref()
-        .is_some_and(|r| !r.is_empty())
-    {
-        return fail(
-            E::InvalidRequest,
-            "SubscribedTopicRegex is not supported by this broker: subscribe by topic names".into(),
-        );
-    }
     if let Some(name) = req.server_assignor.as_deref() {
         if parse_assignor(name).is_none() {
             return fail(
@@ -111,12 +103,42 @@ pub fn handle(
     }
 }
 
-/// The subscribed names that exist as topics now, sorted.
-fn resolve(ctx: &Context, names: &[String]) -> Vec<Arc<crate::topic::Topic>> {
-    names
-        .iter()
-        .filter_map(|n| ctx.broker().topics().get(n))
-        .collect()
+/// The topics subscribed by name or by `regex` that exist now, sorted by name.
+fn resolve(
+    ctx: &Context,
+    names: &[String],
+    regex: Option<&(String, regex::Regex)>,
+) -> Vec<Arc<crate::topic::Topic>> {
+    let topics = ctx.broker().topics();
+    match regex {
+        None => names.iter().filter_map(|n| topics.get(n)).collect(),
+        Some((_, re)) => topics
+            .list()
+            .into_iter()
+            .filter(|t| {
+                names.binary_search_by(|n| n.as_str().cmp(t.name())).is_ok()
+                    || re.is_match(t.name())
+            })
+            .collect(),
+    }
+}
+
+/// `SubscribedTopicRegex`: `Ok(None)` for null (unchanged), `Ok(Some(None))` for "" (cleared).
+#[allow(clippy::type_complexity)]
+fn parse_regex(
+    regex: Option<&str>,
+) -> Result<Option<Option<(String, regex::Regex)>>, ConsumerGroupHeartbeatResponse> {
+    match regex {
+        None => Ok(None),
+        Some("") => Ok(Some(None)),
+        Some(src) => match regex::Regex::new(&format!("^(?:{src})$")) {
+            Ok(re) => Ok(Some(Some((src.to_string(), re)))),
+            Err(e) => Err(fail(
+                E::InvalidRegularExpression,
+                format!("SubscribedTopicRegex {src} is not a valid regular expression: {e}"),
+            )),
+        },
+    }
 }
 
 fn sorted_names(names: &[kafka_protocol::messages::TopicName]) -> Vec<String> {
@@ -198,12 +220,18 @@ fn join(
             "RebalanceTimeoutMs must be provided in first request.".into(),
         );
     }
-    let Some(names) = req.subscribed_topic_names.as_deref() else {
+    let regex = match parse_regex(req.subscribed_topic_regex.as_deref()) {
+        Ok(r) => r.flatten(),
+        Err(answer) => return answer,
+    };
+    let names = req.subscribed_topic_names.as_deref();
+    if names.is_none() && regex.is_none() {
         return fail(
             E::InvalidRequest,
-            "SubscribedTopicNames must be set in first request.".into(),
+            "SubscribedTopicNames or SubscribedTopicRegex must be set in first request.".into(),
         );
-    };
+    }
+    let names = names.unwrap_or_default();
     let member = if req.member_id.is_empty() {
         new_member_id()
     } else {
@@ -219,7 +247,7 @@ fn join(
         let _ = groups.unsubscribe(group, &member, now);
     }
     let topic_names = sorted_names(names);
-    let topics = resolve(ctx, &topic_names);
+    let topics = resolve(ctx, &topic_names, regex.as_ref());
     let assignor = req.server_assignor.as_deref().map(|s| s.to_string());
     let opts = options(ctx, req.rebalance_timeout_ms, assignor.as_deref());
     let view = match subscribe(ctx, group, &member, &topics, opts) {
@@ -236,6 +264,7 @@ fn join(
         instance_id: req.instance_id.as_ref().map(|s| s.to_string()),
         rack_id: req.rack_id.as_ref().map(|s| s.to_string()),
         topic_names,
+        regex,
         assignor,
         epoch: 0,
         previous_epoch: 0,
@@ -325,6 +354,17 @@ fn heartbeat(
             resubscribe = true;
         }
     }
+    match parse_regex(req.subscribed_topic_regex.as_deref()) {
+        Err(answer) => return answer,
+        Ok(None) => {}
+        Ok(Some(regex)) => {
+            let old = record.regex.as_ref().map(|(s, _)| s.as_str());
+            if old != regex.as_ref().map(|(s, _)| s.as_str()) {
+                record.regex = regex;
+                resubscribe = true;
+            }
+        }
+    }
     let mut assignor = None;
     if let Some(a) = req.server_assignor.as_deref() {
         if record.assignor.as_deref() != Some(a) {
@@ -333,7 +373,7 @@ fn heartbeat(
             resubscribe = true;
         }
     }
-    let topics = resolve(ctx, &record.topic_names);
+    let topics = resolve(ctx, &record.topic_names, record.regex.as_ref());
     let resolved: Vec<String> = topics.iter().map(|t| t.name().to_string()).collect();
     if resolved != record.resolved {
         record.resolved = resolved;
@@ -379,8 +419,9 @@ fn heartbeat(
     let full = req.topic_partitions.is_some();
     let response = answer(ctx, &member, &mut record, &view, full);
     let (epoch, previous, sent) = (record.epoch, record.previous_epoch, record.sent.clone());
-    let (names, resolved, assignor) = (
+    let (names, regex, resolved, assignor) = (
         record.topic_names.clone(),
+        record.regex.clone(),
         record.resolved.clone(),
         record.assignor.clone(),
     );
@@ -389,6 +430,7 @@ fn heartbeat(
         r.previous_epoch = previous;
         r.sent = sent;
         r.topic_names = names;
+        r.regex = regex;
         r.resolved = resolved;
         r.assignor = assignor;
     });
