@@ -54,6 +54,11 @@ fn classic_and_consumer_protocols_do_not_mix_in_one_group() {
     run("mix");
 }
 
+#[test]
+fn a_regex_subscription_follows_new_topics() {
+    run("regex");
+}
+
 // ---- raw protocol ----
 
 const UNKNOWN_MEMBER_ID: i16 = 25;
@@ -426,6 +431,23 @@ fn server_assignors_uniform_and_range_others_refused() {
     assert_ne!(r.error_code, 0);
     let r = c.heartbeat("g-r", "r4", -7, None, None, None);
     assert_ne!(r.error_code, 0);
+    // A regular expression subscribes to every topic it matches whole; a bad one is refused.
+    let req = ConsumerGroupHeartbeatRequest::default()
+        .with_group_id(GroupId(sb("g-rx")))
+        .with_member_id(sb("x"))
+        .with_rebalance_timeout_ms(30_000)
+        .with_subscribed_topic_regex(Some(sb("r.")))
+        .with_topic_partitions(Some(vec![]));
+    let r: ConsumerGroupHeartbeatResponse =
+        call(&mut c.s, ApiKey::ConsumerGroupHeartbeat, 1, 90, &req);
+    assert_eq!(r.error_code, 0, "{:?}", r.error_message);
+    assert_eq!(assigned(&r), Some(vec![0, 1, 2, 3]));
+    let bad = req
+        .with_member_id(sb("y"))
+        .with_subscribed_topic_regex(Some(sb("(")));
+    let r: ConsumerGroupHeartbeatResponse =
+        call(&mut c.s, ApiKey::ConsumerGroupHeartbeat, 1, 91, &bad);
+    assert_eq!(r.error_code, 128);
     let d = c.describe("no-such-group");
     assert_eq!(d.groups[0].error_code, 69);
 }

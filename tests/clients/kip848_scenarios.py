@@ -220,7 +220,29 @@ def classic_then_consumer():
         print(f"{second} on {first}: {errors}")
 
 
-SCENARIOS = {"single": single, "churn": churn, "mix": classic_then_consumer}
+def regex():
+    """A subscription by regular expression reads its topics, and a matching topic created later."""
+    prefix = name("rx")
+    create(f"{prefix}-a", 2)
+    produce(f"{prefix}-a", [(b"k", b"a")])
+    c = consumer(name("g"), **{"topic.metadata.refresh.interval.ms": 1000})
+    c.subscribe([f"^{prefix}-.*"])
+    got, created = set(), False
+    end = time.time() + 30
+    while time.time() < end and len(got) < 2:
+        m = c.poll(0.2)
+        if m is not None and not m.error():
+            got.add(m.topic())
+        if got and not created:
+            create(f"{prefix}-b", 2)
+            produce(f"{prefix}-b", [(b"k", b"b")])
+            created = True
+    c.close()
+    check(got == {f"{prefix}-a", f"{prefix}-b"}, f"read from {sorted(got)}")
+    print(f"read from {sorted(got)}")
+
+
+SCENARIOS = {"single": single, "churn": churn, "mix": classic_then_consumer, "regex": regex}
 
 if __name__ == "__main__":
     SCENARIOS[sys.argv[2]]()
