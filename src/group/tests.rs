@@ -733,7 +733,7 @@ fn subscribe_exactly_replaces_the_subscription_and_releases_nothing() {
     let a = c.member_view("g", "a", 4).unwrap();
     assert_eq!(a.revoking.len(), 2);
     let a = c
-        .subscribe_exactly("g", "a", &[t.clone()], &opts, 5)
+        .subscribe_exactly("g", "a", std::slice::from_ref(&t), &opts, 5)
         .unwrap();
     assert!(a.group_epoch > epoch);
     assert!(

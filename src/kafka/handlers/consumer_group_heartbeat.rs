@@ -123,20 +123,23 @@ fn resolve(
     }
 }
 
-/// `SubscribedTopicRegex`: `Ok(None)` for null (unchanged), `Ok(Some(None))` for "" (cleared).
-#[allow(clippy::type_complexity)]
+/// A subscribed regular expression: its source text and the compiled whole-name matcher.
+type TopicRegex = (String, regex::Regex);
+
+/// `SubscribedTopicRegex`: `Ok(None)` for null (unchanged), `Ok(Some(None))` for "" (cleared);
+/// the error answer (INVALID_REGULAR_EXPRESSION) for one that does not compile.
 fn parse_regex(
     regex: Option<&str>,
-) -> Result<Option<Option<(String, regex::Regex)>>, ConsumerGroupHeartbeatResponse> {
+) -> Result<Option<Option<TopicRegex>>, Box<ConsumerGroupHeartbeatResponse>> {
     match regex {
         None => Ok(None),
         Some("") => Ok(Some(None)),
         Some(src) => match regex::Regex::new(&format!("^(?:{src})$")) {
             Ok(re) => Ok(Some(Some((src.to_string(), re)))),
-            Err(e) => Err(fail(
+            Err(e) => Err(Box::new(fail(
                 E::InvalidRegularExpression,
                 format!("SubscribedTopicRegex {src} is not a valid regular expression: {e}"),
-            )),
+            ))),
         },
     }
 }
@@ -222,7 +225,7 @@ fn join(
     }
     let regex = match parse_regex(req.subscribed_topic_regex.as_deref()) {
         Ok(r) => r.flatten(),
-        Err(answer) => return answer,
+        Err(answer) => return *answer,
     };
     let names = req.subscribed_topic_names.as_deref();
     if names.is_none() && regex.is_none() {
@@ -355,7 +358,7 @@ fn heartbeat(
         }
     }
     match parse_regex(req.subscribed_topic_regex.as_deref()) {
-        Err(answer) => return answer,
+        Err(answer) => return *answer,
         Ok(None) => {}
         Ok(Some(regex)) => {
             let old = record.regex.as_ref().map(|(s, _)| s.as_str());
