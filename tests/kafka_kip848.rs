@@ -16,9 +16,9 @@ use kafka_protocol::messages::offset_fetch_request::{
 };
 use kafka_protocol::messages::{
     ApiKey, ConsumerGroupDescribeRequest, ConsumerGroupDescribeResponse,
-    ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse, GroupId, MetadataRequest,
-    MetadataResponse, OffsetCommitRequest, OffsetCommitResponse, OffsetFetchRequest,
-    OffsetFetchResponse, TopicName,
+    ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse, GroupId, ListGroupsRequest,
+    ListGroupsResponse, MetadataRequest, MetadataResponse, OffsetCommitRequest,
+    OffsetCommitResponse, OffsetFetchRequest, OffsetFetchResponse, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 use kafka_support::wire::call;
@@ -356,6 +356,14 @@ fn a_commit_with_a_stale_or_fenced_member_epoch_is_refused() {
         assert_eq!(n, 2, "{m:?}");
         assert_eq!(m.assignment.topic_partitions[0].topic_id, id);
     }
+
+    // ListGroups v5 types it "consumer".
+    let req = ListGroupsRequest::default().with_types_filter(vec![sb("consumer")]);
+    let c5 = c.next();
+    let listed: ListGroupsResponse = call(&mut c.s, ApiKey::ListGroups, 5, c5, &req);
+    let ids: Vec<&str> = listed.groups.iter().map(|g| &*g.group_id.0).collect();
+    assert_eq!(ids, vec![g]);
+    assert_eq!(&*listed.groups[0].group_type, "consumer");
 
     // A leaves; B gets everything.
     let r = c.heartbeat(g, &member_a, -1, None, None, None);
