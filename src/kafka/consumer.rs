@@ -174,6 +174,15 @@ impl ConsumerGroups {
         out
     }
 
+    /// Forgets the members the engine no longer has live at `now`, in every group (the server's
+    /// timer calls it, so that members that expired and never came back leave no record).
+    pub fn prune(&self, groups: &Coordinator, now: Millis) {
+        let ids: Vec<String> = self.lock().keys().cloned().collect();
+        for group in ids {
+            self.live(groups, &group, now);
+        }
+    }
+
     /// Whether `group` is a consumer-protocol group with live members at `now`.
     pub fn active(&self, groups: &Coordinator, group: &str, now: Millis) -> bool {
         if !self.lock().contains_key(group) {
