@@ -456,6 +456,51 @@ fn server_assignors_uniform_and_range_others_refused() {
     let r: ConsumerGroupHeartbeatResponse =
         call(&mut c.s, ApiKey::ConsumerGroupHeartbeat, 1, 91, &bad);
     assert_eq!(r.error_code, 128);
+    // One live member per instance id: another gets UNRELEASED_INSTANCE_ID until it leaves (-2).
+    let stat = |member: &str, epoch: i32| {
+        ConsumerGroupHeartbeatRequest::default()
+            .with_group_id(GroupId(sb("g-static")))
+            .with_member_id(sb(member))
+            .with_member_epoch(epoch)
+            .with_instance_id(Some(sb("i-1")))
+            .with_rebalance_timeout_ms(30_000)
+            .with_subscribed_topic_names(Some(vec![TopicName(sb("ra"))]))
+            .with_topic_partitions(Some(vec![]))
+    };
+    let r: ConsumerGroupHeartbeatResponse = call(
+        &mut c.s,
+        ApiKey::ConsumerGroupHeartbeat,
+        1,
+        92,
+        &stat("s1", 0),
+    );
+    assert_eq!(r.error_code, 0, "{:?}", r.error_message);
+    let r: ConsumerGroupHeartbeatResponse = call(
+        &mut c.s,
+        ApiKey::ConsumerGroupHeartbeat,
+        1,
+        93,
+        &stat("s2", 0),
+    );
+    assert_eq!(r.error_code, 111);
+    let r: ConsumerGroupHeartbeatResponse = call(
+        &mut c.s,
+        ApiKey::ConsumerGroupHeartbeat,
+        1,
+        94,
+        &stat("s1", -2),
+    );
+    assert_eq!((r.error_code, r.member_epoch), (0, -2));
+    let r: ConsumerGroupHeartbeatResponse = call(
+        &mut c.s,
+        ApiKey::ConsumerGroupHeartbeat,
+        1,
+        95,
+        &stat("s2", 0),
+    );
+    assert_eq!(r.error_code, 0, "{:?}", r.error_message);
+    assert_eq!(assigned(&r), Some(vec![0, 1, 2, 3]));
+
     let d = c.describe("no-such-group");
     assert_eq!(d.groups[0].error_code, 69);
 }

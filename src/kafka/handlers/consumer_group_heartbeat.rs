@@ -17,7 +17,8 @@
 //!   ([`crate::group::Coordinator::release`]). Null fields mean "unchanged".
 //! - **-1, leave**, and **-2, a static member's temporary leave**: the member is removed and its
 //!   partitions go to the others at once. (Kafka keeps a static member's assignment for its
-//!   session timeout after -2; here -2 is a leave like -1.)
+//!   session timeout after -2; here -2 is a leave like -1.) A join with the instance id of
+//!   another live member gets UNRELEASED_INSTANCE_ID (111) until that member leaves or expires.
 //!
 //! The assignment in an answer is what the member may own now: its current partitions minus those
 //! pending revocation, by topic id (the ids Metadata reports). Partitions pending assignment
@@ -241,6 +242,22 @@ fn join(
         req.member_id.to_string()
     };
     let groups = ctx.broker().groups();
+    if let Some(instance) = req.instance_id.as_deref() {
+        let taken = ctx
+            .consumer
+            .live(groups, group, now)
+            .iter()
+            .any(|(id, r)| *id != member && r.instance_id.as_deref() == Some(instance));
+        if taken {
+            return fail(
+                E::UnreleasedInstanceId,
+                format!(
+                    "Static member {member} with instance id {instance} cannot join the group \
+                     because the instance id is owned by another member."
+                ),
+            );
+        }
+    }
     if groups
         .live_members(group, now)
         .binary_search(&member)
