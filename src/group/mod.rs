@@ -397,7 +397,55 @@ impl Coordinator {
                 }
             }
         }
-        self.join(&g, member, topic, opts, now)
+        self.join(
+            &g,
+            member,
+            std::slice::from_ref(topic),
+            Subscription::Add,
+            opts,
+            now,
+        )
+    }
+
+    /// KIP-848's subscription (ConsumerGroupHeartbeat): sets `member`'s subscribed topics to
+    /// exactly `topics` (possibly none, while the topics it names do not exist yet), joining it if
+    /// it is not a live member. Unlike [`Coordinator::subscribe`] it releases nothing: a Kafka
+    /// member releases its partitions pending revocation only by acknowledging the revocation
+    /// ([`Coordinator::release`]). Bumps the group epoch when membership, subscription or assignor
+    /// changes; dead members are removed in the same change. Creates the group on first use.
+    pub fn subscribe_exactly(
+        &self,
+        group: &str,
+        member: &str,
+        topics: &[Arc<Topic>],
+        opts: &JoinOptions,
+        now: Millis,
+    ) -> Result<MemberView, Error> {
+        if opts.session_timeout_ms == Some(0) {
+            return Err(Error::Invalid("session_timeout_ms must be positive".into()));
+        }
+        if opts.rebalance_timeout_ms == Some(0) {
+            return Err(Error::Invalid(
+                "rebalance_timeout_ms must be positive".into(),
+            ));
+        }
+        let g = self.group_or_create(group);
+        self.join(&g, member, topics, Subscription::Exactly, opts, now)
+    }
+
+    /// The ids of the members of `group` live at `now` (sorted), without touching their sessions;
+    /// empty for an unknown group.
+    pub fn live_members(&self, group: &str, now: Millis) -> Vec<String> {
+        self.with_group(group, |g| {
+            Ok(g.snapshot
+                .load()
+                .members
+                .iter()
+                .filter(|m| !m.slot.expired(now))
+                .map(|m| m.id.to_string())
+                .collect())
+        })
+        .unwrap_or_default()
     }
 
     #[cold]
@@ -406,7 +454,8 @@ impl Coordinator {
         &self,
         g: &Group,
         member: &str,
-        topic: &Arc<Topic>,
+        topics: &[Arc<Topic>],
+        mode: Subscription,
         opts: &JoinOptions,
         now: Millis,
     ) -> Result<MemberView, Error> {
@@ -429,17 +478,22 @@ impl Coordinator {
                 changed = true;
             }
         }
-        let name: StdArc<str> = match membership.topics.get_key_value(topic.name()) {
-            Some((name, _)) => StdArc::clone(name),
-            None => {
-                let name: StdArc<str> = topic.name().into();
-                membership
-                    .topics
-                    .insert(StdArc::clone(&name), Arc::clone(topic));
-                name
-            }
-        };
-        if membership.members.contains_key(member) {
+        let names: BTreeSet<StdArc<str>> = topics
+            .iter()
+            .map(
+                |topic| match membership.topics.get_key_value(topic.name()) {
+                    Some((name, _)) => StdArc::clone(name),
+                    None => {
+                        let name: StdArc<str> = topic.name().into();
+                        membership
+                            .topics
+                            .insert(StdArc::clone(&name), Arc::clone(topic));
+                        name
+                    }
+                },
+            )
+            .collect();
+        if mode == Subscription::Add && membership.members.contains_key(member) {
             // A live member's request: it releases what it has to before its subscription changes.
             if g.release_locked(&membership, member, None, now) {
                 // Published already: `changed` only says whether the epoch must move.
@@ -448,7 +502,19 @@ impl Coordinator {
         match membership.members.get_mut(member) {
             Some(info) => {
                 info.slot.touch(now);
-                changed |= info.topics.insert(name);
+                match mode {
+                    Subscription::Add => {
+                        for name in names {
+                            changed |= info.topics.insert(name);
+                        }
+                    }
+                    Subscription::Exactly => {
+                        if info.topics != names {
+                            info.topics = names;
+                            changed = true;
+                        }
+                    }
+                }
             }
             None => {
                 let slot = MemberSlot::new(
@@ -462,7 +528,7 @@ impl Coordinator {
                 membership.members.insert(
                     member.into(),
                     MemberInfo {
-                        topics: BTreeSet::from([name]),
+                        topics: names,
                         slot: Arc::new(slot),
                     },
                 );
@@ -841,6 +907,16 @@ impl Coordinator {
         let snap = g.snapshot.load();
         snap.check().map(|()| snap.group_epoch)
     }
+}
+
+/// How a join changes a live member's subscription.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Subscription {
+    /// Adds the topics (the Maelstrom protocol's `subscribe`); releases what the member has
+    /// pending revocation first.
+    Add,
+    /// Replaces the subscription (KIP-848's `SubscribedTopicNames`); releases nothing.
+    Exactly,
 }
 
 fn check_partition(topic: &Topic, partition: u32) -> Result<(), Error> {

@@ -703,3 +703,50 @@ fn offsets_can_be_listed_and_deleted_and_empty_groups_deleted() {
     assert!(c.list_groups().is_empty());
     assert_eq!(c.committed("g", "t", 0), None);
 }
+
+#[test]
+fn subscribe_exactly_replaces_the_subscription_and_releases_nothing() {
+    let c = Coordinator::new(GroupConfig::default());
+    let t = topic("t", 2, 0);
+    let u = topic("u", 2, 0);
+    let opts = JoinOptions {
+        auto_commit: Some(false),
+        ..JoinOptions::default()
+    };
+    // A member may join before any of its topics exists: it owns nothing.
+    let a = c.subscribe_exactly("g", "a", &[], &opts, 0).unwrap();
+    assert!(a.partitions.is_empty());
+    assert_eq!(c.live_members("g", 0), vec!["a".to_string()]);
+    let a = c
+        .subscribe_exactly("g", "a", &[t.clone(), u.clone()], &opts, 1)
+        .unwrap();
+    assert_eq!(a.partitions.len(), 4);
+    let epoch = a.group_epoch;
+    // The same subscription again changes nothing.
+    let same = c
+        .subscribe_exactly("g", "a", &[t.clone(), u.clone()], &opts, 2)
+        .unwrap();
+    assert_eq!(same.group_epoch, epoch);
+    // b joins: a's partitions to move stay pending revocation through a's subscription change.
+    c.subscribe_exactly("g", "b", &[t.clone(), u.clone()], &opts, 3)
+        .unwrap();
+    let a = c.member_view("g", "a", 4).unwrap();
+    assert_eq!(a.revoking.len(), 2);
+    let a = c
+        .subscribe_exactly("g", "a", std::slice::from_ref(&t), &opts, 5)
+        .unwrap();
+    assert!(a.group_epoch > epoch);
+    assert!(
+        !a.revoking.is_empty(),
+        "a subscription change releases nothing"
+    );
+    // Its acknowledgement releases them; it then owns only topic t's share.
+    let a = c.release("g", "a", &[], 6).unwrap();
+    assert!(a.revoking.is_empty());
+    assert!(a.partitions.iter().all(|(n, _)| n == "t"), "{a:?}");
+    let d = c.describe("g", 6).unwrap();
+    assert_eq!(d.members[0].topics, vec!["t".to_string()]);
+    assert_eq!(c.check_snapshot("g").map(|_| ()), Ok(()));
+    // A member whose session ran out is not live.
+    assert!(c.live_members("g", 1_000_000).is_empty());
+}

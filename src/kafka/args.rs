@@ -70,6 +70,26 @@ pub struct Args {
     )]
     pub group_max_session_timeout_ms: u64,
 
+    /// How long a consumer-protocol (KIP-848) member may go without a heartbeat before it is
+    /// removed and its partitions move (Kafka's `group.consumer.session.timeout.ms`).
+    #[arg(
+        long,
+        env = "KGROUPS_GROUP_CONSUMER_SESSION_TIMEOUT_MS",
+        default_value_t = 45_000,
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
+    pub group_consumer_session_timeout_ms: u64,
+
+    /// The heartbeat interval told to consumer-protocol (KIP-848) members (Kafka's
+    /// `group.consumer.heartbeat.interval.ms`).
+    #[arg(
+        long,
+        env = "KGROUPS_GROUP_CONSUMER_HEARTBEAT_INTERVAL_MS",
+        default_value_t = 5_000,
+        value_parser = clap::value_parser!(u64).range(1..=i32::MAX as u64)
+    )]
+    pub group_consumer_heartbeat_interval_ms: u64,
+
     /// Tokio worker threads. [default: the machine's available parallelism]
     #[arg(long, env = "KGROUPS_THREADS")]
     pub threads: Option<usize>,

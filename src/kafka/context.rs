@@ -1,7 +1,8 @@
-//! What every connection shares: the engine, the classic groups, the clock and this broker's
+//! What every connection shares: the engine, the classic and consumer-protocol groups, the clock and this broker's
 //! identity in the cluster metadata.
 
 use super::classic::{ClassicConfig, Groups};
+use super::consumer::{ConsumerConfig, ConsumerGroups};
 use crate::broker::Broker;
 use crate::clock::{Millis, MonotonicClock};
 use std::sync::Arc;
@@ -25,6 +26,8 @@ pub struct FrontConfig {
     pub max_connections: usize,
     /// Classic group timeouts.
     pub classic: ClassicConfig,
+    /// Consumer-protocol (KIP-848) group settings.
+    pub consumer: ConsumerConfig,
 }
 
 impl Default for FrontConfig {
@@ -35,6 +38,7 @@ impl Default for FrontConfig {
             max_request_bytes: 100 * 1024 * 1024,
             max_connections: 10_000,
             classic: ClassicConfig::default(),
+            consumer: ConsumerConfig::default(),
         }
     }
 }
@@ -64,6 +68,8 @@ pub struct Context {
     engine: Engine,
     /// Classic consumer groups: membership, generations, the join and sync barriers.
     pub classic: Groups,
+    /// Consumer-protocol (KIP-848) members, beside the engine's coordinator.
+    pub consumer: ConsumerGroups,
     /// Limits and the advertised address.
     pub config: FrontConfig,
     clock: MonotonicClock,
@@ -90,6 +96,7 @@ impl Context {
         Context {
             engine,
             classic: Groups::new(config.classic.clone()),
+            consumer: ConsumerGroups::new(config.consumer.clone()),
             config,
             clock: MonotonicClock::new(),
         }

@@ -14,6 +14,8 @@
 //! - [`conn`]: one connection; bad input closes only it.
 //! - [`versions`]: the API versions advertised and accepted.
 //! - [`handlers`]: one file per API key.
+//! - [`consumer`]: KIP-848 consumer groups (ConsumerGroupHeartbeat): what the front keeps per
+//!   member beside the engine's coordinator, which reconciles them.
 //! - [`classic`]: classic consumer groups (the barrier, generations, relay of the leader's
 //!   assignment, static membership) over the engine's committed offsets.
 //! - [`context`]: what the connections share.
@@ -29,6 +31,7 @@ pub mod alloc;
 pub mod args;
 pub mod classic;
 pub mod conn;
+pub mod consumer;
 pub mod context;
 pub mod handlers;
 pub mod server;
@@ -80,6 +83,10 @@ pub async fn bind(args: &Args) -> std::io::Result<(tokio::net::TcpListener, Arc<
             min_session_timeout_ms: args.group_min_session_timeout_ms,
             max_session_timeout_ms: args.group_max_session_timeout_ms,
             initial_rebalance_delay_ms: args.group_initial_rebalance_delay_ms,
+        },
+        consumer: consumer::ConsumerConfig {
+            session_timeout_ms: args.group_consumer_session_timeout_ms,
+            heartbeat_interval_ms: args.group_consumer_heartbeat_interval_ms,
         },
     };
     let broker = Broker::new(args.config());

@@ -1,6 +1,7 @@
 //! The listener: accepts connections, enforces `--max-connections`, runs one task per connection
 //! ([`super::conn::serve`]) and a timer that expires classic-group sessions and rebalance
-//! deadlines every [`super::classic::TICK`].
+//! deadlines, the engine's (consumer-protocol) members, and the front's records of them, every
+//! [`super::classic::TICK`].
 
 use super::classic::TICK;
 use super::conn;
@@ -20,6 +21,7 @@ pub async fn run(ctx: Arc<Context>, listener: TcpListener) {
             let now = timer.now();
             timer.classic.tick(now);
             timer.broker().groups().expire(now);
+            timer.consumer.prune(timer.broker().groups(), now);
         }
     });
     let slots = Arc::new(Semaphore::new(

@@ -5,8 +5,9 @@
 //! (`shared/reference/kafka-wire.md`). Upper bounds stop where a version changes what the broker
 //! must do rather than only the encoding:
 //! - Produce ≤ 11 and Fetch ≤ 12: v12/v13 switch to topic IDs (KIP-516) and KIP-890 markers.
-//! - OffsetCommit ≤ 8 and OffsetFetch ≤ 7: later versions carry KIP-848 member epochs and
-//!   batched groups.
+//! - OffsetCommit ≤ 9 and OffsetFetch ≤ 9: v9 carries KIP-848 member epochs (OffsetFetch v8
+//!   batches groups); v10 switches to topic IDs.
+//! - ConsumerGroupHeartbeat 0–1 and ConsumerGroupDescribe 0–1 (KIP-848).
 //! - JoinGroup ≤ 7: v8 adds a reason (harmless), v9 the `skip_assignment` leader shortcut, which
 //!   this coordinator never uses.
 //! - ListOffsets ≤ 7: v8 adds tiered-storage timestamps, v9+ KIP-1005.
@@ -25,8 +26,8 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::Fetch, 4, 12),
     (ApiKey::ListOffsets, 1, 7),
     (ApiKey::Metadata, 0, 12),
-    (ApiKey::OffsetCommit, 2, 8),
-    (ApiKey::OffsetFetch, 1, 7),
+    (ApiKey::OffsetCommit, 2, 9),
+    (ApiKey::OffsetFetch, 1, 9),
     (ApiKey::FindCoordinator, 0, 4),
     (ApiKey::JoinGroup, 0, 7),
     (ApiKey::Heartbeat, 0, 4),
@@ -42,6 +43,8 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DeleteGroups, 0, 2),
     (ApiKey::OffsetDelete, 0, 0),
     (ApiKey::DescribeCluster, 0, 1),
+    (ApiKey::ConsumerGroupHeartbeat, 0, 1),
+    (ApiKey::ConsumerGroupDescribe, 0, 1),
 ];
 
 /// The (lowest, highest) version of `key` this broker accepts, or `None` if it does not serve it.
@@ -94,14 +97,22 @@ mod tests {
         within::<DeleteGroupsRequest, DeleteGroupsResponse>(ApiKey::DeleteGroups);
         within::<OffsetDeleteRequest, OffsetDeleteResponse>(ApiKey::OffsetDelete);
         within::<DescribeClusterRequest, DescribeClusterResponse>(ApiKey::DescribeCluster);
-        assert_eq!(SUPPORTED.len(), 21);
+        within::<ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse>(
+            ApiKey::ConsumerGroupHeartbeat,
+        );
+        within::<ConsumerGroupDescribeRequest, ConsumerGroupDescribeResponse>(
+            ApiKey::ConsumerGroupDescribe,
+        );
+        assert_eq!(SUPPORTED.len(), 23);
     }
 
     #[test]
     fn accepts_only_inside_the_range() {
         assert!(accepts(ApiKey::Metadata, 4));
         assert!(!accepts(ApiKey::Produce, 12));
-        assert!(!accepts(ApiKey::OffsetCommit, 9));
+        assert!(accepts(ApiKey::OffsetCommit, 9));
+        assert!(!accepts(ApiKey::OffsetCommit, 10));
+        assert!(accepts(ApiKey::ConsumerGroupHeartbeat, 1));
         assert!(!accepts(ApiKey::SaslHandshake, 1));
     }
 }

@@ -3,6 +3,9 @@
 //! v0 has no rebalance timeout (the session timeout stands in, as in Kafka); v4+ first answers a
 //! new dynamic member MEMBER_ID_REQUIRED (79) with its id; v5+ carry `group.instance.id`. The
 //! protocol name is never null below v7 (librdkafka rejects a null one): errors carry "".
+//!
+//! A group with live consumer-protocol (KIP-848) members answers INCONSISTENT_GROUP_PROTOCOL (23):
+//! see [`crate::kafka::consumer`].
 
 use super::{sb, Conn};
 use crate::kafka::classic::{JoinOutcome, JoinParams};
@@ -19,6 +22,14 @@ pub async fn handle(
     req: JoinGroupRequest,
 ) -> JoinGroupResponse {
     let version = header.request_api_version;
+    if ctx
+        .consumer
+        .active(ctx.broker().groups(), &req.group_id, ctx.now())
+    {
+        // Kafka 4 without its online upgrade path: protocols do not mix in one group.
+        tracing::debug!(group = %&*req.group_id, "JoinGroup on a consumer-protocol group");
+        return error(&req, version, E::InconsistentGroupProtocol.code());
+    }
     let params = JoinParams {
         group_id: req.group_id.to_string(),
         member_id: req.member_id.to_string(),

@@ -6,7 +6,8 @@
 //! outside Kafka's rule gets INVALID_TOPIC_EXCEPTION (17). A null topic list (v1+), or an empty
 //! one at v0, means every topic. Leader epochs are -1 (unknown), so clients never ask for
 //! OffsetForLeaderEpoch, which this broker does not serve. Topic ids (v10+) are the engine's
-//! stable topic UUIDs; Fetch stays at v12 (names, not ids) because that is all we advertise.
+//! stable topic UUIDs, and a topic asked for by id alone (null name) is looked up by it (KIP-848
+//! consumers resolve their assignment so), UNKNOWN_TOPIC_ID (100) if none; Fetch stays at v12 (names, not ids) because that is all we advertise.
 
 use super::{sb, valid_topic_name};
 use crate::kafka::context::{Context, CLUSTER_ID, NODE_ID};
@@ -60,9 +61,20 @@ pub fn handle(ctx: &Context, version: i16, req: MetadataRequest) -> MetadataResp
             .into_iter()
             .map(|t| {
                 let Some(name) = t.name else {
-                    return MetadataResponseTopic::default()
-                        .with_topic_id(t.topic_id)
-                        .with_error_code(E::UnknownTopicId.code());
+                    // By topic id (v10+; KIP-848 consumers look up their assignment so).
+                    let id = *t.topic_id.as_bytes();
+                    let found = ctx
+                        .broker()
+                        .topics()
+                        .list()
+                        .into_iter()
+                        .find(|topic| topic.id() == id);
+                    return match found {
+                        Some(topic) => described(&topic),
+                        None => MetadataResponseTopic::default()
+                            .with_topic_id(t.topic_id)
+                            .with_error_code(E::UnknownTopicId.code()),
+                    };
                 };
                 let topics = &ctx.broker().topics();
                 match topics.get(&name) {

@@ -6,6 +6,8 @@
 //! answer for any request kind served here.
 
 pub mod api_versions;
+pub mod consumer_group_describe;
+pub mod consumer_group_heartbeat;
 pub mod create_topics;
 pub mod delete_groups;
 pub mod delete_topics;
@@ -87,6 +89,12 @@ pub async fn dispatch(
         RequestKind::Produce(r) => return produce::handle(ctx, r).map(ResponseKind::Produce),
         RequestKind::Fetch(r) => ResponseKind::Fetch(fetch::handle(ctx, v, r).await),
         RequestKind::ListOffsets(r) => ResponseKind::ListOffsets(list_offsets::handle(ctx, v, r)),
+        RequestKind::ConsumerGroupHeartbeat(r) => ResponseKind::ConsumerGroupHeartbeat(
+            consumer_group_heartbeat::handle(ctx, conn, header, r),
+        ),
+        RequestKind::ConsumerGroupDescribe(r) => {
+            ResponseKind::ConsumerGroupDescribe(consumer_group_describe::handle(ctx, r))
+        }
         other => {
             // `versions::range` admits only the kinds above; this is a bug, not bad input.
             tracing::error!("no handler for {other:?}");
@@ -129,6 +137,12 @@ pub fn error_response(request: &RequestKind, version: i16, code: i16) -> Respons
         RequestKind::Produce(r) => ResponseKind::Produce(produce::error(r, code)),
         RequestKind::Fetch(r) => ResponseKind::Fetch(fetch::error(r, code)),
         RequestKind::ListOffsets(r) => ResponseKind::ListOffsets(list_offsets::error(r, code)),
+        RequestKind::ConsumerGroupHeartbeat(_) => {
+            ResponseKind::ConsumerGroupHeartbeat(consumer_group_heartbeat::error(code))
+        }
+        RequestKind::ConsumerGroupDescribe(r) => {
+            ResponseKind::ConsumerGroupDescribe(consumer_group_describe::error(r, code))
+        }
         // Not reachable: the connection closes on kinds it does not serve.
         _ => ResponseKind::ApiVersions(api_versions::error(code)),
     }

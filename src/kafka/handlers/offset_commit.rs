@@ -1,6 +1,15 @@
-//! OffsetCommit (key 8, v2–8): classic fencing by generation and member
+//! OffsetCommit (key 8, v2–9): classic fencing by generation and member
 //! ([`crate::kafka::classic::Groups::commit`]), then the commit into the engine's coordinator as
 //! an admin commit, so Kafka and Maelstrom clients share one set of committed offsets.
+//!
+//! **Consumer-protocol groups** (KIP-848, [`crate::kafka::consumer`]): a member's commit carries
+//! its member epoch in `generation_id_or_member_epoch`, checked as Kafka's
+//! `ConsumerGroup.validateOffsetCommit` does: an unknown member (or none, on a group with live
+//! members) gets UNKNOWN_MEMBER_ID (25), an older epoch than its last heartbeat answer
+//! STALE_MEMBER_EPOCH (113), a newer one FENCED_MEMBER_EPOCH (110). The commit then goes to the
+//! engine's coordinator *as the member*, which also checks that the member owns the partition
+//! (pending revocation included); a partition it does not own gets STALE_MEMBER_EPOCH. With
+//! generation -1, no member id and no live members, it is an admin commit as in the classic case.
 //!
 //! Generation -1 with an empty member id commits without group management, accepted while the
 //! group has no members (Kafka's rule; AdminClient's alterConsumerGroupOffsets and manual-assign
@@ -8,6 +17,8 @@
 //! does not exist; INVALID_COMMIT_OFFSET_SIZE (28) for a negative offset, which the engine cannot
 //! hold. The leader epoch and metadata string are not kept (OffsetFetch returns -1 and "").
 
+use crate::error::Error;
+use crate::kafka::consumer::EpochCheck;
 use crate::kafka::context::Context;
 use kafka_protocol::messages::offset_commit_request::OffsetCommitRequestTopic;
 use kafka_protocol::messages::offset_commit_response::{
@@ -16,7 +27,12 @@ use kafka_protocol::messages::offset_commit_response::{
 use kafka_protocol::messages::{OffsetCommitRequest, OffsetCommitResponse};
 use kafka_protocol::ResponseError as E;
 
-fn commit_all(ctx: &Context, group: &str, topics: &[OffsetCommitRequestTopic]) -> Vec<Vec<i16>> {
+fn commit_all(
+    ctx: &Context,
+    group: &str,
+    member: Option<&str>,
+    topics: &[OffsetCommitRequestTopic],
+) -> Vec<Vec<i16>> {
     topics
         .iter()
         .map(|t| {
@@ -35,9 +51,11 @@ fn commit_all(ctx: &Context, group: &str, topics: &[OffsetCommitRequestTopic]) -
                     match ctx
                         .broker()
                         .groups()
-                        .commit_topic(group, None, topic, partition, offset)
+                        .commit_topic(group, member, topic, partition, offset)
                     {
                         Ok(()) => 0,
+                        Err(Error::Fenced { .. }) => E::StaleMemberEpoch.code(),
+                        Err(Error::UnknownMember { .. }) => E::UnknownMemberId.code(),
                         Err(_) => E::UnknownTopicOrPartition.code(),
                     }
                 })
@@ -52,14 +70,38 @@ pub fn handle(ctx: &Context, req: OffsetCommitRequest) -> OffsetCommitResponse {
         return error(&req, E::InvalidGroupId.code());
     }
     let now = ctx.now();
-    let result = ctx.classic.commit(
-        &req.group_id,
-        req.generation_id_or_member_epoch,
-        &req.member_id,
-        req.group_instance_id.as_deref(),
-        now,
-        || commit_all(ctx, &req.group_id, &req.topics),
-    );
+    let groups = ctx.broker().groups();
+    let consumer_member =
+        !req.member_id.is_empty() && ctx.consumer.get(&req.group_id, &req.member_id).is_some();
+    let result = if consumer_member || ctx.consumer.active(groups, &req.group_id, now) {
+        let check = ctx.consumer.check_epoch(
+            groups,
+            &req.group_id,
+            &req.member_id,
+            req.generation_id_or_member_epoch,
+            now,
+        );
+        match check {
+            EpochCheck::Current => Ok(commit_all(
+                ctx,
+                &req.group_id,
+                Some(&req.member_id),
+                &req.topics,
+            )),
+            EpochCheck::Stale => Err(E::StaleMemberEpoch.code()),
+            EpochCheck::Fenced => Err(E::FencedMemberEpoch.code()),
+            EpochCheck::Unknown => Err(E::UnknownMemberId.code()),
+        }
+    } else {
+        ctx.classic.commit(
+            &req.group_id,
+            req.generation_id_or_member_epoch,
+            &req.member_id,
+            req.group_instance_id.as_deref(),
+            now,
+            || commit_all(ctx, &req.group_id, None, &req.topics),
+        )
+    };
     match result {
         Err(code) => error(&req, code),
         Ok(codes) => OffsetCommitResponse::default().with_topics(
