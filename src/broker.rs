@@ -103,6 +103,22 @@ impl Broker {
         ((id & i64::MAX as u64) as i64, 0)
     }
 
+    /// Background work of a durable broker at `now_ms` (wall clock): retention, roll and the
+    /// time-based flush policy (see [`Topics::housekeeping`]).
+    pub fn housekeeping(&self, now_ms: i64) {
+        self.topics.housekeeping(now_ms);
+    }
+
+    /// Fsyncs everything written and records the recovery points (see [`Topics::checkpoint`]).
+    /// A no-op in memory.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Storage`] if an fsync or a write failed.
+    pub fn checkpoint(&self) -> Result<(), Error> {
+        self.topics.checkpoint()
+    }
+
     /// The topics.
     pub fn topics(&self) -> &Topics {
         &self.topics

@@ -95,6 +95,11 @@ impl Context {
         }
     }
 
+    /// The engine, shared.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
     /// The engine.
     pub fn broker(&self) -> &Broker {
         (*self.engine).as_ref()

@@ -84,7 +84,9 @@ pub async fn dispatch(
         RequestKind::InitProducerId(r) => {
             ResponseKind::InitProducerId(init_producer_id::handle(ctx, r))
         }
-        RequestKind::Produce(r) => return produce::handle(ctx, r).map(ResponseKind::Produce),
+        RequestKind::Produce(r) => {
+            return blocking_if_durable(ctx, || produce::handle(ctx, r)).map(ResponseKind::Produce)
+        }
         RequestKind::Fetch(r) => ResponseKind::Fetch(fetch::handle(ctx, v, r).await),
         RequestKind::ListOffsets(r) => ResponseKind::ListOffsets(list_offsets::handle(ctx, v, r)),
         other => {
@@ -131,6 +133,19 @@ pub fn error_response(request: &RequestKind, version: i16, code: i16) -> Respons
         RequestKind::ListOffsets(r) => ResponseKind::ListOffsets(list_offsets::error(r, code)),
         // Not reachable: the connection closes on kinds it does not serve.
         _ => ResponseKind::ApiVersions(api_versions::error(code)),
+    }
+}
+
+/// Runs `f`, which does file I/O on a durable broker, without stalling the reactor: on a
+/// multi-thread runtime through `block_in_place` (the worker hands its other tasks over first);
+/// in memory, or on a current-thread runtime (in-process tests), directly.
+pub(crate) fn blocking_if_durable<R>(ctx: &Context, f: impl FnOnce() -> R) -> R {
+    let multi = tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+    if multi && ctx.broker().topics().storage().is_some() {
+        tokio::task::block_in_place(f)
+    } else {
+        f()
     }
 }
 
