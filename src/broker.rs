@@ -42,7 +42,8 @@ pub struct Broker {
     default: Arc<Topic>,
     /// Maelstrom's per-key committed offsets: the maximum committed per key.
     keys: DashMap<Box<str>, u64>,
-    /// The next producer id that `init_producer_id` hands out.
+    /// The next producer id that `init_producer_id` hands out in memory (a durable broker takes
+    /// them from the blocks reserved in its topics file instead).
     producer_ids: AtomicU64,
 }
 
@@ -76,31 +77,30 @@ impl Broker {
 
     fn with_topics(config: Config, topics: Topics) -> Result<Self, Error> {
         let default = topics.get_or_create(&config.default_topic)?;
-        // Producer ids must never repeat across restarts of a durable broker: they start from
-        // the wall clock in ms × 2^12 (a restart is more than a millisecond later, and 4,096
-        // new producers per ms would be needed to catch up with it).
-        let first_id = if topics.storage().is_some() {
-            (crate::clock::wall_ms().max(0) as u64) << 12
-        } else {
-            0
-        };
         Ok(Broker {
             topics,
             groups: Coordinator::new(config.groups.clone()),
             config,
             default,
             keys: DashMap::with_hasher(ahash::RandomState::new()),
-            producer_ids: AtomicU64::new(first_id),
+            producer_ids: AtomicU64::new(0),
         })
     }
 
     /// A new idempotent producer's (producer id, epoch): Kafka's InitProducerId without a
     /// transactional id. Ids are unique for the broker's life (and, with a data directory,
-    /// across restarts), and the epoch is 0.
-    pub fn init_producer_id(&self) -> (i64, i16) {
+    /// across restarts: see [`Storage::next_producer_id`]), and the epoch is 0.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Storage`] if a durable broker could not reserve new ids.
+    pub fn init_producer_id(&self) -> Result<(i64, i16), Error> {
+        if let Some(storage) = self.topics.storage() {
+            return Ok((storage.next_producer_id()?, 0));
+        }
         // Relaxed: only the RMW's atomicity matters (each id is handed out once).
         let id = self.producer_ids.fetch_add(1, Ordering::Relaxed);
-        ((id & i64::MAX as u64) as i64, 0)
+        Ok(((id & i64::MAX as u64) as i64, 0))
     }
 
     /// Background work of a durable broker at `now_ms` (wall clock): retention, roll and the

@@ -111,7 +111,11 @@ impl Context {
     }
 
     /// A producer id and epoch for InitProducerId (the engine's).
-    pub fn init_producer_id(&self) -> (i64, i16) {
+    ///
+    /// # Errors
+    ///
+    /// As [`Broker::init_producer_id`].
+    pub fn init_producer_id(&self) -> Result<(i64, i16), crate::error::Error> {
         self.broker().init_producer_id()
     }
 }

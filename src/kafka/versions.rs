@@ -42,6 +42,7 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DeleteGroups, 0, 2),
     (ApiKey::OffsetDelete, 0, 0),
     (ApiKey::DescribeCluster, 0, 1),
+    (ApiKey::IncrementalAlterConfigs, 0, 1),
 ];
 
 /// The (lowest, highest) version of `key` this broker accepts, or `None` if it does not serve it.
@@ -94,7 +95,10 @@ mod tests {
         within::<DeleteGroupsRequest, DeleteGroupsResponse>(ApiKey::DeleteGroups);
         within::<OffsetDeleteRequest, OffsetDeleteResponse>(ApiKey::OffsetDelete);
         within::<DescribeClusterRequest, DescribeClusterResponse>(ApiKey::DescribeCluster);
-        assert_eq!(SUPPORTED.len(), 21);
+        within::<IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse>(
+            ApiKey::IncrementalAlterConfigs,
+        );
+        assert_eq!(SUPPORTED.len(), 22);
     }
 
     #[test]

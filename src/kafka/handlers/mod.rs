@@ -15,6 +15,7 @@ pub mod describe_groups;
 pub mod fetch;
 pub mod find_coordinator;
 pub mod heartbeat;
+pub mod incremental_alter_configs;
 pub mod init_producer_id;
 pub mod join_group;
 pub mod leave_group;
@@ -84,6 +85,9 @@ pub async fn dispatch(
         RequestKind::InitProducerId(r) => {
             ResponseKind::InitProducerId(init_producer_id::handle(ctx, r))
         }
+        RequestKind::IncrementalAlterConfigs(r) => {
+            ResponseKind::IncrementalAlterConfigs(incremental_alter_configs::handle(ctx, r))
+        }
         RequestKind::Produce(r) => {
             return blocking_if_durable(ctx, || produce::handle(ctx, r)).map(ResponseKind::Produce)
         }
@@ -127,6 +131,9 @@ pub fn error_response(request: &RequestKind, version: i16, code: i16) -> Respons
         }
         RequestKind::InitProducerId(_) => {
             ResponseKind::InitProducerId(init_producer_id::error(code))
+        }
+        RequestKind::IncrementalAlterConfigs(r) => {
+            ResponseKind::IncrementalAlterConfigs(incremental_alter_configs::error(r, code))
         }
         RequestKind::Produce(r) => ResponseKind::Produce(produce::error(r, code)),
         RequestKind::Fetch(r) => ResponseKind::Fetch(fetch::error(r, code)),
