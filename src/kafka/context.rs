@@ -4,6 +4,7 @@
 use super::classic::{ClassicConfig, Groups};
 use crate::broker::Broker;
 use crate::clock::{Millis, MonotonicClock};
+use crate::storage::GroupType;
 use std::sync::Arc;
 
 /// The broker id this single broker reports in Metadata, FindCoordinator and DescribeCluster.
@@ -87,9 +88,17 @@ impl Context {
 
     /// A context over an engine another front may serve too (e.g. an `Arc<Node>`).
     pub fn with_engine(engine: Engine, config: FrontConfig) -> Self {
+        let classic = Groups::new(config.classic.clone());
+        // A durable broker's classic groups come back Empty with their generation.
+        for (group, meta) in (*engine).as_ref().stored_groups() {
+            if meta.group_type == GroupType::Classic {
+                let protocol_type = Some(meta.protocol_type).filter(|t| !t.is_empty());
+                classic.restore(&group, meta.generation, protocol_type, meta.protocol);
+            }
+        }
         Context {
             engine,
-            classic: Groups::new(config.classic.clone()),
+            classic,
             config,
             clock: MonotonicClock::new(),
         }

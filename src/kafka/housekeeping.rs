@@ -69,7 +69,7 @@ pub fn signalled() -> std::io::Result<impl std::future::Future<Output = &'static
 pub async fn shutdown(engine: super::context::Engine) -> bool {
     let done = tokio::task::spawn_blocking(move || {
         let broker: &Broker = (*engine).as_ref();
-        broker.checkpoint()
+        broker.close()
     })
     .await;
     match done {

@@ -4,6 +4,11 @@
 //! offset" per key, and the broker keeps the maximum ever committed for each key in a `DashMap`
 //! ([`Broker::commit_key`]). Those per-key offsets are independent of the groups' per-partition
 //! offsets ([`crate::group`]).
+//!
+//! With a data directory ([`Broker::open`]), the groups' committed offsets and metadata are
+//! kept in the offsets journal: see `broker/durable.rs`.
+
+mod durable;
 
 use crate::clock::Millis;
 use crate::error::Error;
@@ -42,6 +47,8 @@ pub struct Broker {
     default: Arc<Topic>,
     /// Maelstrom's per-key committed offsets: the maximum committed per key.
     keys: DashMap<Box<str>, u64>,
+    /// The offsets journal, with a data directory.
+    offsets: Option<crate::storage::OffsetsJournal>,
     /// The next producer id that `init_producer_id` hands out in memory (a durable broker takes
     /// them from the blocks reserved in its topics file instead).
     producer_ids: AtomicU64,
@@ -61,21 +68,30 @@ impl Broker {
     /// An in-memory broker with only the (empty) default topic.
     pub fn new(config: Config) -> Self {
         let topics = Topics::new(config.default_partitions);
-        Self::with_topics(config, topics).expect("an in-memory topic is always created")
+        Self::with_topics(config, topics, None).expect("an in-memory topic is always created")
     }
 
     /// A broker whose topics live in `storage` (a data directory), recovered from it: the topics
-    /// found there and their records, and the default topic created if absent.
+    /// found there and their records, the groups' committed offsets, and the default topic
+    /// created if absent.
     ///
     /// # Errors
     ///
-    /// [`Error::Storage`] if the data directory cannot be opened (see [`Topics::open`]).
+    /// [`Error::Storage`] if the data directory cannot be opened (see [`Topics::open`]) or its
+    /// offsets journal is damaged beyond a torn tail.
     pub fn open(config: Config, storage: Storage) -> Result<Self, Error> {
+        let journal = durable::open_journal(&storage)?;
         let topics = Topics::open(config.default_partitions, storage)?;
-        Self::with_topics(config, topics)
+        let broker = Self::with_topics(config, topics, Some(journal))?;
+        broker.load_offsets();
+        Ok(broker)
     }
 
-    fn with_topics(config: Config, topics: Topics) -> Result<Self, Error> {
+    fn with_topics(
+        config: Config,
+        topics: Topics,
+        offsets: Option<crate::storage::OffsetsJournal>,
+    ) -> Result<Self, Error> {
         let default = topics.get_or_create(&config.default_topic)?;
         Ok(Broker {
             topics,
@@ -83,6 +99,7 @@ impl Broker {
             config,
             default,
             keys: DashMap::with_hasher(ahash::RandomState::new()),
+            offsets,
             producer_ids: AtomicU64::new(0),
         })
     }
@@ -107,6 +124,15 @@ impl Broker {
     /// time-based flush policy (see [`Topics::housekeeping`]).
     pub fn housekeeping(&self, now_ms: i64) {
         self.topics.housekeeping(now_ms);
+        if self
+            .topics
+            .storage()
+            .is_some_and(|s| s.disk.flush.ms.is_some())
+        {
+            if let Err(e) = self.flush_offsets() {
+                tracing::error!("flush: {e}");
+            }
+        }
     }
 
     /// Fsyncs everything written and records the recovery points (see [`Topics::checkpoint`]).
@@ -116,7 +142,8 @@ impl Broker {
     ///
     /// [`Error::Storage`] if an fsync or a write failed.
     pub fn checkpoint(&self) -> Result<(), Error> {
-        self.topics.checkpoint()
+        self.topics.checkpoint()?;
+        self.flush_offsets()
     }
 
     /// The topics.
