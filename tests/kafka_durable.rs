@@ -60,6 +60,7 @@ fn acknowledged_records_and_commits_survive_sigkill() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let acked: PathBuf = dir.path().join("acked.jsonl");
+    std::fs::write(&acked, b"").unwrap();
     let mut rng = rand::rng();
     let mut b = broker(&data, &[]);
     for cycle in 0..20 {
@@ -73,7 +74,16 @@ fn acknowledged_records_and_commits_survive_sigkill() {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        std::thread::sleep(Duration::from_millis(rng.random_range(300..900)));
+        // Kill while records flow: once this producer's first acknowledgement is in, at a random
+        // moment of the next 400 ms.
+        let before = std::fs::metadata(&acked).unwrap().len();
+        let start = std::time::Instant::now();
+        while std::fs::metadata(&acked).unwrap().len() == before
+            && start.elapsed() < Duration::from_secs(20)
+        {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        std::thread::sleep(Duration::from_millis(rng.random_range(0..400)));
         b.stop("KILL");
         let _ = producer.kill();
         let _ = producer.wait();
@@ -83,6 +93,7 @@ fn acknowledged_records_and_commits_survive_sigkill() {
     }
     let lines = std::fs::read_to_string(&acked).unwrap().lines().count();
     assert!(lines > 0, "no record was ever acknowledged");
+    assert!(!b.log().contains("panicked"), "{}", b.log());
 }
 
 #[test]
