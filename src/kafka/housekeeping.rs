@@ -1,12 +1,15 @@
-//! The durable broker's background work and clean shutdown (`--data-dir` only).
+//! The broker's background work, and the durable broker's clean shutdown.
 //!
 //! - Every [`PERIOD`] (or every `--flush-ms`, if shorter) [`Broker::housekeeping`] applies
 //!   retention and roll and the time-based flush policy; every [`CHECKPOINT_PERIOD`] a
 //!   checkpoint fsyncs every partition and the offsets journal and records the recovery points,
 //!   so that a start after a crash checks only what was written since (Kafka's
 //!   `log.flush.offset.checkpoint.interval.ms`, 60 s). Both run on tokio's blocking pool: they do
-//!   file I/O.
-//! - On SIGTERM or SIGINT, [`shutdown`] runs a last checkpoint before the process exits.
+//!   file I/O. In memory, housekeeping only applies the retention that a topic's own configs
+//!   set (the in-memory defaults delete nothing), and checkpoints are no-ops.
+//! - With `--data-dir`, on SIGTERM or SIGINT, [`shutdown`] runs a last checkpoint and compacts
+//!   the offsets journal before the process exits (in memory the signals keep their default
+//!   action: the process ends at once, as before).
 
 use crate::broker::Broker;
 use std::sync::Arc;

@@ -159,11 +159,12 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> i32 {
             .map_or_else(|_| args.listen.to_string(), |a| a.to_string());
         eprintln!("kgroups broker listening on {bound}");
         tracing::info!(?args, "kgroups broker started");
+        // In memory, housekeeping applies only the retention a topic was given.
+        tokio::spawn(housekeeping::run(Arc::clone(ctx.engine()), args.flush_ms));
         if args.data_dir.is_none() {
             server::run(ctx, listener).await;
             return 0;
         }
-        tokio::spawn(housekeeping::run(Arc::clone(ctx.engine()), args.flush_ms));
         let signal = match housekeeping::signalled() {
             Ok(s) => s,
             Err(e) => {

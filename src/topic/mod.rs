@@ -353,11 +353,17 @@ impl Topics {
         topic.set_config(config, overrides)
     }
 
-    /// The log config of a topic created without one: the storage's defaults, or Kafka's.
+    /// The log config of a topic created without overrides: the storage's defaults (the
+    /// broker's `--log-*` flags); in memory, Kafka's defaults except `retention.ms` -1: an
+    /// in-memory broker deletes nothing unless a topic's own config says so.
     pub fn default_config(&self) -> LogConfig {
-        self.storage
-            .as_ref()
-            .map_or_else(LogConfig::default, |s| s.defaults)
+        self.storage.as_ref().map_or_else(
+            || LogConfig {
+                retention_ms: -1,
+                ..LogConfig::default()
+            },
+            |s| s.defaults,
+        )
     }
 
     /// Inserts `name` unless present. With `exact`, an existing topic must have `partitions`.
