@@ -388,6 +388,44 @@ mod tests {
     }
 
     #[test]
+    fn ids_configs_and_producer_ids_come_back_from_the_topics_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let overrides: Overrides = [("retention.ms".to_string(), "60000".to_string())].into();
+        let (id, first_pid) = {
+            let topics = Topics::open(1, storage(dir.path())).unwrap();
+            let t = topics.create_with("cfg", 2, overrides.clone()).unwrap();
+            assert_eq!(t.config().retention_ms, 60000);
+            assert!(matches!(
+                topics.create_with("bad", 1, [("segment.ms".into(), "0".into())].into()),
+                Err(Error::InvalidConfig(ref why)) if why.contains("at least 1")
+            ));
+            assert!(topics.get("bad").is_none());
+            topics.create("gone", 1).unwrap();
+            assert!(topics.delete("gone").is_some());
+            let pid = topics.storage().unwrap().next_producer_id().unwrap();
+            (t.id(), pid)
+        };
+        let topics = Topics::open(1, storage(dir.path())).unwrap();
+        let t = topics.get("cfg").unwrap();
+        assert_eq!((t.id(), t.partition_count()), (id, 2));
+        assert_eq!(t.overrides(), overrides);
+        assert_eq!(t.config().retention_ms, 60000);
+        assert!(topics.get("gone").is_none());
+        let pid = topics.storage().unwrap().next_producer_id().unwrap();
+        assert!(pid > first_pid, "producer id {pid} after {first_pid}");
+        let altered: Overrides = [("retention.bytes".to_string(), "4096".to_string())].into();
+        topics.alter_configs("cfg", altered.clone()).unwrap();
+        drop(topics);
+        let topics = Topics::open(1, storage(dir.path())).unwrap();
+        let t = topics.get("cfg").unwrap();
+        assert_eq!(t.overrides(), altered);
+        assert_eq!(
+            (t.config().retention_bytes, t.config().retention_ms),
+            (4096, LogConfig::default().retention_ms)
+        );
+    }
+
+    #[test]
     fn a_gap_in_a_topics_partitions_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(partition_dir(dir.path(), "t", 0)).unwrap();
