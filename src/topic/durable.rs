@@ -160,6 +160,8 @@ impl Storage {
     /// Deletes a deleted topic's partition directories (their files stay readable to holders of
     /// the topic until dropped: Linux keeps unlinked files open).
     pub(super) fn remove(&self, topic: &Topic) {
+        // A topic created later under this name starts empty: forget the old recovery points.
+        lock(&self.recovery).retain(|(name, _), _| name != topic.name());
         for p in 0..topic.partition_count() {
             let dir = self.partition_dir(topic.name(), p);
             if let Err(e) = std::fs::remove_dir_all(&dir) {
