@@ -36,21 +36,31 @@ fn step(py: &Path, broker: &mut Broker, name: &str, state: &Path) -> String {
     stdout
 }
 
-#[test]
-fn restart_round_trip_keeps_records_ids_configs_and_commits() {
+/// Writes, stops with SIGTERM, restarts on the same directory with the same `flags`, verifies.
+fn round_trip(flags: &[&str]) {
     let _one = serial();
     let Some(py) = python() else { return };
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state.json");
     let data = dir.path().join("data");
-    let mut b = broker(&data, &[]);
+    let mut b = broker(&data, flags);
     step(&py, &mut b, "write", &state);
     assert!(b.stop("TERM"), "SIGTERM is a clean exit\n{}", b.log());
     assert!(b.log().contains("SIGTERM: flushing and stopping"));
-    let mut b = broker(&data, &[]);
+    let mut b = broker(&data, flags);
     step(&py, &mut b, "verify", &state);
     // Nothing was torn: a clean stop leaves nothing for recovery to repair.
     assert!(!b.log().contains("recovered"), "{}", b.log());
+}
+
+#[test]
+fn restart_round_trip_keeps_records_ids_configs_and_commits() {
+    round_trip(&[]);
+}
+
+#[test]
+fn restart_round_trip_with_an_fsync_before_every_ack() {
+    round_trip(&["--flush-messages", "1", "--flush-ms", "100"]);
 }
 
 #[test]
