@@ -154,6 +154,16 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> i32 {
                 return 1;
             }
         };
+        // With a data directory, SIGTERM and SIGINT stop cleanly: handlers are in place before
+        // the address is announced.
+        let signal = match args.data_dir.as_ref().map(|_| housekeeping::signalled()) {
+            None => None,
+            Some(Ok(s)) => Some(s),
+            Some(Err(e)) => {
+                eprintln!("kgroups broker: cannot handle signals: {e}");
+                return 1;
+            }
+        };
         let bound = listener
             .local_addr()
             .map_or_else(|_| args.listen.to_string(), |a| a.to_string());
@@ -161,22 +171,18 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> i32 {
         tracing::info!(?args, "kgroups broker started");
         // In memory, housekeeping applies only the retention a topic was given.
         tokio::spawn(housekeeping::run(Arc::clone(ctx.engine()), args.flush_ms));
-        if args.data_dir.is_none() {
+        let Some(signal) = signal else {
             server::run(ctx, listener).await;
             return 0;
-        }
-        let signal = match housekeeping::signalled() {
-            Ok(s) => s,
-            Err(e) => {
-                eprintln!("kgroups broker: cannot handle signals: {e}");
-                return 1;
-            }
         };
-        let serve = tokio::spawn(server::run(Arc::clone(&ctx), listener));
+        let mut serve = tokio::spawn(server::run(Arc::clone(&ctx), listener));
         tokio::select! {
-            _ = serve => 0,
+            _ = &mut serve => 0,
             s = signal => {
                 eprintln!("kgroups broker: {s}: flushing and stopping");
+                // Stop accepting connections; requests in flight on open ones may still land
+                // before the process exits (in the page cache, as after a crash).
+                serve.abort();
                 if housekeeping::shutdown(Arc::clone(ctx.engine())).await { 0 } else { 1 }
             }
         }
