@@ -39,6 +39,8 @@ pub enum Error {
     Invalid(String),
     /// The disk refused a read or a write (a broker with a data directory).
     Storage(String),
+    /// A topic config override was refused (Kafka's INVALID_CONFIG); the text is Kafka's.
+    InvalidConfig(String),
 }
 
 impl fmt::Display for Error {
@@ -68,6 +70,7 @@ impl fmt::Display for Error {
             ),
             Error::Invalid(why) => write!(f, "invalid argument: {why}"),
             Error::Storage(why) => write!(f, "storage: {why}"),
+            Error::InvalidConfig(why) => write!(f, "invalid config: {why}"),
         }
     }
 }

@@ -1,8 +1,11 @@
 //! The command line of `kgroups broker`. Every flag can also come from a `KGROUPS_*` variable.
 
 use crate::broker::Config;
+use crate::partition::{DiskOptions, FlushPolicy};
+use crate::storage::LogConfig;
 use clap::Parser;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 
 /// kgroups broker: serves the Kafka protocol over TCP on the kgroups engine.
 ///
@@ -94,6 +97,53 @@ pub struct Args {
     #[arg(long, env = "KGROUPS_THREADS")]
     pub threads: Option<usize>,
 
+    /// Keep topics, records, committed offsets and producer ids in this directory, and recover
+    /// them from it on start (see README "Durability"). Without it, everything is in memory and
+    /// lost with the process.
+    #[arg(long, env = "KGROUPS_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    /// Fsync a partition once this many records were written since its last fsync; 1 fsyncs
+    /// before every acknowledgement (Kafka's `log.flush.interval.messages`). [default: never;
+    /// the page cache only] Needs --data-dir.
+    #[arg(long, env = "KGROUPS_FLUSH_MESSAGES", requires = "data_dir",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub flush_messages: Option<u64>,
+
+    /// Fsync records older than this many ms (Kafka's `log.flush.interval.ms`). [default: never;
+    /// the page cache only] Needs --data-dir.
+    #[arg(long, env = "KGROUPS_FLUSH_MS", requires = "data_dir",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub flush_ms: Option<u64>,
+
+    /// Broker default of the topic config `retention.ms`: delete segments whose newest record is
+    /// older than this; -1 keeps them forever (Kafka's `log.retention.ms`, 7 days). Needs --data-dir.
+    #[arg(long, env = "KGROUPS_LOG_RETENTION_MS", requires = "data_dir", default_value_t = crate::storage::SEVEN_DAYS_MS,
+          allow_negative_numbers = true)]
+    pub log_retention_ms: i64,
+
+    /// Broker default of `retention.bytes`: delete old segments while a partition is larger;
+    /// -1 means no limit (Kafka's `log.retention.bytes`). Needs --data-dir.
+    #[arg(long, env = "KGROUPS_LOG_RETENTION_BYTES", requires = "data_dir", default_value_t = -1,
+          allow_negative_numbers = true)]
+    pub log_retention_bytes: i64,
+
+    /// Broker default of `segment.bytes`: the size at which a segment file rolls (Kafka's
+    /// `log.segment.bytes`, 1 GiB). Needs --data-dir.
+    #[arg(long, env = "KGROUPS_LOG_SEGMENT_BYTES", requires = "data_dir",
+          default_value_t = crate::storage::DEFAULT_SEGMENT_BYTES)]
+    pub log_segment_bytes: u64,
+
+    /// Broker default of `segment.ms`: the age at which a segment rolls (Kafka's `log.roll.ms`,
+    /// 7 days). Needs --data-dir.
+    #[arg(long, env = "KGROUPS_LOG_ROLL_MS", requires = "data_dir", default_value_t = crate::storage::SEVEN_DAYS_MS)]
+    pub log_roll_ms: i64,
+
+    /// The most bytes of written batches a partition keeps in memory; older ones are read from
+    /// disk. Needs --data-dir.
+    #[arg(long, env = "KGROUPS_TAIL_BYTES", requires = "data_dir", default_value_t = 8 << 20)]
+    pub tail_bytes: u64,
+
     /// What to log to stderr: error, warn, info, debug, trace, or a tracing filter such as
     /// `kgroups=debug`.
     #[arg(long, env = "KGROUPS_LOG_LEVEL", default_value = "warn")]
@@ -106,6 +156,36 @@ impl Args {
         Config {
             default_partitions: self.partitions,
             ..Config::default()
+        }
+    }
+}
+
+impl Args {
+    /// The broker-wide topic config defaults (`--log-*`).
+    ///
+    /// # Errors
+    ///
+    /// The text of the first flag out of range.
+    pub fn log_defaults(&self) -> Result<LogConfig, String> {
+        let config = LogConfig {
+            segment_bytes: self.log_segment_bytes,
+            segment_ms: self.log_roll_ms,
+            retention_ms: self.log_retention_ms,
+            retention_bytes: self.log_retention_bytes.max(-1),
+            ..LogConfig::default()
+        };
+        config.validate().map_err(|e| e.to_string())?;
+        Ok(config)
+    }
+
+    /// How partitions use the disk (`--flush-*`, `--tail-bytes`).
+    pub fn disk_options(&self) -> DiskOptions {
+        DiskOptions {
+            flush: FlushPolicy {
+                messages: self.flush_messages,
+                ms: self.flush_ms,
+            },
+            tail_bytes: self.tail_bytes,
         }
     }
 }

@@ -1038,6 +1038,25 @@ impl Groups {
             .collect()
     }
 
+    /// Brings back a group stored before a restart: Empty, at `generation`, with its protocol
+    /// type and protocol, so that its members rejoin into the next generation and commits of
+    /// older generations stay fenced. A group that exists already is left alone.
+    pub fn restore(
+        &self,
+        group: &str,
+        generation: i32,
+        protocol_type: Option<String>,
+        protocol: Option<String>,
+    ) {
+        lock(&self.map).entry(group.to_string()).or_insert_with(|| {
+            let mut g = Group::new();
+            g.generation = generation.max(0);
+            g.protocol_type = protocol_type;
+            g.protocol = protocol;
+            Arc::new(Mutex::new(g))
+        });
+    }
+
     /// Deletes an empty group: NON_EMPTY_GROUP while it has members. `Ok(false)` if it was not a
     /// classic group.
     pub fn delete(&self, group: &str) -> Result<bool, i16> {

@@ -5,6 +5,7 @@ use super::classic::{ClassicConfig, Groups};
 use super::consumer::{ConsumerConfig, ConsumerGroups};
 use crate::broker::Broker;
 use crate::clock::{Millis, MonotonicClock};
+use crate::storage::GroupType;
 use std::sync::Arc;
 
 /// The broker id this single broker reports in Metadata, FindCoordinator and DescribeCluster.
@@ -93,13 +94,26 @@ impl Context {
 
     /// A context over an engine another front may serve too (e.g. an `Arc<Node>`).
     pub fn with_engine(engine: Engine, config: FrontConfig) -> Self {
+        let classic = Groups::new(config.classic.clone());
+        // A durable broker's classic groups come back Empty with their generation.
+        for (group, meta) in (*engine).as_ref().stored_groups() {
+            if meta.group_type == GroupType::Classic {
+                let protocol_type = Some(meta.protocol_type).filter(|t| !t.is_empty());
+                classic.restore(&group, meta.generation, protocol_type, meta.protocol);
+            }
+        }
         Context {
             engine,
-            classic: Groups::new(config.classic.clone()),
+            classic,
             consumer: ConsumerGroups::new(config.consumer.clone()),
             config,
             clock: MonotonicClock::new(),
         }
+    }
+
+    /// The engine, shared.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
     }
 
     /// The engine.
@@ -113,7 +127,11 @@ impl Context {
     }
 
     /// A producer id and epoch for InitProducerId (the engine's).
-    pub fn init_producer_id(&self) -> (i64, i16) {
+    ///
+    /// # Errors
+    ///
+    /// As [`Broker::init_producer_id`].
+    pub fn init_producer_id(&self) -> Result<(i64, i16), crate::error::Error> {
         self.broker().init_producer_id()
     }
 }

@@ -22,6 +22,7 @@
 //! - [`alloc`]: the binary's allocator, so that an absurd array length in a request cannot abort
 //!   the process.
 //! - [`args`]: the command line.
+//! - [`housekeeping`]: with `--data-dir`, retention, flushes, checkpoints and the clean shutdown.
 //!
 //! Every message is encoded and decoded by the `kafka-protocol` crate (0.18, Kafka 4.1 schemas);
 //! nothing here hand-rolls the codec. Kafka facts cited in the docs come from Kafka's protocol
@@ -34,6 +35,7 @@ pub mod conn;
 pub mod consumer;
 pub mod context;
 pub mod handlers;
+pub mod housekeeping;
 pub mod server;
 pub mod versions;
 
@@ -89,8 +91,29 @@ pub async fn bind(args: &Args) -> std::io::Result<(tokio::net::TcpListener, Arc<
             heartbeat_interval_ms: args.group_consumer_heartbeat_interval_ms,
         },
     };
-    let broker = Broker::new(args.config());
+    let broker = open_broker(args)?;
     Ok((listener, Arc::new(Context::new(broker, config))))
+}
+
+/// The engine the flags describe: in memory, or opened and recovered from `--data-dir`.
+///
+/// # Errors
+///
+/// `InvalidInput` for a bad `--log-*` flag; any error opening the data directory.
+pub fn open_broker(args: &Args) -> std::io::Result<Broker> {
+    let Some(dir) = &args.data_dir else {
+        return Ok(Broker::new(args.config()));
+    };
+    let defaults = args
+        .log_defaults()
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+    let storage = crate::topic::Storage::new(dir, defaults, args.disk_options());
+    let started = std::time::Instant::now();
+    let broker = Broker::open(args.config(), storage).map_err(|e| {
+        std::io::Error::other(format!("cannot open --data-dir {}: {e}", dir.display()))
+    })?;
+    tracing::info!(dir = %dir.display(), elapsed = ?started.elapsed(), "data directory opened");
+    Ok(broker)
 }
 
 /// `kgroups broker ARGS…`: parses `args` (without the program name and `broker`), serves until
@@ -134,7 +157,17 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> i32 {
         let (listener, ctx) = match bind(&args).await {
             Ok(x) => x,
             Err(e) => {
-                eprintln!("kgroups broker: cannot listen on {}: {e}", args.listen);
+                eprintln!("kgroups broker: cannot start on {}: {e}", args.listen);
+                return 1;
+            }
+        };
+        // With a data directory, SIGTERM and SIGINT stop cleanly: handlers are in place before
+        // the address is announced.
+        let signal = match args.data_dir.as_ref().map(|_| housekeeping::signalled()) {
+            None => None,
+            Some(Ok(s)) => Some(s),
+            Some(Err(e)) => {
+                eprintln!("kgroups broker: cannot handle signals: {e}");
                 return 1;
             }
         };
@@ -143,7 +176,22 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> i32 {
             .map_or_else(|_| args.listen.to_string(), |a| a.to_string());
         eprintln!("kgroups broker listening on {bound}");
         tracing::info!(?args, "kgroups broker started");
-        server::run(ctx, listener).await;
-        0
+        // In memory, housekeeping applies only the retention a topic was given.
+        tokio::spawn(housekeeping::run(Arc::clone(ctx.engine()), args.flush_ms));
+        let Some(signal) = signal else {
+            server::run(ctx, listener).await;
+            return 0;
+        };
+        let mut serve = tokio::spawn(server::run(Arc::clone(&ctx), listener));
+        tokio::select! {
+            _ = &mut serve => 0,
+            s = signal => {
+                eprintln!("kgroups broker: {s}: flushing and stopping");
+                // Stop accepting connections; requests in flight on open ones may still land
+                // before the process exits (in the page cache, as after a crash).
+                serve.abort();
+                if housekeeping::shutdown(Arc::clone(ctx.engine())).await { 0 } else { 1 }
+            }
+        }
     })
 }

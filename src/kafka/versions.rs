@@ -45,6 +45,7 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DescribeCluster, 0, 1),
     (ApiKey::ConsumerGroupHeartbeat, 0, 1),
     (ApiKey::ConsumerGroupDescribe, 0, 1),
+    (ApiKey::IncrementalAlterConfigs, 0, 1),
 ];
 
 /// The (lowest, highest) version of `key` this broker accepts, or `None` if it does not serve it.
@@ -103,7 +104,10 @@ mod tests {
         within::<ConsumerGroupDescribeRequest, ConsumerGroupDescribeResponse>(
             ApiKey::ConsumerGroupDescribe,
         );
-        assert_eq!(SUPPORTED.len(), 23);
+        within::<IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse>(
+            ApiKey::IncrementalAlterConfigs,
+        );
+        assert_eq!(SUPPORTED.len(), 24);
     }
 
     #[test]

@@ -31,7 +31,10 @@ use crate::partition::{Appends, Key, Partition};
 use crate::partitioner::partition_for;
 use crate::storage::LogConfig;
 use crossbeam_utils::CachePadded;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+
+/// A topic's config overrides: Kafka config name → value text (`retention.ms` → `"60000"`).
+pub type Overrides = BTreeMap<String, String>;
 
 /// The default partition count of a topic created on first use.
 pub const DEFAULT_PARTITIONS: u32 = 8;
@@ -44,8 +47,9 @@ pub struct Topic {
     partitions: Box<[Partition]>,
     /// The next round-robin choice for a record without a key.
     next: CachePadded<AtomicU64>,
-    /// Its log config (retention, segments), applied by housekeeping and, on disk, by storage.
-    config: Mutex<LogConfig>,
+    /// Its log config (retention, segments), applied by housekeeping and, on disk, by storage;
+    /// and the overrides it was made from (what DescribeConfigs shows as the topic's own).
+    config: Mutex<(LogConfig, Overrides)>,
 }
 
 impl Topic {
@@ -72,6 +76,7 @@ impl Topic {
                 .map(|_| Partition::with_appends(appends.clone()))
                 .collect(),
             LogConfig::default(),
+            Overrides::new(),
         )
     }
 
@@ -81,6 +86,7 @@ impl Topic {
         id: [u8; 16],
         partitions: Box<[Partition]>,
         config: LogConfig,
+        overrides: Overrides,
     ) -> Self {
         debug_assert!(!partitions.is_empty());
         Topic {
@@ -88,23 +94,29 @@ impl Topic {
             id,
             partitions,
             next: CachePadded::new(AtomicU64::new(0)),
-            config: Mutex::new(config),
+            config: Mutex::new((config, overrides)),
         }
     }
 
     /// Its log config: Kafka's topic configs (`retention.ms`, `retention.bytes`, `segment.bytes`,
     /// `segment.ms`, …), the broker's defaults where not set for the topic.
     pub fn config(&self) -> LogConfig {
-        *lock(&self.config)
+        lock(&self.config).0
     }
 
-    /// Replaces its log config (Kafka's IncrementalAlterConfigs), on disk too.
+    /// The topic's own config overrides (the broker defaults apply to every other config).
+    pub fn overrides(&self) -> Overrides {
+        lock(&self.config).1.clone()
+    }
+
+    /// Replaces its log config (Kafka's IncrementalAlterConfigs), on disk too; `overrides` are
+    /// what it was made from.
     ///
     /// # Errors
     ///
     /// [`Error::Invalid`] for a config out of range; [`Error::Storage`] if a partition's log
     /// refused it.
-    pub fn set_config(&self, config: LogConfig) -> Result<(), Error> {
+    pub fn set_config(&self, config: LogConfig, overrides: Overrides) -> Result<(), Error> {
         config
             .validate()
             .map_err(|e| Error::Invalid(e.to_string()))?;
@@ -115,7 +127,7 @@ impl Topic {
                     .map_err(|e| Error::Storage(e.to_string()))?;
             }
         }
-        *current = config;
+        *current = (config, overrides);
         Ok(())
     }
 
@@ -180,6 +192,14 @@ impl std::fmt::Debug for Topic {
             .field("name", &self.name)
             .field("partitions", &self.partitions.len())
             .finish_non_exhaustive()
+    }
+}
+
+/// Kafka's INVALID_CONFIG text of a storage config error (its `Display` without our prefix).
+fn invalid_config_text(e: crate::storage::StorageError) -> String {
+    match e {
+        crate::storage::StorageError::InvalidConfig(why) => why,
+        other => other.to_string(),
     }
 }
 
@@ -265,7 +285,7 @@ impl Topics {
         if let Some(topic) = self.get(name) {
             return Ok(topic);
         }
-        self.insert(name, self.default_partitions, false, None)
+        self.insert(name, self.default_partitions, false, Overrides::new())
     }
 
     /// Creates a topic explicitly. Creating an existing topic with the same count is a no-op; with a
@@ -276,38 +296,74 @@ impl Topics {
                 "topic {name:?} needs at least one partition"
             )));
         }
-        self.insert(name, partitions, true, None)
+        self.insert(name, partitions, true, Overrides::new())
     }
 
-    /// [`Topics::create`] with a log config of the topic's own (Kafka's CreateTopics with
-    /// configs); an existing topic keeps its config.
+    /// [`Topics::create`] with config overrides of the topic's own over the defaults (Kafka's
+    /// CreateTopics with configs); an existing topic keeps its config.
     ///
     /// # Errors
     ///
-    /// As [`Topics::create`]; [`Error::Invalid`] for a config out of range; [`Error::Storage`] if
-    /// the partitions could not be created on disk.
+    /// As [`Topics::create`]; [`Error::InvalidConfig`] with Kafka's text for an override that
+    /// [`LogConfig::with_overrides`] refuses; [`Error::Storage`] if the partitions could not be
+    /// created on disk.
     pub fn create_with(
         &self,
         name: &str,
         partitions: u32,
-        config: LogConfig,
+        overrides: Overrides,
     ) -> Result<Arc<Topic>, Error> {
         if partitions == 0 {
             return Err(Error::Invalid(format!(
                 "topic {name:?} needs at least one partition"
             )));
         }
-        config
-            .validate()
-            .map_err(|e| Error::Invalid(e.to_string()))?;
-        self.insert(name, partitions, true, Some(config))
+        self.config_for(&overrides)?;
+        self.insert(name, partitions, true, overrides)
     }
 
-    /// The log config of a topic created without one: the storage's defaults, or Kafka's.
+    /// The log config a topic with `overrides` gets.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidConfig`] with Kafka's text (see [`LogConfig::with_overrides`]).
+    pub fn config_for(&self, overrides: &Overrides) -> Result<LogConfig, Error> {
+        self.default_config()
+            .with_overrides(overrides)
+            .map_err(|e| Error::InvalidConfig(invalid_config_text(e)))
+    }
+
+    /// Replaces the config overrides of the topic `name` (Kafka's IncrementalAlterConfigs after
+    /// its SET and DELETE are applied): checked, stored in the topics file first with a data
+    /// directory, then applied to every partition.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownTopic`]; [`Error::InvalidConfig`]; [`Error::Storage`] if the topics file
+    /// or a partition log refused it.
+    pub fn alter_configs(&self, name: &str, overrides: Overrides) -> Result<(), Error> {
+        let _serial = lock(&self.create);
+        let topic = self
+            .get(name)
+            .ok_or_else(|| Error::UnknownTopic(name.to_string()))?;
+        let config = self.config_for(&overrides)?;
+        if let Some(storage) = &self.storage {
+            storage.record(name, topic.id(), topic.partition_count(), &overrides)?;
+        }
+        topic.set_config(config, overrides)
+    }
+
+    /// The log config of a topic created without overrides: the storage's defaults (the
+    /// broker's `--log-*` flags); in memory, Kafka's defaults except `retention.ms` -1: an
+    /// in-memory broker deletes nothing unless a topic's own config says so.
     pub fn default_config(&self) -> LogConfig {
-        self.storage
-            .as_ref()
-            .map_or_else(LogConfig::default, |s| s.defaults)
+        self.storage.as_ref().map_or_else(
+            || LogConfig {
+                retention_ms: -1,
+                ..LogConfig::default()
+            },
+            |s| s.defaults,
+        )
     }
 
     /// Inserts `name` unless present. With `exact`, an existing topic must have `partitions`.
@@ -317,7 +373,7 @@ impl Topics {
         name: &str,
         partitions: u32,
         exact: bool,
-        config: Option<LogConfig>,
+        overrides: Overrides,
     ) -> Result<Arc<Topic>, Error> {
         let _serial = lock(&self.create);
         let current = self.map.load_full();
@@ -330,17 +386,34 @@ impl Topics {
             }
             return Ok(topic.clone());
         }
-        let config = config.unwrap_or_else(|| self.default_config());
+        let config = self.config_for(&overrides)?;
+        let id = new_id();
         let topic = Arc::new(match &self.storage {
             None => Topic::from_parts(
                 name,
-                new_id(),
+                id,
                 (0..partitions)
                     .map(|_| Partition::with_appends(self.appends.clone()))
                     .collect(),
                 config,
+                overrides,
             ),
-            Some(storage) => storage.create(name, new_id(), partitions, config, &self.appends)?,
+            Some(storage) => {
+                // The topics file first: a topic is durable before any client sees it.
+                let topic = storage.create(
+                    name,
+                    id,
+                    partitions,
+                    config,
+                    overrides.clone(),
+                    &self.appends,
+                )?;
+                if let Err(e) = storage.record(name, id, partitions, &overrides) {
+                    storage.remove(&topic);
+                    return Err(e);
+                }
+                topic
+            }
         });
         let mut next = TopicMap::clone(&current);
         next.insert(name.into(), topic.clone());
@@ -355,6 +428,12 @@ impl Topics {
         let _serial = lock(&self.create);
         let current = self.map.load_full();
         let topic = current.get(name)?.clone();
+        if let Some(storage) = &self.storage {
+            if let Err(e) = storage.forget(name) {
+                tracing::error!("deleting topic {name:?}: {e}");
+                return None;
+            }
+        }
         let mut next = TopicMap::clone(&current);
         next.remove(name);
         self.map.store(Arc::new(next));

@@ -219,3 +219,20 @@ pub fn scenario_in(mut cmd: Command, script_name: &str, scenario: &str, extra: &
     );
     eprintln!("{scenario}: {}", stdout.trim());
 }
+
+impl Broker {
+    /// The broker's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends `signal` (`TERM`, `KILL`, …) with kill(1) and waits for the process to end; returns
+    /// whether it exited with status 0.
+    pub fn stop(&mut self, signal: &str) -> bool {
+        let _ = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.child.id().to_string())
+            .status();
+        self.child.wait().is_ok_and(|s| s.success())
+    }
+}

@@ -4,11 +4,15 @@
 //! Kafka's rule; INVALID_PARTITIONS (37) for a count below 1 (other than -1, the default
 //! `--partitions`) or above 65536; INVALID_REPLICATION_FACTOR (38) for anything but 1 or -1,
 //! since there is one broker. Manual assignments set the count (every replica must be broker 0).
-//! `validate_only` checks without creating. Topic configs are accepted and ignored.
+//! `validate_only` checks without creating. Topic configs (`retention.ms`, `retention.bytes`,
+//! `segment.bytes`, `segment.ms`) become the topic's overrides, kept in the topics file with a
+//! data directory; an unknown name, a null value or a value out of range is INVALID_CONFIG (40)
+//! with Kafka's message, and creates nothing.
 
 use super::{sb, valid_topic_name};
 use crate::error::Error;
 use crate::kafka::context::{Context, NODE_ID};
+use crate::topic::Overrides;
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::create_topics_response::CreatableTopicResult;
 use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
@@ -58,15 +62,42 @@ fn create(
             format!("replication factor {rf}: one broker"),
         ));
     }
+    let mut overrides = Overrides::new();
+    for c in &t.configs {
+        let Some(value) = &c.value else {
+            return Err((
+                E::InvalidConfig,
+                format!("Null value not supported for topic configs: {}", &*c.name),
+            ));
+        };
+        overrides.insert(c.name.to_string(), value.to_string());
+    }
+    let topics = ctx.broker().topics();
+    if let Err(e) = topics.config_for(&overrides) {
+        return Err((E::InvalidConfig, config_text(e)));
+    }
     if validate_only {
         return Ok((partitions as u32, [0; 16]));
     }
-    match ctx.broker().topics().create(name, partitions as u32) {
+    let created = super::blocking_if_durable(ctx, || {
+        topics.create_with(name, partitions as u32, overrides)
+    });
+    match created {
         Ok(topic) => Ok((partitions as u32, topic.id())),
         Err(Error::TopicExists { .. }) => {
             Err((E::TopicAlreadyExists, "created concurrently".into()))
         }
+        Err(e @ Error::InvalidConfig(_)) => Err((E::InvalidConfig, config_text(e))),
+        Err(e @ Error::Storage(_)) => Err((E::KafkaStorageError, e.to_string())),
         Err(e) => Err((E::InvalidRequest, e.to_string())),
+    }
+}
+
+/// Kafka's text of a config error (without our `Display` prefix).
+pub(crate) fn config_text(e: Error) -> String {
+    match e {
+        Error::InvalidConfig(why) => why,
+        other => other.to_string(),
     }
 }
 

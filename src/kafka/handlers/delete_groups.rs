@@ -1,9 +1,11 @@
 //! DeleteGroups (key 42, v0–2): deletes empty groups with their committed offsets.
 //! NON_EMPTY_GROUP (68) while a group has members (classic or engine), GROUP_ID_NOT_FOUND (69)
-//! for a group nobody knows.
+//! for a group nobody knows. With a data directory the deletion is appended to the offsets
+//! journal before the answer (KAFKA_STORAGE_ERROR, 56, if it refuses).
 
 use crate::error::Error;
 use crate::kafka::context::Context;
+use crate::storage::OffsetRecord;
 use kafka_protocol::messages::delete_groups_response::DeletableGroupResult;
 use kafka_protocol::messages::{DeleteGroupsRequest, DeleteGroupsResponse};
 use kafka_protocol::ResponseError as E;
@@ -13,13 +15,24 @@ fn delete(ctx: &Context, group: &str) -> i16 {
         Ok(was) => was,
         Err(code) => return code,
     };
-    match ctx.broker().groups().delete_group(group, ctx.now()) {
+    let code = match ctx.broker().groups().delete_group(group, ctx.now()) {
         Ok(()) => 0,
         Err(Error::UnknownGroup(_)) if classic => 0,
         Err(Error::UnknownGroup(_)) => E::GroupIdNotFound.code(),
         Err(Error::GroupNotEmpty(_)) => E::NonEmptyGroup.code(),
         Err(_) => E::UnknownServerError.code(),
+    };
+    if code == 0 {
+        let record = [OffsetRecord::GroupDelete {
+            group: group.to_string(),
+        }];
+        let durable = super::blocking_if_durable(ctx, || ctx.broker().record_offsets(&record));
+        if let Err(e) = durable {
+            tracing::error!(group, "DeleteGroups not durable: {e}");
+            return E::KafkaStorageError.code();
+        }
     }
+    code
 }
 
 /// One result per group.

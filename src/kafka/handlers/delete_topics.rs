@@ -27,7 +27,8 @@ pub fn handle(ctx: &Context, version: i16, req: DeleteTopicsRequest) -> DeleteTo
                     E::PolicyViolation.code(),
                     "the engine's default topic is never deleted",
                 )
-            } else if ctx.broker().topics().delete(&name).is_some() {
+            } else if super::blocking_if_durable(ctx, || ctx.broker().delete_topic(&name)).is_some()
+            {
                 tracing::info!(topic = %&*name, "deleted by DeleteTopics");
                 (0, "")
             } else {

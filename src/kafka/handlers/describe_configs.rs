@@ -3,11 +3,16 @@
 //!
 //! Resource types are Kafka's: 2 = topic (UNKNOWN_TOPIC_OR_PARTITION if it does not exist),
 //! 4 = broker (its name is the broker id, "0", or empty); others get INVALID_REQUEST (42).
-//! `configuration_keys` filters by name. Sources: 5 = DEFAULT_CONFIG for topics, 4 =
-//! STATIC_BROKER_CONFIG for the broker. Types (v3+): 1 boolean, 2 string, 3 int, 5 long.
+//! `configuration_keys` filters by name. A topic's `retention.ms`, `retention.bytes`,
+//! `segment.bytes` and `segment.ms` are its values in force (IncrementalAlterConfigs changes
+//! them): source 1 = DYNAMIC_TOPIC_CONFIG where the topic overrides it, else 5 = DEFAULT_CONFIG
+//! (the broker's `--log-*` flags); its other configs are read-only, source 5. The broker's are 4
+//! = STATIC_BROKER_CONFIG. Types (v3+): 1 boolean, 2 string, 3 int, 5 long.
 
 use super::sb;
 use crate::kafka::context::Context;
+use crate::storage::{describe_topic_configs, SEGMENT_BYTES};
+use crate::topic::Topic;
 use kafka_protocol::messages::describe_configs_response::{
     DescribeConfigsResourceResult, DescribeConfigsResult,
 };
@@ -17,23 +22,33 @@ use kafka_protocol::ResponseError as E;
 const TOPIC: i8 = 2;
 const BROKER: i8 = 4;
 
-/// (name, value, config type) of a topic.
-fn topic_configs() -> Vec<(&'static str, String, i8)> {
-    vec![
-        ("cleanup.policy", "delete".into(), 2),
-        ("compression.type", "producer".into(), 2),
-        ("max.message.bytes", "1048588".into(), 3),
-        ("message.timestamp.type", "CreateTime".into(), 2),
-        ("min.insync.replicas", "1".into(), 3),
-        ("retention.bytes", "-1".into(), 5),
-        ("retention.ms", "-1".into(), 5),
-    ]
+/// A config as described: (name, value, config type, source, read-only).
+type Described = (&'static str, String, i8, i8, bool);
+
+/// A topic's configs, sorted by name.
+fn topic_configs(ctx: &Context, topic: &Topic) -> Vec<Described> {
+    let mut out: Vec<Described> = vec![
+        ("cleanup.policy", "delete".into(), 2, 5, true),
+        ("compression.type", "producer".into(), 2, 5, true),
+        ("max.message.bytes", "1048588".into(), 3, 5, true),
+        ("message.timestamp.type", "CreateTime".into(), 2, 5, true),
+        ("min.insync.replicas", "1".into(), 3, 5, true),
+    ];
+    let defaults = ctx.broker().topics().default_config();
+    for c in describe_topic_configs(&defaults, topic.overrides()) {
+        let kind = if c.name == SEGMENT_BYTES { 3 } else { 5 };
+        let source = if c.overridden { 1 } else { 5 };
+        out.push((c.name, c.value, kind, source, false));
+    }
+    out.sort_by_key(|c| c.0);
+    out
 }
 
-fn broker_configs(ctx: &Context) -> Vec<(&'static str, String, i8)> {
+fn broker_configs(ctx: &Context) -> Vec<Described> {
+    let d = ctx.broker().topics().default_config();
     let c = &ctx.config;
     let host_port = format!("PLAINTEXT://{}:{}", c.advertised_host, c.advertised_port);
-    vec![
+    let mut out = vec![
         ("advertised.listeners", host_port, 2),
         ("auto.create.topics.enable", "true".into(), 1),
         ("broker.id", "0".into(), 3),
@@ -65,7 +80,17 @@ fn broker_configs(ctx: &Context) -> Vec<(&'static str, String, i8)> {
             c.max_request_bytes.to_string(),
             3,
         ),
-    ]
+    ];
+    out.extend([
+        ("log.retention.bytes", d.retention_bytes.to_string(), 5),
+        ("log.retention.ms", d.retention_ms.to_string(), 5),
+        ("log.roll.ms", d.segment_ms.to_string(), 5),
+        ("log.segment.bytes", d.segment_bytes.to_string(), 3),
+    ]);
+    out.sort_by_key(|c| c.0);
+    out.into_iter()
+        .map(|(name, value, kind)| (name, value, kind, 4, true))
+        .collect()
 }
 
 /// Each resource's settings.
@@ -77,17 +102,17 @@ pub fn handle(ctx: &Context, req: DescribeConfigsRequest) -> DescribeConfigsResp
             let out = DescribeConfigsResult::default()
                 .with_resource_type(r.resource_type)
                 .with_resource_name(r.resource_name.clone());
-            let (configs, source) = match r.resource_type {
-                TOPIC if ctx.broker().topics().get(&r.resource_name).is_some() => {
-                    (topic_configs(), 5)
-                }
-                TOPIC => {
-                    return out
-                        .with_error_code(E::UnknownTopicOrPartition.code())
-                        .with_error_message(Some(sb("no such topic")))
-                }
+            let configs = match r.resource_type {
+                TOPIC => match ctx.broker().topics().get(&r.resource_name) {
+                    Some(topic) => topic_configs(ctx, &topic),
+                    None => {
+                        return out
+                            .with_error_code(E::UnknownTopicOrPartition.code())
+                            .with_error_message(Some(sb("no such topic")))
+                    }
+                },
                 BROKER if r.resource_name.is_empty() || &*r.resource_name == "0" => {
-                    (broker_configs(ctx), 4)
+                    broker_configs(ctx)
                 }
                 _ => {
                     return out
@@ -103,12 +128,12 @@ pub fn handle(ctx: &Context, req: DescribeConfigsRequest) -> DescribeConfigsResp
             out.with_configs(
                 configs
                     .into_iter()
-                    .filter(|(name, _, _)| wanted(name))
-                    .map(|(name, value, kind)| {
+                    .filter(|(name, ..)| wanted(name))
+                    .map(|(name, value, kind, source, read_only)| {
                         DescribeConfigsResourceResult::default()
                             .with_name(sb(name))
                             .with_value(Some(sb(&value)))
-                            .with_read_only(true)
+                            .with_read_only(read_only)
                             .with_config_source(source)
                             .with_config_type(kind)
                     })

@@ -10,6 +10,7 @@
 use super::{sb, Conn};
 use crate::kafka::classic::{JoinOutcome, JoinParams};
 use crate::kafka::context::Context;
+use crate::storage::{GroupMetadata, GroupType, OffsetRecord};
 use kafka_protocol::messages::join_group_response::JoinGroupResponseMember;
 use kafka_protocol::messages::{JoinGroupRequest, JoinGroupResponse, RequestHeader};
 use kafka_protocol::ResponseError as E;
@@ -65,6 +66,22 @@ pub async fn handle(
             ..JoinOutcome::default()
         })
         .await;
+    if outcome.error == 0 && outcome.member_id == outcome.leader && ctx.broker().durable_offsets() {
+        // One record per generation: the leader's answer carries it.
+        let record = [OffsetRecord::Group {
+            group: req.group_id.to_string(),
+            metadata: GroupMetadata {
+                group_type: GroupType::Classic,
+                generation: outcome.generation,
+                protocol_type: outcome.protocol_type.clone().unwrap_or_default(),
+                protocol: outcome.protocol.clone(),
+            },
+        }];
+        let durable = super::blocking_if_durable(ctx, || ctx.broker().record_offsets(&record));
+        if let Err(e) = durable {
+            tracing::error!(group = %&*req.group_id, "group metadata not durable: {e}");
+        }
+    }
     response(outcome, version)
 }
 

@@ -82,17 +82,19 @@ pub fn handle(ctx: &Context, version: i16, req: MetadataRequest) -> MetadataResp
                     None if !valid_topic_name(&name) => {
                         topic_entry(&name, E::InvalidTopicException.code())
                     }
-                    None if auto_create => match topics.get_or_create(&name) {
-                        Ok(topic) => {
-                            let topic: Arc<Topic> = topic;
-                            tracing::info!(topic = %&*name, "auto-created by Metadata");
-                            described(&topic)
+                    None if auto_create => {
+                        match super::blocking_if_durable(ctx, || topics.get_or_create(&name)) {
+                            Ok(topic) => {
+                                let topic: Arc<Topic> = topic;
+                                tracing::info!(topic = %&*name, "auto-created by Metadata");
+                                described(&topic)
+                            }
+                            Err(e) => {
+                                tracing::warn!(topic = %&*name, "auto-create failed: {e}");
+                                topic_entry(&name, E::KafkaStorageError.code())
+                            }
                         }
-                        Err(e) => {
-                            tracing::warn!(topic = %&*name, "auto-create failed: {e}");
-                            topic_entry(&name, E::KafkaStorageError.code())
-                        }
-                    },
+                    }
                     None => topic_entry(&name, E::UnknownTopicOrPartition.code()),
                 }
             })

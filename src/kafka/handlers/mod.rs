@@ -17,6 +17,7 @@ pub mod describe_groups;
 pub mod fetch;
 pub mod find_coordinator;
 pub mod heartbeat;
+pub mod incremental_alter_configs;
 pub mod init_producer_id;
 pub mod join_group;
 pub mod leave_group;
@@ -86,7 +87,12 @@ pub async fn dispatch(
         RequestKind::InitProducerId(r) => {
             ResponseKind::InitProducerId(init_producer_id::handle(ctx, r))
         }
-        RequestKind::Produce(r) => return produce::handle(ctx, r).map(ResponseKind::Produce),
+        RequestKind::IncrementalAlterConfigs(r) => {
+            ResponseKind::IncrementalAlterConfigs(incremental_alter_configs::handle(ctx, r))
+        }
+        RequestKind::Produce(r) => {
+            return blocking_if_durable(ctx, || produce::handle(ctx, r)).map(ResponseKind::Produce)
+        }
         RequestKind::Fetch(r) => ResponseKind::Fetch(fetch::handle(ctx, v, r).await),
         RequestKind::ListOffsets(r) => ResponseKind::ListOffsets(list_offsets::handle(ctx, v, r)),
         RequestKind::ConsumerGroupHeartbeat(r) => ResponseKind::ConsumerGroupHeartbeat(
@@ -134,6 +140,9 @@ pub fn error_response(request: &RequestKind, version: i16, code: i16) -> Respons
         RequestKind::InitProducerId(_) => {
             ResponseKind::InitProducerId(init_producer_id::error(code))
         }
+        RequestKind::IncrementalAlterConfigs(r) => {
+            ResponseKind::IncrementalAlterConfigs(incremental_alter_configs::error(r, code))
+        }
         RequestKind::Produce(r) => ResponseKind::Produce(produce::error(r, code)),
         RequestKind::Fetch(r) => ResponseKind::Fetch(fetch::error(r, code)),
         RequestKind::ListOffsets(r) => ResponseKind::ListOffsets(list_offsets::error(r, code)),
@@ -145,6 +154,19 @@ pub fn error_response(request: &RequestKind, version: i16, code: i16) -> Respons
         }
         // Not reachable: the connection closes on kinds it does not serve.
         _ => ResponseKind::ApiVersions(api_versions::error(code)),
+    }
+}
+
+/// Runs `f`, which does file I/O on a durable broker, without stalling the reactor: on a
+/// multi-thread runtime through `block_in_place` (the worker hands its other tasks over first);
+/// in memory, or on a current-thread runtime (in-process tests), directly.
+pub(crate) fn blocking_if_durable<R>(ctx: &Context, f: impl FnOnce() -> R) -> R {
+    let multi = tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+    if multi && ctx.broker().topics().storage().is_some() {
+        tokio::task::block_in_place(f)
+    } else {
+        f()
     }
 }
 

@@ -16,16 +16,24 @@
 //! consumers use it). Per partition: UNKNOWN_TOPIC_OR_PARTITION (3) for a topic or partition that
 //! does not exist; INVALID_COMMIT_OFFSET_SIZE (28) for a negative offset, which the engine cannot
 //! hold. The leader epoch and metadata string are not kept (OffsetFetch returns -1 and "").
+//!
+//! With a data directory, the accepted partitions' offsets are appended to the offsets journal
+//! as one frame before any is committed or answered: a crash keeps all of them or none. If the
+//! journal refuses, every accepted partition gets KAFKA_STORAGE_ERROR (56) and nothing is
+//! committed. A consumer-protocol member's ownership is checked before the journal write, so a
+//! refused partition is never journaled.
 
 use crate::error::Error;
 use crate::kafka::consumer::EpochCheck;
 use crate::kafka::context::Context;
+use crate::storage::{CommittedOffset, OffsetRecord};
 use kafka_protocol::messages::offset_commit_request::OffsetCommitRequestTopic;
 use kafka_protocol::messages::offset_commit_response::{
     OffsetCommitResponsePartition, OffsetCommitResponseTopic,
 };
 use kafka_protocol::messages::{OffsetCommitRequest, OffsetCommitResponse};
 use kafka_protocol::ResponseError as E;
+use std::sync::Arc;
 
 fn commit_all(
     ctx: &Context,
@@ -33,35 +41,89 @@ fn commit_all(
     member: Option<&str>,
     topics: &[OffsetCommitRequestTopic],
 ) -> Vec<Vec<i16>> {
-    topics
+    // A consumer-protocol member may commit only what it owns (pending revocation included).
+    let view = member.map(|m| ctx.broker().groups().member_view(group, m, ctx.now()));
+    // Check every partition first, and make the accepted ones durable in one journal frame
+    // before any is committed: all of them are kept, or (KAFKA_STORAGE_ERROR) none.
+    let mut accepted = Vec::new();
+    let mut codes: Vec<Vec<i16>> = topics
         .iter()
-        .map(|t| {
+        .enumerate()
+        .map(|(ti, t)| {
             let topic = ctx.broker().topics().get(&t.name);
             t.partitions
                 .iter()
-                .map(|p| {
+                .enumerate()
+                .map(|(pi, p)| {
                     let Some(topic) = &topic else {
                         return E::UnknownTopicOrPartition.code();
                     };
                     if p.committed_offset < 0 {
                         return E::InvalidCommitOffsetSize.code();
                     }
-                    let partition = u32::try_from(p.partition_index).unwrap_or(u32::MAX);
-                    let offset = p.committed_offset as u64;
-                    match ctx
-                        .broker()
-                        .groups()
-                        .commit_topic(group, member, topic, partition, offset)
-                    {
-                        Ok(()) => 0,
-                        Err(Error::Fenced { .. }) => E::StaleMemberEpoch.code(),
-                        Err(Error::UnknownMember { .. }) => E::UnknownMemberId.code(),
-                        Err(_) => E::UnknownTopicOrPartition.code(),
+                    let Ok(partition) = u32::try_from(p.partition_index) else {
+                        return E::UnknownTopicOrPartition.code();
+                    };
+                    if topic.partition(partition).is_err() {
+                        return E::UnknownTopicOrPartition.code();
                     }
+                    match &view {
+                        Some(Err(_)) => return E::UnknownMemberId.code(),
+                        Some(Ok(v))
+                            if !v
+                                .partitions
+                                .iter()
+                                .any(|(n, q)| *q == partition && n == topic.name()) =>
+                        {
+                            return E::StaleMemberEpoch.code();
+                        }
+                        _ => {}
+                    }
+                    accepted.push((ti, pi, Arc::clone(topic), partition, p));
+                    0
                 })
                 .collect()
         })
-        .collect()
+        .collect();
+    if ctx.broker().durable_offsets() {
+        let now = crate::clock::wall_ms();
+        let records: Vec<OffsetRecord> = accepted
+            .iter()
+            .map(|(_, _, topic, _, p)| OffsetRecord::Commit {
+                group: group.to_string(),
+                topic: topic.name().to_string(),
+                partition: p.partition_index,
+                value: CommittedOffset {
+                    offset: p.committed_offset,
+                    leader_epoch: p.committed_leader_epoch,
+                    metadata: p.committed_metadata.as_deref().unwrap_or("").to_string(),
+                    commit_timestamp_ms: now,
+                },
+            })
+            .collect();
+        let durable = super::blocking_if_durable(ctx, || ctx.broker().record_offsets(&records));
+        if let Err(e) = durable {
+            tracing::error!(group, "OffsetCommit not durable: {e}");
+            for (ti, pi, ..) in &accepted {
+                codes[*ti][*pi] = E::KafkaStorageError.code();
+            }
+            return codes;
+        }
+    }
+    for (ti, pi, topic, partition, p) in accepted {
+        let offset = p.committed_offset as u64;
+        codes[ti][pi] = match ctx
+            .broker()
+            .groups()
+            .commit_topic(group, member, &topic, partition, offset)
+        {
+            Ok(()) => 0,
+            Err(Error::Fenced { .. }) => E::StaleMemberEpoch.code(),
+            Err(Error::UnknownMember { .. }) => E::UnknownMemberId.code(),
+            Err(_) => E::UnknownTopicOrPartition.code(),
+        };
+    }
+    codes
 }
 
 /// Commits every partition, or none when the member is fenced.

@@ -3,6 +3,7 @@
 //! GROUP_SUBSCRIBED_TO_TOPIC (86); a group nobody knows gets GROUP_ID_NOT_FOUND (69).
 
 use crate::kafka::context::Context;
+use crate::storage::OffsetRecord;
 use bytes::Buf;
 use kafka_protocol::messages::offset_delete_response::{
     OffsetDeleteResponsePartition, OffsetDeleteResponseTopic,
@@ -41,6 +42,7 @@ pub fn handle(ctx: &Context, req: OffsetDeleteRequest) -> OffsetDeleteResponse {
         return error(E::GroupIdNotFound.code());
     }
     let busy = subscribed(ctx, group);
+    let mut deleted = Vec::new();
     let topics = req
         .topics
         .iter()
@@ -56,7 +58,13 @@ pub fn handle(ctx: &Context, req: OffsetDeleteRequest) -> OffsetDeleteResponse {
                                 E::GroupSubscribedToTopic.code()
                             } else {
                                 if let Ok(i) = u32::try_from(p.partition_index) {
-                                    ctx.broker().groups().delete_offset(group, &t.name, i);
+                                    if ctx.broker().groups().delete_offset(group, &t.name, i) {
+                                        deleted.push(OffsetRecord::OffsetDelete {
+                                            group: group.to_string(),
+                                            topic: t.name.to_string(),
+                                            partition: p.partition_index,
+                                        });
+                                    }
                                 }
                                 0
                             };
@@ -68,6 +76,13 @@ pub fn handle(ctx: &Context, req: OffsetDeleteRequest) -> OffsetDeleteResponse {
                 )
         })
         .collect();
+    // The deletes are already in effect in memory; a journal that refuses them is logged: the
+    // offsets may come back after a restart.
+    let durable = super::blocking_if_durable(ctx, || ctx.broker().record_offsets(&deleted));
+    if let Err(e) = durable {
+        tracing::error!(group, "OffsetDelete not durable: {e}");
+        return error(E::KafkaStorageError.code());
+    }
     OffsetDeleteResponse::default().with_topics(topics)
 }
 

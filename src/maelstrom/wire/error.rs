@@ -111,7 +111,7 @@ impl From<Error> for WireError {
             | Error::GroupNotEmpty(_)
             | Error::InconsistentAssignor { .. } => Code::PreconditionFailed,
             Error::TopicExists { .. } => Code::KeyAlreadyExists,
-            Error::Invalid(_) => Code::MalformedRequest,
+            Error::Invalid(_) | Error::InvalidConfig(_) => Code::MalformedRequest,
             // Indefinite: a failed write may have happened in part.
             Error::Storage(_) => Code::Crash,
         };

@@ -4,6 +4,11 @@
 //! offset" per key, and the broker keeps the maximum ever committed for each key in a `DashMap`
 //! ([`Broker::commit_key`]). Those per-key offsets are independent of the groups' per-partition
 //! offsets ([`crate::group`]).
+//!
+//! With a data directory ([`Broker::open`]), the groups' committed offsets and metadata are
+//! kept in the offsets journal: see `broker/durable.rs`.
+
+mod durable;
 
 use crate::clock::Millis;
 use crate::error::Error;
@@ -42,7 +47,10 @@ pub struct Broker {
     default: Arc<Topic>,
     /// Maelstrom's per-key committed offsets: the maximum committed per key.
     keys: DashMap<Box<str>, u64>,
-    /// The next producer id that `init_producer_id` hands out.
+    /// The offsets journal, with a data directory.
+    offsets: Option<crate::storage::OffsetsJournal>,
+    /// The next producer id that `init_producer_id` hands out in memory (a durable broker takes
+    /// them from the blocks reserved in its topics file instead).
     producer_ids: AtomicU64,
 }
 
@@ -60,47 +68,82 @@ impl Broker {
     /// An in-memory broker with only the (empty) default topic.
     pub fn new(config: Config) -> Self {
         let topics = Topics::new(config.default_partitions);
-        Self::with_topics(config, topics).expect("an in-memory topic is always created")
+        Self::with_topics(config, topics, None).expect("an in-memory topic is always created")
     }
 
     /// A broker whose topics live in `storage` (a data directory), recovered from it: the topics
-    /// found there and their records, and the default topic created if absent.
+    /// found there and their records, the groups' committed offsets, and the default topic
+    /// created if absent.
     ///
     /// # Errors
     ///
-    /// [`Error::Storage`] if the data directory cannot be opened (see [`Topics::open`]).
+    /// [`Error::Storage`] if the data directory cannot be opened (see [`Topics::open`]) or its
+    /// offsets journal is damaged beyond a torn tail.
     pub fn open(config: Config, storage: Storage) -> Result<Self, Error> {
+        let journal = durable::open_journal(&storage)?;
         let topics = Topics::open(config.default_partitions, storage)?;
-        Self::with_topics(config, topics)
+        let broker = Self::with_topics(config, topics, Some(journal))?;
+        broker.load_offsets();
+        Ok(broker)
     }
 
-    fn with_topics(config: Config, topics: Topics) -> Result<Self, Error> {
+    fn with_topics(
+        config: Config,
+        topics: Topics,
+        offsets: Option<crate::storage::OffsetsJournal>,
+    ) -> Result<Self, Error> {
         let default = topics.get_or_create(&config.default_topic)?;
-        // Producer ids must never repeat across restarts of a durable broker: they start from
-        // the wall clock in ms × 2^12 (a restart is more than a millisecond later, and 4,096
-        // new producers per ms would be needed to catch up with it).
-        let first_id = if topics.storage().is_some() {
-            (crate::clock::wall_ms().max(0) as u64) << 12
-        } else {
-            0
-        };
         Ok(Broker {
             topics,
             groups: Coordinator::new(config.groups.clone()),
             config,
             default,
             keys: DashMap::with_hasher(ahash::RandomState::new()),
-            producer_ids: AtomicU64::new(first_id),
+            offsets,
+            producer_ids: AtomicU64::new(0),
         })
     }
 
     /// A new idempotent producer's (producer id, epoch): Kafka's InitProducerId without a
     /// transactional id. Ids are unique for the broker's life (and, with a data directory,
-    /// across restarts), and the epoch is 0.
-    pub fn init_producer_id(&self) -> (i64, i16) {
+    /// across restarts: see [`Storage::next_producer_id`]), and the epoch is 0.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Storage`] if a durable broker could not reserve new ids.
+    pub fn init_producer_id(&self) -> Result<(i64, i16), Error> {
+        if let Some(storage) = self.topics.storage() {
+            return Ok((storage.next_producer_id()?, 0));
+        }
         // Relaxed: only the RMW's atomicity matters (each id is handed out once).
         let id = self.producer_ids.fetch_add(1, Ordering::Relaxed);
-        ((id & i64::MAX as u64) as i64, 0)
+        Ok(((id & i64::MAX as u64) as i64, 0))
+    }
+
+    /// Background work of a durable broker at `now_ms` (wall clock): retention, roll and the
+    /// time-based flush policy (see [`Topics::housekeeping`]).
+    pub fn housekeeping(&self, now_ms: i64) {
+        self.topics.housekeeping(now_ms);
+        if self
+            .topics
+            .storage()
+            .is_some_and(|s| s.disk.flush.ms.is_some())
+        {
+            if let Err(e) = self.flush_offsets() {
+                tracing::error!("flush: {e}");
+            }
+        }
+    }
+
+    /// Fsyncs everything written and records the recovery points (see [`Topics::checkpoint`]).
+    /// A no-op in memory.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Storage`] if an fsync or a write failed.
+    pub fn checkpoint(&self) -> Result<(), Error> {
+        self.topics.checkpoint()?;
+        self.flush_offsets()
     }
 
     /// The topics.
