@@ -484,3 +484,82 @@ fn a_long_poll_returns_as_soon_as_records_arrive() {
     let resp: FetchResponse = call(&mut s, ApiKey::Fetch, 12, 3, &req);
     assert_eq!(resp.responses[0].partitions[0].error_code, 1);
 }
+
+fn delete_records(s: &mut TcpStream, topic: &str, offset: i64, corr: i32) -> (i16, i64) {
+    use kafka_protocol::messages::delete_records_request::{
+        DeleteRecordsPartition, DeleteRecordsTopic,
+    };
+    use kafka_protocol::messages::{DeleteRecordsRequest, DeleteRecordsResponse};
+    let req = DeleteRecordsRequest::default()
+        .with_timeout_ms(5000)
+        .with_topics(vec![DeleteRecordsTopic::default()
+            .with_name(TopicName(StrBytes::from_string(topic.to_string())))
+            .with_partitions(vec![DeleteRecordsPartition::default()
+                .with_partition_index(0)
+                .with_offset(offset)])]);
+    let resp: DeleteRecordsResponse = call(s, ApiKey::DeleteRecords, 2, corr, &req);
+    let p = &resp.topics[0].partitions[0];
+    (p.error_code, p.low_watermark)
+}
+
+/// The log start offset of partition 0 of `topic`, by ListOffsets earliest (-2).
+fn earliest(s: &mut TcpStream, topic: &str, corr: i32) -> i64 {
+    use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+    use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
+    let req = ListOffsetsRequest::default()
+        .with_replica_id(kafka_protocol::messages::BrokerId(-1))
+        .with_topics(vec![ListOffsetsTopic::default()
+            .with_name(TopicName(StrBytes::from_string(topic.to_string())))
+            .with_partitions(vec![ListOffsetsPartition::default()
+                .with_partition_index(0)
+                .with_timestamp(-2)])]);
+    let resp: ListOffsetsResponse = call(s, ApiKey::ListOffsets, 7, corr, &req);
+    let p = &resp.topics[0].partitions[0];
+    assert_eq!(p.error_code, 0);
+    p.offset
+}
+
+#[test]
+fn delete_records_moves_the_log_start_offset() {
+    let _one = serial();
+    let b = Broker::start(&["--partitions", "1"]);
+    let mut s = connect(&b);
+    create_topic(&mut s, "dr");
+    let resp: ProduceResponse = call(
+        &mut s,
+        ApiKey::Produce,
+        9,
+        2,
+        &produce_req("dr", -1, batch(10, -1, 0)),
+    );
+    assert_eq!(resp.responses[0].partition_responses[0].error_code, 0);
+    assert_eq!(delete_records(&mut s, "dr", 4, 3), (0, 4));
+    assert_eq!(earliest(&mut s, "dr", 4), 4);
+    // Below the start: nothing changes; above the high watermark: OFFSET_OUT_OF_RANGE.
+    assert_eq!(delete_records(&mut s, "dr", 2, 5), (0, 4));
+    assert_eq!(delete_records(&mut s, "dr", 11, 6).0, 1);
+    assert_eq!(delete_records(&mut s, "dr", -5, 7).0, 1);
+    assert_eq!(
+        delete_records(&mut s, "nope", 1, 8).0,
+        3,
+        "UNKNOWN_TOPIC_OR_PARTITION"
+    );
+    // A fetch below the new start is out of range; from it, the rest is there.
+    let req = FetchRequest::default()
+        .with_max_wait_ms(0)
+        .with_min_bytes(1)
+        .with_max_bytes(1 << 20)
+        .with_topics(vec![FetchTopic::default()
+            .with_topic(TopicName(StrBytes::from_static_str("dr")))
+            .with_partitions(vec![FetchPartition::default()
+                .with_partition(0)
+                .with_fetch_offset(1)
+                .with_partition_max_bytes(1 << 20)])]);
+    let resp: FetchResponse = call(&mut s, ApiKey::Fetch, 12, 9, &req);
+    let p = &resp.responses[0].partitions[0];
+    assert_eq!((p.error_code, p.log_start_offset), (1, 4));
+    // -1 is the high watermark: everything goes.
+    assert_eq!(delete_records(&mut s, "dr", -1, 10), (0, 10));
+    assert_eq!(earliest(&mut s, "dr", 11), 10);
+    still_serves(&b);
+}

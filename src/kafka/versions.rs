@@ -46,6 +46,7 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::ConsumerGroupHeartbeat, 0, 1),
     (ApiKey::ConsumerGroupDescribe, 0, 1),
     (ApiKey::IncrementalAlterConfigs, 0, 1),
+    (ApiKey::DeleteRecords, 0, 2),
 ];
 
 /// The (lowest, highest) version of `key` this broker accepts, or `None` if it does not serve it.
@@ -107,7 +108,8 @@ mod tests {
         within::<IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse>(
             ApiKey::IncrementalAlterConfigs,
         );
-        assert_eq!(SUPPORTED.len(), 24);
+        within::<DeleteRecordsRequest, DeleteRecordsResponse>(ApiKey::DeleteRecords);
+        assert_eq!(SUPPORTED.len(), 25);
     }
 
     #[test]

@@ -10,6 +10,7 @@ pub mod consumer_group_describe;
 pub mod consumer_group_heartbeat;
 pub mod create_topics;
 pub mod delete_groups;
+pub mod delete_records;
 pub mod delete_topics;
 pub mod describe_cluster;
 pub mod describe_configs;
@@ -101,6 +102,10 @@ pub async fn dispatch(
         RequestKind::ConsumerGroupDescribe(r) => {
             ResponseKind::ConsumerGroupDescribe(consumer_group_describe::handle(ctx, r))
         }
+        RequestKind::DeleteRecords(r) => {
+            let resp = blocking_if_durable(ctx, || delete_records::handle(ctx, r));
+            ResponseKind::DeleteRecords(resp)
+        }
         other => {
             // `versions::range` admits only the kinds above; this is a bug, not bad input.
             tracing::error!("no handler for {other:?}");
@@ -151,6 +156,9 @@ pub fn error_response(request: &RequestKind, version: i16, code: i16) -> Respons
         }
         RequestKind::ConsumerGroupDescribe(r) => {
             ResponseKind::ConsumerGroupDescribe(consumer_group_describe::error(r, code))
+        }
+        RequestKind::DeleteRecords(r) => {
+            ResponseKind::DeleteRecords(delete_records::error(r, code))
         }
         // Not reachable: the connection closes on kinds it does not serve.
         _ => ResponseKind::ApiVersions(api_versions::error(code)),
