@@ -47,6 +47,8 @@ impl Broker {
             .spawn()
             .expect("spawn kgroups broker");
         let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        // The lines before the address (start-up, recovery) are kept in the log too.
+        let mut early = String::new();
         let addr = loop {
             let line = lines
                 .next()
@@ -55,8 +57,10 @@ impl Broker {
             if let Some(a) = line.strip_prefix("kgroups broker listening on ") {
                 break a.trim().to_string();
             }
+            early.push_str(&line);
+            early.push('\n');
         };
-        let log = Arc::new(Mutex::new(String::new()));
+        let log = Arc::new(Mutex::new(early));
         let sink = Arc::clone(&log);
         std::thread::spawn(move || {
             for line in lines.map_while(Result::ok) {
