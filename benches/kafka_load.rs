@@ -24,7 +24,7 @@
 
 use bytes::{Buf, Bytes, BytesMut};
 use clap::Parser;
-use kafka_protocol::messages::create_topics_request::CreatableTopic;
+use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
 use kafka_protocol::messages::offset_commit_request::{
@@ -78,6 +78,12 @@ struct Args {
     rate: u64,
     #[arg(long, default_value_t = 5)]
     latency_secs: u64,
+    /// A topic config for CreateTopics, `KEY=VALUE` (repeatable), e.g. `retention.bytes=536870912`.
+    #[arg(long = "config")]
+    configs: Vec<String>,
+    /// Skip the group consume (e.g. when retention deletes records before they are read).
+    #[arg(long)]
+    no_consume: bool,
     /// The consumers' `fetch.wait.max.ms` (the clients' default: 500).
     #[arg(long, default_value_t = 500)]
     fetch_wait_ms: i32,
@@ -289,17 +295,31 @@ fn check_produced(resp: &ProduceResponse) {
     }
 }
 
-fn create_topic(addr: &str, topic: &str, partitions: i32) {
+fn create_topic(addr: &str, topic: &str, partitions: i32, configs: &[String]) {
     let mut c = Conn::open(addr);
+    let configs = configs
+        .iter()
+        .map(|kv| {
+            let (k, v) = kv.split_once('=').expect("--config KEY=VALUE");
+            CreatableTopicConfig::default()
+                .with_name(sb(k))
+                .with_value(Some(sb(v)))
+        })
+        .collect();
     let req = CreateTopicsRequest::default()
         .with_timeout_ms(10_000)
         .with_topics(vec![CreatableTopic::default()
             .with_name(TopicName(sb(topic)))
             .with_num_partitions(partitions)
-            .with_replication_factor(1)]);
+            .with_replication_factor(1)
+            .with_configs(configs)]);
     let resp: CreateTopicsResponse = c.call(ApiKey::CreateTopics, 4, &req);
     let code = resp.topics.first().map_or(-1, |t| t.error_code);
-    assert!(code == 0 || code == 36, "CreateTopics: error {code}");
+    let text = resp.topics.first().and_then(|t| t.error_message.clone());
+    assert!(
+        code == 0 || code == 36,
+        "CreateTopics: error {code} {text:?}"
+    );
 }
 
 fn produce(args: &Args, topic: &str) -> (u64, u64, ()) {
@@ -555,23 +575,26 @@ fn main() {
     let args = Args::parse_from(std::env::args().filter(|a| a != "--bench"));
     let stamp = now_ns() / 1_000_000;
     let topic = format!("{}-{stamp}", args.topic);
-    create_topic(&args.bootstrap, &topic, args.partitions);
+    create_topic(&args.bootstrap, &topic, args.partitions, &args.configs);
     let pid = args.broker_pid;
     let (produced, ()) = measure("produce", pid, || produce(&args, &topic));
-    // The join is timed apart: it includes the coordinator's `group.initial.rebalance.delay.ms`
-    // (Kafka's default: 3 s), which would otherwise dominate the consume rate.
-    let mut c = Conn::open(&args.bootstrap);
-    let group = format!("{topic}-group");
-    let t0 = Instant::now();
-    let joined = join_alone(&mut c, &group, &topic, args.partitions);
-    eprintln!("joined the group in {} ms", t0.elapsed().as_millis());
-    let (consumed, ()) = measure("consume-group", pid, || {
-        consume_group(&args, &topic, c, &group, joined)
-    });
-    let mut phases = vec![produced.json(), consumed.json()];
+    let mut phases = vec![produced.json()];
+    if !args.no_consume {
+        // The join is timed apart: it includes the coordinator's `group.initial.rebalance.delay.ms`
+        // (Kafka's default: 3 s), which would otherwise dominate the consume rate.
+        let mut c = Conn::open(&args.bootstrap);
+        let group = format!("{topic}-group");
+        let t0 = Instant::now();
+        let joined = join_alone(&mut c, &group, &topic, args.partitions);
+        eprintln!("joined the group in {} ms", t0.elapsed().as_millis());
+        let (consumed, ()) = measure("consume-group", pid, || {
+            consume_group(&args, &topic, c, &group, joined)
+        });
+        phases.push(consumed.json());
+    }
     if args.rate > 0 {
         let lat_topic = format!("{topic}-latency");
-        create_topic(&args.bootstrap, &lat_topic, args.partitions);
+        create_topic(&args.bootstrap, &lat_topic, args.partitions, &args.configs);
         let (phase, lat) = measure("latency", pid, || latency(&args, &lat_topic));
         let (p50, p99) = (pct(&lat, 0.50), pct(&lat, 0.99));
         eprintln!(
