@@ -6,16 +6,19 @@
 mod kafka_support;
 
 use bytes::{Bytes, BytesMut};
+use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
+use kafka_protocol::messages::leave_group_request::MemberIdentity;
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::offset_commit_request::{
     OffsetCommitRequestPartition, OffsetCommitRequestTopic,
 };
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
-    ApiKey, GroupId, MetadataRequest, MetadataResponse, OffsetCommitRequest, OffsetCommitResponse,
-    ProduceRequest, ProduceResponse, TopicName,
+    ApiKey, ConsumerProtocolSubscription, GroupId, JoinGroupRequest, JoinGroupResponse,
+    LeaveGroupRequest, LeaveGroupResponse, MetadataRequest, MetadataResponse, OffsetCommitRequest,
+    OffsetCommitResponse, ProduceRequest, ProduceResponse, TopicName,
 };
-use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::protocol::{Encodable, StrBytes};
 use kafka_protocol::records::{
     Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
 };
@@ -106,6 +109,48 @@ fn setup(addr: &str) {
     for p in &cr.topics[0].partitions {
         assert_eq!(p.error_code, 0, "commit {}", p.partition_index);
     }
+}
+
+fn subscription() -> Bytes {
+    let mut buf = BytesMut::new();
+    buf.extend_from_slice(&0i16.to_be_bytes());
+    ConsumerProtocolSubscription::default()
+        .with_topics(vec![sb(TOPIC)])
+        .encode(&mut buf, 0)
+        .unwrap();
+    buf.freeze()
+}
+
+/// Joins the group over the raw protocol (JoinGroup v5, twice: MEMBER_ID_REQUIRED first).
+fn join(s: &mut TcpStream) -> StrBytes {
+    let mut member_id = sb("");
+    for corr in 10..12 {
+        let req = JoinGroupRequest::default()
+            .with_group_id(GroupId(sb(GROUP)))
+            .with_session_timeout_ms(10_000)
+            .with_rebalance_timeout_ms(10_000)
+            .with_member_id(member_id.clone())
+            .with_protocol_type(sb("consumer"))
+            .with_protocols(vec![JoinGroupRequestProtocol::default()
+                .with_name(sb("range"))
+                .with_metadata(subscription())]);
+        let r: JoinGroupResponse = call(s, ApiKey::JoinGroup, 5, corr, &req);
+        member_id = r.member_id.clone();
+        if r.error_code == 0 {
+            return member_id;
+        }
+        assert_eq!(r.error_code, 79, "MEMBER_ID_REQUIRED first");
+    }
+    panic!("JoinGroup did not succeed");
+}
+
+/// Leaves the group (LeaveGroup v4).
+fn leave(s: &mut TcpStream, member_id: StrBytes) {
+    let req = LeaveGroupRequest::default()
+        .with_group_id(GroupId(sb(GROUP)))
+        .with_members(vec![MemberIdentity::default().with_member_id(member_id)]);
+    let r: LeaveGroupResponse = call(s, ApiKey::LeaveGroup, 4, 20, &req);
+    assert_eq!(r.error_code, 0);
 }
 
 /// Runs `kgroups groups --bootstrap-server addr args…`; (exit code, stdout, stderr).
@@ -287,6 +332,58 @@ fn the_groups_tool_lists_describes_resets_and_deletes() {
     );
     assert!(exec.starts_with("GROUP"), "{exec}");
     assert_eq!(described(a), vec![row(0, 0, 6, 6), row(1, 0, 4, 4)]);
+
+    // A live member: --members lists it, --state is not Empty, and a reset is refused.
+    let mut member = TcpStream::connect(a).unwrap();
+    let member_id = join(&mut member);
+    let members: Value = serde_json::from_str(&ok(
+        a,
+        &[
+            "--describe",
+            "--group",
+            GROUP,
+            "--members",
+            "--output",
+            "json",
+        ],
+    ))
+    .unwrap();
+    assert_eq!(members.as_array().unwrap().len(), 1, "{members}");
+    assert_eq!(members[0]["client_id"], "wire-test");
+    let state: Value = serde_json::from_str(&ok(
+        a,
+        &[
+            "--describe",
+            "--group",
+            GROUP,
+            "--state",
+            "--output",
+            "json",
+        ],
+    ))
+    .unwrap();
+    assert_ne!(state["state"], "Empty");
+    assert_eq!(state["members"], 1);
+    let (code, out, err) = tool(
+        a,
+        &[
+            "--reset-offsets",
+            "--group",
+            GROUP,
+            "--topic",
+            TOPIC,
+            "--to-latest",
+            "--execute",
+        ],
+    );
+    assert_eq!(code, 1, "{out}");
+    assert!(err.contains("inactive"), "{err}");
+    assert_eq!(described(a).len(), 2);
+    assert!(
+        described(a).iter().all(|r| r.1 == Value::from(0)),
+        "a refused reset moved nothing"
+    );
+    leave(&mut member, member_id);
 
     // Errors: Kafka's name on stderr, exit code 1.
     let (code, _, err) = tool(
