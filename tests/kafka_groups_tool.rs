@@ -380,7 +380,7 @@ fn the_groups_tool_lists_describes_resets_and_deletes() {
     assert!(err.contains("inactive"), "{err}");
     assert_eq!(described(a).len(), 2);
     assert!(
-        described(a).iter().all(|r| r.1 == Value::from(0)),
+        described(a).iter().all(|r| r.1 == 0),
         "a refused reset moved nothing"
     );
     leave(&mut member, member_id);

@@ -102,7 +102,7 @@ pub fn decode_assignment(bytes: &Bytes) -> Vec<(String, i32)> {
         return Vec::new();
     }
     let version = i16::from_be_bytes([b[0], b[1]]);
-    let _ = bytes::Buf::advance(&mut b, 2);
+    bytes::Buf::advance(&mut b, 2);
     match ConsumerProtocolAssignment::decode(&mut b, version.clamp(0, 3)) {
         Ok(a) => a
             .assigned_partitions
