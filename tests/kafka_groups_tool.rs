@@ -303,6 +303,28 @@ fn the_groups_tool_lists_describes_resets_and_deletes() {
     );
     assert_eq!(described(a), vec![row(0, 4, 6, 2), row(1, 3, 4, 1)]);
 
+    // --to-datetime: the first record at or after the time (records are stamped 1.7e12 + i ms).
+    let by_time = ok(
+        a,
+        &[
+            "--reset-offsets",
+            "--group",
+            GROUP,
+            "--topic",
+            TOPIC,
+            "--to-datetime",
+            "2023-11-14T22:13:20.003",
+        ],
+    );
+    for p in ["0", "1"] {
+        assert!(
+            by_time
+                .lines()
+                .any(|l| l.split_whitespace().collect::<Vec<_>>() == [GROUP, TOPIC, p, "3"]),
+            "{by_time}"
+        );
+    }
+
     // --shift-by moves from the committed offsets; --execute commits.
     ok(
         a,
