@@ -6,6 +6,7 @@
 mod kafka_support;
 
 use bytes::{Bytes, BytesMut};
+use kafka_protocol::messages::consumer_protocol_assignment::TopicPartition;
 use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
 use kafka_protocol::messages::leave_group_request::MemberIdentity;
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
@@ -13,10 +14,12 @@ use kafka_protocol::messages::offset_commit_request::{
     OffsetCommitRequestPartition, OffsetCommitRequestTopic,
 };
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use kafka_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
 use kafka_protocol::messages::{
-    ApiKey, ConsumerProtocolSubscription, GroupId, JoinGroupRequest, JoinGroupResponse,
-    LeaveGroupRequest, LeaveGroupResponse, MetadataRequest, MetadataResponse, OffsetCommitRequest,
-    OffsetCommitResponse, ProduceRequest, ProduceResponse, TopicName,
+    ApiKey, ConsumerProtocolAssignment, ConsumerProtocolSubscription, GroupId, JoinGroupRequest,
+    JoinGroupResponse, LeaveGroupRequest, LeaveGroupResponse, MetadataRequest, MetadataResponse,
+    OffsetCommitRequest, OffsetCommitResponse, ProduceRequest, ProduceResponse, SyncGroupRequest,
+    SyncGroupResponse, TopicName,
 };
 use kafka_protocol::protocol::{Encodable, StrBytes};
 use kafka_protocol::records::{
@@ -122,7 +125,7 @@ fn subscription() -> Bytes {
 }
 
 /// Joins the group over the raw protocol (JoinGroup v5, twice: MEMBER_ID_REQUIRED first).
-fn join(s: &mut TcpStream) -> StrBytes {
+fn join(s: &mut TcpStream) -> (StrBytes, i32) {
     let mut member_id = sb("");
     for corr in 10..12 {
         let req = JoinGroupRequest::default()
@@ -137,11 +140,34 @@ fn join(s: &mut TcpStream) -> StrBytes {
         let r: JoinGroupResponse = call(s, ApiKey::JoinGroup, 5, corr, &req);
         member_id = r.member_id.clone();
         if r.error_code == 0 {
-            return member_id;
+            return (member_id, r.generation_id);
         }
         assert_eq!(r.error_code, 79, "MEMBER_ID_REQUIRED first");
     }
     panic!("JoinGroup did not succeed");
+}
+
+/// Syncs as the leader, assigning both partitions to itself (SyncGroup v5).
+fn sync(s: &mut TcpStream, member_id: &StrBytes, generation: i32) {
+    let mut assignment = BytesMut::new();
+    assignment.extend_from_slice(&0i16.to_be_bytes());
+    ConsumerProtocolAssignment::default()
+        .with_assigned_partitions(vec![TopicPartition::default()
+            .with_topic(TopicName(sb(TOPIC)))
+            .with_partitions(vec![0, 1])])
+        .encode(&mut assignment, 0)
+        .unwrap();
+    let req = SyncGroupRequest::default()
+        .with_group_id(GroupId(sb(GROUP)))
+        .with_generation_id(generation)
+        .with_member_id(member_id.clone())
+        .with_protocol_type(Some(sb("consumer")))
+        .with_protocol_name(Some(sb("range")))
+        .with_assignments(vec![SyncGroupRequestAssignment::default()
+            .with_member_id(member_id.clone())
+            .with_assignment(assignment.freeze())]);
+    let r: SyncGroupResponse = call(s, ApiKey::SyncGroup, 5, 15, &req);
+    assert_eq!(r.error_code, 0);
 }
 
 /// Leaves the group (LeaveGroup v4).
@@ -184,7 +210,6 @@ fn described(addr: &str) -> Vec<(i64, Value, Value, Value)> {
         .map(|r| {
             assert_eq!(r["group"], GROUP);
             assert_eq!(r["topic"], TOPIC);
-            assert_eq!(r["consumer_id"], Value::Null, "no member owns anything");
             (
                 r["partition"].as_i64().unwrap(),
                 r["current_offset"].clone(),
@@ -357,7 +382,28 @@ fn the_groups_tool_lists_describes_resets_and_deletes() {
 
     // A live member: --members lists it, --state is not Empty, and a reset is refused.
     let mut member = TcpStream::connect(a).unwrap();
-    let member_id = join(&mut member);
+    let (member_id, generation) = join(&mut member);
+    sync(&mut member, &member_id, generation);
+    let out = ok(a, &["--describe", "--group", GROUP, "--output", "json"]);
+    let owned: Value = serde_json::from_str(&out).unwrap();
+    for r in owned.as_array().unwrap() {
+        assert_eq!(r["consumer_id"], member_id.as_str(), "{out}");
+        assert_eq!(r["client_id"], "wire-test", "{out}");
+        assert_ne!(r["host"], Value::Null, "{out}");
+    }
+    let members: Value = serde_json::from_str(&ok(
+        a,
+        &[
+            "--describe",
+            "--group",
+            GROUP,
+            "--members",
+            "--output",
+            "json",
+        ],
+    ))
+    .unwrap();
+    assert_eq!(members[0]["partitions"], 2, "{members}");
     let members: Value = serde_json::from_str(&ok(
         a,
         &[
