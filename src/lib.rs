@@ -56,5 +56,7 @@ pub mod maelstrom;
 pub mod partition;
 pub mod partitioner;
 pub mod storage;
+#[cfg(not(loom))]
+pub mod tools;
 pub mod topic;
 pub mod topic_name;
