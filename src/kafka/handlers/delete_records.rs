@@ -26,11 +26,7 @@ pub fn handle(ctx: &Context, req: DeleteRecordsRequest) -> DeleteRecordsResponse
                 .map(|p| {
                     let out = DeleteRecordsPartitionResult::default()
                         .with_partition_index(p.partition_index);
-                    let partition = topic.as_ref().and_then(|topic| {
-                        let index = u32::try_from(p.partition_index).ok()?;
-                        topic.partition(index).ok()
-                    });
-                    let Some(partition) = partition else {
+                    let Some(partition) = super::partition(&topic, p.partition_index) else {
                         return out
                             .with_low_watermark(-1)
                             .with_error_code(E::UnknownTopicOrPartition.code());

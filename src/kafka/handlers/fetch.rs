@@ -14,6 +14,7 @@
 //!   returns no records.
 //! - No fetch sessions (KIP-227): `session_id` 0, so clients send full fetches.
 
+use super::partition;
 use crate::kafka::context::Context;
 use crate::partition::{FetchError, Partition};
 use crate::topic::Topic;
@@ -40,12 +41,7 @@ fn gather(req: &FetchRequest, topics: &[Option<Arc<Topic>>]) -> (FetchResponse, 
                 .iter()
                 .map(|fp| {
                     let out = PartitionData::default().with_partition_index(fp.partition);
-                    let part = topic.as_ref().and_then(|topic| {
-                        u32::try_from(fp.partition)
-                            .ok()
-                            .and_then(|i| topic.partition(i).ok())
-                    });
-                    let Some(p) = part else {
+                    let Some(p) = partition(topic, fp.partition) else {
                         errors = true;
                         return out
                             .with_error_code(E::UnknownTopicOrPartition.code())
@@ -99,11 +95,6 @@ fn gather(req: &FetchRequest, topics: &[Option<Arc<Topic>>]) -> (FetchResponse, 
         total,
         errors,
     )
-}
-
-fn partition(topic: &Option<Arc<Topic>>, index: i32) -> Option<&Partition> {
-    let topic = topic.as_ref()?;
-    topic.partition(u32::try_from(index).ok()?).ok()
 }
 
 /// The records, after the long poll.

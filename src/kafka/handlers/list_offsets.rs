@@ -24,12 +24,7 @@ pub fn handle(ctx: &Context, _version: i16, req: ListOffsetsRequest) -> ListOffs
                 .map(|lp| {
                     let out = ListOffsetsPartitionResponse::default()
                         .with_partition_index(lp.partition_index);
-                    let part = topic.as_ref().and_then(|topic| {
-                        u32::try_from(lp.partition_index)
-                            .ok()
-                            .and_then(|i| topic.partition(i).ok())
-                    });
-                    let Some(p) = part else {
+                    let Some(p) = super::partition(&topic, lp.partition_index) else {
                         return out
                             .with_error_code(E::UnknownTopicOrPartition.code())
                             .with_offset(-1)

@@ -178,6 +178,14 @@ pub(crate) fn blocking_if_durable<R>(ctx: &Context, f: impl FnOnce() -> R) -> R 
     }
 }
 
+/// Partition `index` of `topic`, if both exist (a negative index does not).
+pub(crate) fn partition(
+    topic: &Option<std::sync::Arc<crate::topic::Topic>>,
+    index: i32,
+) -> Option<&crate::partition::Partition> {
+    topic.as_ref()?.partition(u32::try_from(index).ok()?).ok()
+}
+
 /// A `StrBytes` holding a copy of `s`.
 pub(crate) fn sb(s: &str) -> StrBytes {
     StrBytes::from_string(s.to_string())
