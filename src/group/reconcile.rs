@@ -54,16 +54,28 @@ impl Snapshot {
             .iter()
             .map(|(_, info)| info.topics.iter().map(|n| topic_index(n)).collect())
             .collect();
-        // Previous member index -> current index, for the same incarnation only.
+        // Previous member index -> current index, for the same incarnation only. Both lists are
+        // sorted by id, so a walk in step finds most members by one pointer comparison; a binary
+        // search covers the rest (joins and leaves shift the walk).
+        let mut next = 0usize;
         let remap: Vec<u32> = prev
             .members
             .iter()
             .map(|pm| {
-                members
-                    .binary_search_by(|(id, _)| (***id).cmp(&*pm.id))
-                    .ok()
-                    .filter(|&i| Arc::ptr_eq(&members[i].1.slot, &pm.slot))
-                    .map_or(NO_OWNER, |i| i as u32)
+                let at = match members.get(next) {
+                    Some((_, info)) if Arc::ptr_eq(&info.slot, &pm.slot) => Some(next),
+                    _ => members
+                        .binary_search_by(|(id, _)| (***id).cmp(&*pm.id))
+                        .ok()
+                        .filter(|&i| Arc::ptr_eq(&members[i].1.slot, &pm.slot)),
+                };
+                match at {
+                    Some(i) => {
+                        next = i + 1;
+                        i as u32
+                    }
+                    None => NO_OWNER,
+                }
             })
             .collect();
         let remapped = |o: u32| remap.get(o as usize).copied().unwrap_or(NO_OWNER);
@@ -114,33 +126,62 @@ impl Snapshot {
                 }
             }
         }
-        let mut owned: Vec<Vec<(u32, u32)>> = vec![Vec::new(); members.len()];
-        let mut revoking: Vec<Vec<(u32, u32)>> = vec![Vec::new(); members.len()];
-        let mut pending: Vec<Vec<(u32, u32)>> = vec![Vec::new(); members.len()];
+        // The owners after this step: every free partition goes to its target unless that member
+        // must revoke first. Counted per member first, so that each member's lists are allocated
+        // once, at their exact size.
+        let owners: Vec<Vec<u32>> = base
+            .iter()
+            .zip(&target)
+            .map(|(base, targets)| {
+                base.iter()
+                    .zip(targets)
+                    .map(|(&o, &tg)| {
+                        if o == NO_OWNER && tg != NO_OWNER && !unrevoked[tg as usize] {
+                            tg
+                        } else {
+                            o
+                        }
+                    })
+                    .collect()
+            })
+            .collect();
+        let mut counts = vec![[0usize; 3]; members.len()];
+        for (owners, targets) in owners.iter().zip(&target) {
+            for (&o, &tg) in owners.iter().zip(targets) {
+                if o != NO_OWNER {
+                    counts[o as usize][0] += 1;
+                    counts[o as usize][1] += usize::from(o != tg);
+                }
+                if tg != NO_OWNER && tg != o {
+                    counts[tg as usize][2] += 1;
+                }
+            }
+        }
+        let lists = |i: usize| -> Vec<Vec<(u32, u32)>> {
+            counts.iter().map(|c| Vec::with_capacity(c[i])).collect()
+        };
+        let (mut owned, mut revoking, mut pending) = (lists(0), lists(1), lists(2));
         let topic_states: Box<[TopicState]> = topics
             .iter()
+            .zip(owners.into_iter().zip(target))
             .enumerate()
-            .map(|(t, (name, topic))| {
-                let (base, targets) = (&base[t], &target[t]);
-                let mut owners = base.clone();
+            .map(|(t, ((name, topic), (owners, targets)))| {
+                let base = &base[t];
                 let mut cursors = Vec::with_capacity(owners.len());
-                for (p, (o, &tg)) in owners.iter_mut().zip(targets).enumerate() {
+                for (p, (&o, &tg)) in owners.iter().zip(&targets).enumerate() {
                     let at = (t as u32, p as u32);
-                    if *o == NO_OWNER && tg != NO_OWNER && !unrevoked[tg as usize] {
-                        *o = tg;
-                    }
-                    if *o != NO_OWNER {
-                        owned[*o as usize].push(at);
-                        if *o != tg {
-                            revoking[*o as usize].push(at);
+                    if o != NO_OWNER {
+                        owned[o as usize].push(at);
+                        if o != tg {
+                            revoking[o as usize].push(at);
                         }
                     }
-                    if tg != NO_OWNER && tg != *o {
+                    if tg != NO_OWNER && tg != o {
                         pending[tg as usize].push(at);
                     }
-                    cursors.push(if *o == NO_OWNER {
+                    cursors.push(if o == NO_OWNER {
                         None
-                    } else if *o == base[p] {
+                    } else if o == base[p] {
                         // Kept by the same incarnation: `base` came from `prev`, which had a cursor.
                         let pt = prev_topics[t].expect("a kept partition was owned before");
                         pt.cursors[p].clone()
@@ -152,7 +193,7 @@ impl Snapshot {
                     name: StdArc::clone(name),
                     topic: Arc::clone(topic),
                     owners: owners.into_boxed_slice(),
-                    target: targets.clone().into_boxed_slice(),
+                    target: targets.into_boxed_slice(),
                     cursors: cursors.into_boxed_slice(),
                 }
             })
