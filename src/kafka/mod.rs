@@ -119,6 +119,7 @@ pub fn open_broker(args: &Args) -> std::io::Result<Broker> {
 /// `kgroups broker ARGS…`: parses `args` (without the program name and `broker`), serves until
 /// killed; returns the exit code (2 for bad arguments, 1 if it cannot listen).
 pub fn main(args: impl IntoIterator<Item = OsString>) -> i32 {
+    alloc::tune_malloc_for_frames();
     let argv = std::iter::once(OsString::from("kgroups broker")).chain(args);
     let args = match Args::try_parse_from(argv) {
         Ok(a) => a,
