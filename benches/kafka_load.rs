@@ -569,10 +569,12 @@ fn latency(args: &Args, topic: &str) -> (u64, u64, (Vec<u64>, Vec<u64>)) {
     let mut value = vec![b'x'; args.value_bytes.max(8)];
     for i in 0..total {
         let due = t0 + interval * i as u32;
-        // Wait for the send time, giving the core away meanwhile: on a small machine a spinning
-        // sender would take a core from the broker it measures.
-        while Instant::now() < due {
-            std::thread::yield_now();
+        // Sleep until the send time rather than spin: on a small machine a spinning sender would
+        // take a core from the broker it measures. A sleep overshoots by the timer slack (~50
+        // µs), so records due meanwhile go out back to back; each is stamped when it is sent.
+        let now = Instant::now();
+        if due > now {
+            std::thread::sleep(due - now);
         }
         value[..8].copy_from_slice(&now_ns().to_be_bytes());
         let p = (i % parts as u64) as i32;
