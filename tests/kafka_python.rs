@@ -63,6 +63,6 @@ fn idempotent_producer() {
 }
 
 #[test]
-fn gzip_round_trips() {
+fn every_codec_round_trips() {
     run("codecs");
 }
