@@ -28,13 +28,8 @@ use kafka_protocol::ResponseError as E;
 fn append(ctx: &Context, topic: &str, data: PartitionProduceData) -> PartitionProduceResponse {
     let out = PartitionProduceResponse::default().with_index(data.index);
     let fail = |e: E| out.clone().with_error_code(e.code()).with_base_offset(-1);
-    let Some(topic) = ctx.broker().topics().get(topic) else {
-        return fail(E::UnknownTopicOrPartition);
-    };
-    let Ok(p) = u32::try_from(data.index)
-        .map_err(|_| ())
-        .and_then(|i| topic.partition(i).map_err(|_| ()))
-    else {
+    let topic = ctx.broker().topics().get(topic);
+    let Some(p) = super::partition(&topic, data.index) else {
         return fail(E::UnknownTopicOrPartition);
     };
     let batches = match Batch::parse_all(data.records.unwrap_or_default()) {
