@@ -5,7 +5,7 @@
 //!  TCP ─▶ server (accept, --max-connections) ─▶ one tokio task per connection: conn
 //!           frame → header → RequestKind (kafka-protocol crate) → handlers/<api>.rs → reply
 //!                                                     │
-//!            classic.rs (JoinGroup/SyncGroup barriers)│ topics, committed offsets
+//!            classic/ (JoinGroup/SyncGroup barriers)  │ topics, committed offsets
 //!                                                     ▼
 //!                                               crate::broker (the engine)
 //! ```
