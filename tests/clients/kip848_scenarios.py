@@ -9,40 +9,10 @@ import threading
 import time
 import uuid
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka import Consumer, KafkaError, KafkaException
 
 from checks import FAILS, Log, check, wait_until
-
-BOOT = sys.argv[1]
-
-
-def name(prefix):
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"
-
-
-def create(topic, partitions):
-    admin = AdminClient({"bootstrap.servers": BOOT})
-    for f in admin.create_topics([NewTopic(topic, partitions, 1)]).values():
-        f.result(10)
-
-
-def produce(topic, records):
-    p = Producer({"bootstrap.servers": BOOT, "linger.ms": 5})
-    acked = []
-
-    def done(err, msg):
-        if err is None:
-            acked.append((msg.partition(), msg.offset(), msg.key(), msg.value()))
-        else:
-            FAILS.append(f"delivery failed: {err}")
-
-    for k, v in records:
-        p.produce(topic, key=k, value=v, on_delivery=done)
-        p.poll(0)
-    p.flush(30)
-    check(len(acked) == len(records), f"acked {len(acked)} of {len(records)}")
-    return acked
+from confluent_common import BOOT, create, name, produce
 
 
 def consumer(group, **conf):
