@@ -475,4 +475,14 @@ fn the_groups_tool_lists_describes_resets_and_deletes() {
     let (code, _, err) = tool(a, &["--delete", "--group", GROUP]);
     assert_eq!(code, 1);
     assert!(err.contains("GROUP_ID_NOT_FOUND"), "{err}");
+    // A group that is gone is reported as Kafka's tool reports it, for offsets and members.
+    for extra in [&[][..], &["--members"][..]] {
+        let args = [&["--describe", "--group", GROUP][..], extra].concat();
+        let (code, out, err) = tool(a, &args);
+        assert_eq!(code, 1, "{args:?}: {out}");
+        assert!(
+            err.contains(&format!("Consumer group '{GROUP}' does not exist.")),
+            "{args:?}: {err}"
+        );
+    }
 }

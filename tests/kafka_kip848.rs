@@ -16,9 +16,10 @@ use kafka_protocol::messages::offset_fetch_request::{
 };
 use kafka_protocol::messages::{
     ApiKey, ConsumerGroupDescribeRequest, ConsumerGroupDescribeResponse,
-    ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse, GroupId, ListGroupsRequest,
-    ListGroupsResponse, MetadataRequest, MetadataResponse, OffsetCommitRequest,
-    OffsetCommitResponse, OffsetFetchRequest, OffsetFetchResponse, TopicName,
+    ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse, DescribeGroupsRequest,
+    DescribeGroupsResponse, GroupId, ListGroupsRequest, ListGroupsResponse, MetadataRequest,
+    MetadataResponse, OffsetCommitRequest, OffsetCommitResponse, OffsetFetchRequest,
+    OffsetFetchResponse, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 use kafka_support::wire::call;
@@ -417,6 +418,47 @@ fn session_expiry_moves_a_members_partitions() {
         c.commit(g, "a", epoch_a, "expiry", &owned_a, 1),
         vec![UNKNOWN_MEMBER_ID; 2]
     );
+}
+
+#[test]
+fn describe_groups_shows_a_consumer_groups_client_id_host_and_server_assignor() {
+    let _one = serial();
+    let b = Broker::start(&["--partitions", "2"]);
+    let mut c = Client::new(&b);
+    c.topic("dg");
+    let r = c.heartbeat("g-dg", "m1", 0, Some(&["dg"]), Some(&[]), None);
+    assert_eq!(r.error_code, 0, "{:?}", r.error_message);
+    // The classic API (what Kafka's and kgroups' consumer-groups tools send) on a KIP-848 group.
+    let req = DescribeGroupsRequest::default().with_groups(vec![GroupId(sb("g-dg"))]);
+    let n = c.next();
+    let d: DescribeGroupsResponse = call(&mut c.s, ApiKey::DescribeGroups, 5, n, &req);
+    let g = &d.groups[0];
+    assert_eq!(g.error_code, 0);
+    assert_eq!(g.protocol_type.as_str(), "consumer");
+    assert_eq!(
+        g.protocol_data.as_str(),
+        "uniform",
+        "the server assignor's name"
+    );
+    assert!(
+        ["Stable", "Reconciling"].contains(&g.group_state.as_str()),
+        "{}",
+        g.group_state.as_str()
+    );
+    assert_eq!(g.members.len(), 1);
+    let m = &g.members[0];
+    assert_eq!(m.member_id.as_str(), "m1");
+    assert_eq!(
+        m.client_id.as_str(),
+        "wire-test",
+        "the heartbeat's client id"
+    );
+    assert_eq!(m.client_host.as_str(), "/127.0.0.1");
+    // An unknown group is Dead, as Kafka answers below DescribeGroups v6.
+    let req = DescribeGroupsRequest::default().with_groups(vec![GroupId(sb("no-such-group"))]);
+    let n = c.next();
+    let d: DescribeGroupsResponse = call(&mut c.s, ApiKey::DescribeGroups, 5, n, &req);
+    assert_eq!(d.groups[0].group_state.as_str(), "Dead");
 }
 
 #[test]

@@ -3,9 +3,11 @@
 //! A classic group is described from [`crate::kafka::classic`]: state, protocol type, chosen
 //! protocol, and each member's id, instance id, client id, host, subscription metadata and
 //! assignment bytes. A group the engine knows but the classic coordinator does not (one that only
-//! has committed offsets, or whose members are Maelstrom consumers) is "Empty", or "Stable" with
-//! its engine members and their assignments encoded as `ConsumerProtocolAssignment` v0. An
-//! unknown group is "Dead" with no error, as Kafka answers below v6.
+//! has committed offsets, or whose members are KIP-848 or Maelstrom consumers) is "Empty", or
+//! "Stable" ("Reconciling" while a KIP-848 group reconciles, as Kafka 4 names it) with its engine
+//! members and their assignments encoded as `ConsumerProtocolAssignment` v0; KIP-848 members show
+//! the client id, host and instance id of their heartbeats and the server assignor's name
+//! (`uniform`, `range`). An unknown group is "Dead" with no error, as Kafka answers below v6.
 
 use super::sb;
 use crate::kafka::context::Context;
@@ -64,23 +66,51 @@ fn describe(ctx: &Context, group: &GroupId) -> DescribedGroup {
             .with_protocol_data(sb(&d.protocol))
             .with_members(members);
     }
-    match ctx.broker().describe(group, ctx.now()) {
+    let now = ctx.now();
+    let groups = ctx.broker().groups();
+    match ctx.broker().describe(group, now) {
         Ok(d) if d.members.is_empty() => out.with_group_state(sb("Empty")),
-        Ok(d) => out
-            .with_group_state(sb("Stable"))
-            .with_protocol_type(sb("consumer"))
-            .with_protocol_data(sb(d.assignor.name()))
-            .with_members(
-                d.members
-                    .iter()
-                    .map(|m| {
-                        DescribedGroupMember::default()
-                            .with_member_id(sb(&m.id))
-                            .with_client_id(sb(&m.id))
-                            .with_member_assignment(encode_assignment(&m.view.partitions))
-                    })
-                    .collect(),
-            ),
+        Ok(d) => {
+            // KIP-848 members carry the client id, host and instance id of their heartbeats;
+            // Maelstrom consumers have none (their member id stands for the client id).
+            let records = ctx.consumer.live(groups, group, now);
+            let record = |m: &str| {
+                records
+                    .binary_search_by(|(id, _)| id.as_str().cmp(m))
+                    .ok()
+                    .map(|i| &records[i].1)
+            };
+            let kip848 = !records.is_empty();
+            let state = if kip848 && groups.reconciling(group) {
+                "Reconciling"
+            } else {
+                "Stable"
+            };
+            let assignor = if kip848 {
+                super::consumer_group_heartbeat::assignor_name(d.assignor)
+            } else {
+                d.assignor.name()
+            };
+            out.with_group_state(sb(state))
+                .with_protocol_type(sb("consumer"))
+                .with_protocol_data(sb(assignor))
+                .with_members(
+                    d.members
+                        .iter()
+                        .map(|m| {
+                            let r = record(&m.id);
+                            DescribedGroupMember::default()
+                                .with_member_id(sb(&m.id))
+                                .with_group_instance_id(
+                                    r.and_then(|r| r.instance_id.as_deref()).map(sb),
+                                )
+                                .with_client_id(sb(r.map_or(m.id.as_str(), |r| &r.client_id)))
+                                .with_client_host(sb(r.map_or("", |r| &r.client_host)))
+                                .with_member_assignment(encode_assignment(&m.view.partitions))
+                        })
+                        .collect(),
+                )
+        }
         Err(_) => out.with_group_state(sb("Dead")),
     }
 }

@@ -6,6 +6,12 @@ use super::render::{cell, num, opt_str, table, text};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 
+/// Kafka's tool's words for a group the coordinator does not know (state Dead, nothing
+/// committed).
+fn missing(group: &str) -> String {
+    format!("Consumer group '{group}' does not exist.")
+}
+
 /// One row of the default describe output.
 struct Row {
     topic: String,
@@ -19,6 +25,9 @@ struct Row {
 pub fn offsets(c: &mut Conn, group: &str, json: bool) -> Result<String, String> {
     let info = client::describe_group(c, group)?;
     let committed = client::fetch_offsets(c, group)?;
+    if info.state == "Dead" && committed.is_empty() {
+        return Err(missing(group));
+    }
     let mut owners: BTreeMap<(String, i32), (String, String, String)> = BTreeMap::new();
     for m in &info.members {
         for tp in &m.partitions {
@@ -112,6 +121,9 @@ pub fn offsets(c: &mut Conn, group: &str, json: bool) -> Result<String, String> 
 /// `--members`: CONSUMER-ID HOST CLIENT-ID #PARTITIONS.
 pub fn members(c: &mut Conn, group: &str, json: bool) -> Result<String, String> {
     let info = client::describe_group(c, group)?;
+    if info.state == "Dead" {
+        return Err(missing(group));
+    }
     if json {
         let v: Vec<Value> = info
             .members
@@ -120,8 +132,8 @@ pub fn members(c: &mut Conn, group: &str, json: bool) -> Result<String, String> 
                 json!({
                     "group": group,
                     "consumer_id": m.id,
-                    "host": m.host,
-                    "client_id": m.client_id,
+                    "host": opt_str(&m.host),
+                    "client_id": opt_str(&m.client_id),
                     "partitions": m.partitions.len(),
                 })
             })
