@@ -837,6 +837,9 @@ impl Partition {
             return Ok(0);
         };
         let before = out.len();
+        // One allocation for the stored batches this fetch will copy, not a doubling growth that
+        // copies them again (a 1 MiB fetch of 100 KiB batches moved ~1.5 MiB more without it).
+        out.reserve(self.stored_bytes(index, max_bytes));
         let mut run: Vec<(u64, &Record)> = Vec::new();
         let mut run_bytes = 0;
         while let Some(entry) = self.log.get(index) {
@@ -888,6 +891,26 @@ impl Partition {
         }
         Self::encode_run(&mut run, out);
         Ok(out.len() - before)
+    }
+
+    /// The bytes of the resident stored batches from entry `index` on that a fetch of
+    /// `max_bytes` takes whole (at least the first), stopping at the first entry that is not a
+    /// resident batch: what `fetch_memory` will copy before it reaches anything else.
+    fn stored_bytes(&self, mut index: u64, max_bytes: usize) -> usize {
+        let mut total = 0;
+        while let Some(batch) = self
+            .log
+            .get(index)
+            .and_then(|e| e.value.as_batch())
+            .and_then(Stored::load)
+        {
+            if total > 0 && total + batch.size() > max_bytes {
+                break;
+            }
+            total += batch.size();
+            index += 1;
+        }
+        total
     }
 
     /// Encodes a run of single records (offset, entry) as one batch into `out`, and empties it.
