@@ -16,7 +16,9 @@
 use super::Broker;
 use crate::error::Error;
 use crate::loom::Arc;
-use crate::storage::{GroupMetadata, OffsetRecord, OffsetsConfig, OffsetsJournal, OFFSETS_DIR};
+use crate::storage::{
+    CommittedOffset, GroupMetadata, OffsetRecord, OffsetsConfig, OffsetsJournal, OFFSETS_DIR,
+};
 use crate::topic::{Storage, Topic};
 
 /// Opens the journal of `storage`'s data directory, logging what recovery did.
@@ -55,6 +57,25 @@ impl Broker {
             }
         }
         tracing::info!(offsets = loaded, "committed offsets restored");
+    }
+
+    /// Every committed offset the journal holds, with its leader epoch and metadata, as
+    /// (group, topic, partition, commit); empty in memory.
+    pub fn stored_offsets(&self) -> Vec<(String, String, i32, CommittedOffset)> {
+        let Some(journal) = &self.offsets else {
+            return Vec::new();
+        };
+        journal
+            .state()
+            .groups
+            .into_iter()
+            .flat_map(|(group, state)| {
+                state
+                    .offsets
+                    .into_iter()
+                    .map(move |((topic, p), c)| (group.clone(), topic, p, c))
+            })
+            .collect()
     }
 
     /// Whether committed offsets are kept on disk.

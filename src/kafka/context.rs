@@ -71,6 +71,8 @@ pub struct Context {
     pub classic: Groups,
     /// Consumer-protocol (KIP-848) members, beside the engine's coordinator.
     pub consumer: ConsumerGroups,
+    /// Committed leader epochs and metadata strings, beside the engine's offsets.
+    pub commit_extras: super::commit_extras::CommitExtras,
     /// Limits and the advertised address.
     pub config: FrontConfig,
     clock: MonotonicClock,
@@ -102,10 +104,22 @@ impl Context {
                 classic.restore(&group, meta.generation, protocol_type, meta.protocol);
             }
         }
+        let commit_extras = super::commit_extras::CommitExtras::default();
+        for (group, topic, partition, c) in (*engine).as_ref().stored_offsets() {
+            commit_extras.record(
+                &group,
+                &topic,
+                partition,
+                c.offset,
+                c.leader_epoch,
+                &c.metadata,
+            );
+        }
         Context {
             engine,
             classic,
             consumer: ConsumerGroups::new(config.consumer.clone()),
+            commit_extras,
             config,
             clock: MonotonicClock::new(),
         }

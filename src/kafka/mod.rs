@@ -31,6 +31,7 @@
 pub mod alloc;
 pub mod args;
 pub mod classic;
+pub mod commit_extras;
 pub mod conn;
 pub mod consumer;
 pub mod context;

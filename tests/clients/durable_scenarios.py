@@ -85,7 +85,7 @@ def committed(group, topic, partitions):
     c = Consumer({"bootstrap.servers": BOOT, "group.id": group, "enable.auto.commit": False})
     got = c.committed([TopicPartition(topic, p) for p in range(partitions)], timeout=10)
     c.close()
-    return {tp.partition: tp.offset for tp in got}
+    return {tp.partition: [tp.offset, tp.metadata] for tp in got}
 
 
 def write():
@@ -113,8 +113,11 @@ def write():
     group = "resumer"
     c = Consumer({"bootstrap.servers": BOOT, "group.id": group, "enable.auto.commit": False,
                   "auto.offset.reset": "earliest"})
-    c.commit(offsets=[TopicPartition(topic, 0, 40), TopicPartition(topic, 1, 70)], asynchronous=False)
+    # The commit's metadata string is kept with the offset (OffsetFetch returns it).
+    c.commit(offsets=[TopicPartition(topic, 0, 40, metadata="m-40"), TopicPartition(topic, 1, 70)],
+             asynchronous=False)
     c.close()
+    check(committed(group, topic, 2)[0] == [40, "m-40"], f"metadata: {committed(group, topic, 2)}")
     cfg = configs(topic)
     check(cfg["retention.ms"] == ("86400000", 1), f"retention.ms {cfg['retention.ms']}")
     check(cfg["retention.bytes"] == ("123456789", 1), f"retention.bytes {cfg['retention.bytes']}")
@@ -132,6 +135,7 @@ def verify():
     check(configs(topic) == {k: tuple(v) for k, v in before["configs"].items()}, "configs changed")
     now = committed("resumer", topic, 2)
     check({str(k): v for k, v in now.items()} == before["committed"], f"committed {now} vs {before['committed']}")
+    check(now[0] == [40, "m-40"], f"the commit's metadata after restart: {now}")
     # The group resumes from its commits: the first record it reads per partition is the commit.
     c = Consumer({"bootstrap.servers": BOOT, "group.id": "resumer", "enable.auto.commit": False,
                   "auto.offset.reset": "earliest", "session.timeout.ms": 6000})
@@ -193,7 +197,7 @@ def crash_check():
     if os.path.exists(commit_file):
         with open(commit_file) as f:
             want = json.load(f)
-        got = committed("crash-group", "crash", 1)
+        got = {p: offset for p, (offset, _) in committed("crash-group", "crash", 1).items()}
         check(got == {0: want}, f"committed {got}, acknowledged {want}")
     end = len(log) and log[-1][1] + 1
     c = Consumer({"bootstrap.servers": BOOT, "group.id": "crash-group", "enable.auto.commit": False})

@@ -23,6 +23,7 @@ fn delete(ctx: &Context, group: &str) -> i16 {
         Err(_) => E::UnknownServerError.code(),
     };
     if code == 0 {
+        ctx.commit_extras.forget_group(group);
         let record = [OffsetRecord::GroupDelete {
             group: group.to_string(),
         }];

@@ -15,7 +15,8 @@
 //! group has no members (Kafka's rule; AdminClient's alterConsumerGroupOffsets and manual-assign
 //! consumers use it). Per partition: UNKNOWN_TOPIC_OR_PARTITION (3) for a topic or partition that
 //! does not exist; INVALID_COMMIT_OFFSET_SIZE (28) for a negative offset, which the engine cannot
-//! hold. The leader epoch and metadata string are not kept (OffsetFetch returns -1 and "").
+//! hold. The leader epoch and metadata string are kept beside the engine's offset
+//! ([`crate::kafka::commit_extras`]) and journaled with it; OffsetFetch returns them.
 //!
 //! With a data directory, the accepted partitions' offsets are appended to the offsets journal
 //! as one frame before any is committed or answered: a crash keeps all of them or none. If the
@@ -117,7 +118,17 @@ fn commit_all(
             .groups()
             .commit_topic(group, member, &topic, partition, offset)
         {
-            Ok(()) => 0,
+            Ok(()) => {
+                ctx.commit_extras.record(
+                    group,
+                    topic.name(),
+                    p.partition_index,
+                    p.committed_offset,
+                    p.committed_leader_epoch,
+                    p.committed_metadata.as_deref().unwrap_or(""),
+                );
+                0
+            }
             Err(Error::Fenced { .. }) => E::StaleMemberEpoch.code(),
             Err(Error::UnknownMember { .. }) => E::UnknownMemberId.code(),
             Err(_) => E::UnknownTopicOrPartition.code(),

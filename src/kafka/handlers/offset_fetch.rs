@@ -1,7 +1,8 @@
 //! OffsetFetch (key 9, v1–9): the engine's committed offsets (the next offset to consume) of one
 //! group (v1–7) or of several (v8+, `groups`); -1 where nothing is committed, as Kafka. A null
-//! topic list (v2+) asks for every committed offset of the group. The leader epoch is -1 and the
-//! metadata "".
+//! topic list (v2+) asks for every committed offset of the group, with the leader epoch and
+//! metadata of the Kafka commit that set it ([`crate::kafka::commit_extras`]; -1 and "" when
+//! another front or an admin reset set it).
 //!
 //! v9 carries a KIP-848 member id and epoch: for a consumer-protocol group they are checked as
 //! OffsetCommit checks them (UNKNOWN_MEMBER_ID, STALE_MEMBER_EPOCH, FENCED_MEMBER_EPOCH, in the
@@ -19,8 +20,45 @@ use kafka_protocol::messages::{OffsetFetchRequest, OffsetFetchResponse, TopicNam
 use kafka_protocol::ResponseError as E;
 use std::collections::BTreeMap;
 
-/// (topic, [(partition, committed offset or -1, error code)]).
-type Offsets = Vec<(TopicName, Vec<(i32, i64, i16)>)>;
+/// One partition's answer.
+struct Part {
+    index: i32,
+    /// The committed offset, or -1.
+    offset: i64,
+    code: i16,
+    leader_epoch: i32,
+    metadata: String,
+}
+
+impl Part {
+    fn new(ctx: &Context, group: &str, topic: &str, index: i32, offset: i64) -> Part {
+        let (leader_epoch, metadata) = if offset >= 0 {
+            ctx.commit_extras.get(group, topic, index, offset)
+        } else {
+            (-1, String::new())
+        };
+        Part {
+            index,
+            offset,
+            code: 0,
+            leader_epoch,
+            metadata,
+        }
+    }
+
+    fn error(index: i32, code: i16) -> Part {
+        Part {
+            index,
+            offset: -1,
+            code,
+            leader_epoch: -1,
+            metadata: String::new(),
+        }
+    }
+}
+
+/// (topic, its partitions' answers).
+type Offsets = Vec<(TopicName, Vec<Part>)>;
 
 /// The committed offsets of `group` for `topics` ((name, partitions)), or all of them.
 fn offsets(ctx: &Context, group: &str, topics: Option<Vec<(TopicName, Vec<i32>)>>) -> Offsets {
@@ -35,19 +73,17 @@ fn offsets(ctx: &Context, group: &str, topics: Option<Vec<(TopicName, Vec<i32>)>
                         let committed = u32::try_from(p)
                             .ok()
                             .and_then(|p| groups.committed(group, &name, p));
-                        (p, committed.map_or(-1, |o| o as i64), 0)
+                        Part::new(ctx, group, &name, p, committed.map_or(-1, |o| o as i64))
                     })
                     .collect();
                 (name, partitions)
             })
             .collect(),
         None => {
-            let mut by_topic: BTreeMap<String, Vec<(i32, i64, i16)>> = BTreeMap::new();
+            let mut by_topic: BTreeMap<String, Vec<Part>> = BTreeMap::new();
             for (topic, p, offset) in groups.committed_offsets(group) {
-                by_topic
-                    .entry(topic)
-                    .or_default()
-                    .push((p as i32, offset as i64, 0));
+                let part = Part::new(ctx, group, &topic, p as i32, offset as i64);
+                by_topic.entry(topic).or_default().push(part);
             }
             by_topic
                 .into_iter()
@@ -57,22 +93,22 @@ fn offsets(ctx: &Context, group: &str, topics: Option<Vec<(TopicName, Vec<i32>)>
     }
 }
 
-fn partition(index: i32, offset: i64, code: i16) -> OffsetFetchResponsePartition {
+fn partition(p: Part) -> OffsetFetchResponsePartition {
     OffsetFetchResponsePartition::default()
-        .with_partition_index(index)
-        .with_committed_offset(offset)
-        .with_committed_leader_epoch(-1)
-        .with_metadata(Some(sb("")))
-        .with_error_code(code)
+        .with_partition_index(p.index)
+        .with_committed_offset(p.offset)
+        .with_committed_leader_epoch(p.leader_epoch)
+        .with_metadata(Some(sb(&p.metadata)))
+        .with_error_code(p.code)
 }
 
-fn partitions(index: i32, offset: i64, code: i16) -> OffsetFetchResponsePartitions {
+fn partitions(p: Part) -> OffsetFetchResponsePartitions {
     OffsetFetchResponsePartitions::default()
-        .with_partition_index(index)
-        .with_committed_offset(offset)
-        .with_committed_leader_epoch(-1)
-        .with_metadata(Some(sb("")))
-        .with_error_code(code)
+        .with_partition_index(p.index)
+        .with_committed_offset(p.offset)
+        .with_committed_leader_epoch(p.leader_epoch)
+        .with_metadata(Some(sb(&p.metadata)))
+        .with_error_code(p.code)
 }
 
 fn v8_group(
@@ -89,11 +125,7 @@ fn v8_group(
                 .map(|(name, ps)| {
                     OffsetFetchResponseTopics::default()
                         .with_name(name)
-                        .with_partitions(
-                            ps.into_iter()
-                                .map(|(p, o, c)| partitions(p, o, c))
-                                .collect(),
-                        )
+                        .with_partitions(ps.into_iter().map(partitions).collect())
                 })
                 .collect(),
         )
@@ -162,7 +194,7 @@ pub fn handle(ctx: &Context, version: i16, req: OffsetFetchRequest) -> OffsetFet
         .map(|(name, ps)| {
             OffsetFetchResponseTopic::default()
                 .with_name(name)
-                .with_partitions(ps.into_iter().map(|(p, o, c)| partition(p, o, c)).collect())
+                .with_partitions(ps.into_iter().map(partition).collect())
         })
         .collect();
     OffsetFetchResponse::default().with_topics(topics)
@@ -180,7 +212,7 @@ pub fn error(req: &OffsetFetchRequest, code: i16) -> OffsetFetchResponse {
                 .with_partitions(
                     t.partition_indexes
                         .iter()
-                        .map(|&p| partition(p, -1, code))
+                        .map(|&p| partition(Part::error(p, code)))
                         .collect(),
                 )
         })
