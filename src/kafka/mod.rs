@@ -18,6 +18,8 @@
 //!   member beside the engine's coordinator, which reconciles them.
 //! - [`classic`]: classic consumer groups (the barrier, generations, relay of the leader's
 //!   assignment, static membership) over the engine's committed offsets.
+//! - [`commit_extras`]: the committed leader epochs and metadata strings OffsetFetch returns,
+//!   beside the engine's offsets.
 //! - [`context`]: what the connections share.
 //! - [`alloc`]: the binary's allocator, so that an absurd array length in a request cannot abort
 //!   the process.
