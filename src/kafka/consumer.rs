@@ -174,6 +174,14 @@ impl ConsumerGroups {
         out
     }
 
+    /// The record of `member` in `live`, a list as [`ConsumerGroups::live`] returns it (sorted
+    /// by id).
+    pub fn find<'a>(live: &'a [(String, Member)], member: &str) -> Option<&'a Member> {
+        live.binary_search_by(|(id, _)| id.as_str().cmp(member))
+            .ok()
+            .map(|i| &live[i].1)
+    }
+
     /// Forgets the members the engine no longer has live at `now`, in every group (the server's
     /// timer calls it, so that members that expired and never came back leave no record).
     pub fn prune(&self, groups: &Coordinator, now: Millis) {

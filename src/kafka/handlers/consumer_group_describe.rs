@@ -11,6 +11,7 @@
 
 use super::consumer_group_heartbeat::assignor_name;
 use super::sb;
+use crate::kafka::consumer::ConsumerGroups;
 use crate::kafka::context::Context;
 use kafka_protocol::messages::consumer_group_describe_response::{
     Assignment, DescribedGroup, Member, TopicPartitions,
@@ -67,12 +68,6 @@ fn describe(ctx: &Context, id: &GroupId) -> DescribedGroup {
         return failed(id, E::GroupIdNotFound, format!("Group {group} not found."));
     };
     let records = ctx.consumer.live(groups, group, now);
-    let record = |m: &str| {
-        records
-            .binary_search_by(|(id, _)| id.as_str().cmp(m))
-            .ok()
-            .map(|i| &records[i].1)
-    };
     let state = if d.members.is_empty() {
         "Empty"
     } else if groups.reconciling(group) {
@@ -85,7 +80,7 @@ fn describe(ctx: &Context, id: &GroupId) -> DescribedGroup {
         .members
         .iter()
         .map(|m| {
-            let r = record(&m.id);
+            let r = ConsumerGroups::find(&records, &m.id);
             let current: Vec<(String, u32)> = m
                 .view
                 .partitions

@@ -10,6 +10,7 @@
 //! (`uniform`, `range`). An unknown group is "Dead" with no error, as Kafka answers below v6.
 
 use super::sb;
+use crate::kafka::consumer::ConsumerGroups;
 use crate::kafka::context::Context;
 use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::consumer_protocol_assignment::TopicPartition;
@@ -74,12 +75,6 @@ fn describe(ctx: &Context, group: &GroupId) -> DescribedGroup {
             // KIP-848 members carry the client id, host and instance id of their heartbeats;
             // Maelstrom consumers have none (their member id stands for the client id).
             let records = ctx.consumer.live(groups, group, now);
-            let record = |m: &str| {
-                records
-                    .binary_search_by(|(id, _)| id.as_str().cmp(m))
-                    .ok()
-                    .map(|i| &records[i].1)
-            };
             let kip848 = !records.is_empty();
             let state = if kip848 && groups.reconciling(group) {
                 "Reconciling"
@@ -98,7 +93,7 @@ fn describe(ctx: &Context, group: &GroupId) -> DescribedGroup {
                     d.members
                         .iter()
                         .map(|m| {
-                            let r = record(&m.id);
+                            let r = ConsumerGroups::find(&records, &m.id);
                             DescribedGroupMember::default()
                                 .with_member_id(sb(&m.id))
                                 .with_group_instance_id(
