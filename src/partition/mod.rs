@@ -727,7 +727,6 @@ impl Partition {
         mut f: impl FnMut(RecordRef<'_>),
     ) -> usize {
         // The watermark first, then the key table and the list: see "Orderings".
-        let entries = self.log.entries();
         let end = self.log.end();
         let Some(entry) = self.keys.get(key) else {
             return 0;
@@ -749,8 +748,8 @@ impl Partition {
                 .log
                 .index_of(offset)
                 .expect("an indexed offset below the watermark has its entry");
-            debug_assert!(index < entries);
-            // SAFETY: 1. `index` is below the entry count `index_of` read.
+            // SAFETY: 1. `index` is below the entry count `index_of` read. (Not below an entry
+            // count read before `end`: entries published in between are below `end` too.)
             let record = unsafe { self.log.get_unchecked(index) };
             f(record.view(offset));
             n += 1;
