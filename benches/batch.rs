@@ -4,15 +4,16 @@
 //! lz4), goes through a partition and back out as a fetch response's records:
 //!
 //! - `produce/stored` and `fetch/stored` (the design kgroups uses): the batch is checked
-//!   (CRC-32C, header) and appended as one entry; a fetch copies its bytes out with the base
-//!   offset and leader epoch rewritten.
+//!   (CRC-32C, header) and appended as one entry; a fetch shares its bytes, behind a fresh
+//!   16-byte head with the base offset and leader epoch rewritten.
 //! - `produce/decoded` and `fetch/decoded` (the alternative): the batch is decoded into its
 //!   records, which are appended one by one; a fetch encodes them into a new batch.
 //!
 //! Elements are records, so results read as records per second.
 //! Run briefly: `cargo bench --bench batch -- --warm-up-time 1 --measurement-time 3`.
 
-use bytes::BytesMut;
+use bytes::{Buf, BytesMut};
+use bytes_utils::SegmentedBuf;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use kafka_protocol::records::{
     Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
@@ -109,20 +110,20 @@ fn fetch(c: &mut Criterion) {
     // returns.
     let budget = bytes.len();
     for (name, p) in [("stored", &stored), ("decoded", &decoded)] {
-        let mut probe = BytesMut::new();
-        p.fetch(0, budget, &mut probe).unwrap();
-        let per: u64 = Batch::parse_all(probe.freeze())
+        let mut probe = SegmentedBuf::new();
+        let n = p.fetch(0, budget, &mut probe).unwrap();
+        let per: u64 = Batch::parse_all(probe.copy_to_bytes(n))
             .unwrap()
             .iter()
             .map(|b| u64::from(b.count()))
             .sum();
         group.throughput(Throughput::Elements(per));
         group.bench_function(name, |b| {
-            let mut out = BytesMut::with_capacity(2 * budget);
             let mut from = 0;
             b.iter(|| {
-                out.clear();
+                let mut out = SegmentedBuf::new();
                 black_box(p.fetch(from, budget, &mut out).unwrap());
+                black_box(out);
                 from += per;
                 if from + per > 64 * N as u64 {
                     from = 0;

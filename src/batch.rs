@@ -217,14 +217,15 @@ impl Batch {
         i16_at(&self.bytes, 21) & 0x7
     }
 
-    /// Appends the batch to `out` with its base offset set to `base` and its partition leader
-    /// epoch to -1 (kgroups has no leader epochs, so clients skip their validation).
-    pub fn write_to(&self, base: u64, out: &mut BytesMut) {
-        out.reserve(self.bytes.len());
-        out.put_i64(base as i64);
-        out.put_slice(&self.bytes[8..12]);
-        out.put_i32(-1);
-        out.put_slice(&self.bytes[16..]);
+    /// The batch as a fetch serves it, in two pieces: its first 16 bytes rewritten (base offset
+    /// `base`, the batch length, partition leader epoch -1: kgroups has no leader epochs, so
+    /// clients skip their validation), then the rest as stored, shared rather than copied.
+    pub fn served(&self, base: u64) -> [Bytes; 2] {
+        let mut head = BytesMut::with_capacity(16);
+        head.put_i64(base as i64);
+        head.put_slice(&self.bytes[8..12]);
+        head.put_i32(-1);
+        [head.freeze(), self.bytes.slice(16..)]
     }
 
     /// The batch's records, decompressed and decoded, with offsets counted from `base`.
@@ -406,11 +407,11 @@ mod tests {
     }
 
     #[test]
-    fn write_to_sets_base_offset_and_epoch_and_keeps_the_crc() {
+    fn served_sets_base_offset_and_epoch_and_keeps_the_crc() {
         let b = &Batch::parse_all(encoded(3, Compression::Zstd, None)).unwrap()[0];
-        let mut out = BytesMut::new();
-        b.write_to(42, &mut out);
-        let again = &Batch::parse_all(out.freeze()).unwrap()[0];
+        let [head, rest] = b.served(42);
+        assert_eq!(head.len(), 16);
+        let again = &Batch::parse_all([head, rest].concat().into()).unwrap()[0];
         assert_eq!(i64_at(again.bytes(), 0), 42);
         assert_eq!(i32_at(again.bytes(), 12), -1);
         let offsets: Vec<i64> = again

@@ -14,15 +14,17 @@
 //! range gets KIP-511's fallback: error 35 and a v0 body listing our ranges.
 //!
 //! Reading is batched: every complete frame already read is served before reading again, and the
-//! answers are written together, except before a request that may wait (Fetch, JoinGroup,
-//! SyncGroup), which first flushes the answers before it.
+//! answers are written together, with one vectored write ([`super::frames`]: a Fetch answer's
+//! records are written from the stored batches), except before a request that may wait (Fetch,
+//! JoinGroup, SyncGroup), which first flushes the answers before it.
 
 use super::context::Context;
+use super::frames::{Frames, Splices};
 use super::handlers::{self, Conn};
 use super::versions;
-use bytes::{Buf, BufMut, Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseHeader, ResponseKind};
-use kafka_protocol::protocol::{decode_request_header_from_buffer, Encodable};
+use kafka_protocol::protocol::decode_request_header_from_buffer;
 use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
@@ -74,20 +76,20 @@ where
         client_host: format!("/{}", peer.ip()),
     };
     let mut input = BytesMut::with_capacity(64 * 1024);
-    let mut output = BytesMut::with_capacity(64 * 1024);
+    let mut output = Frames::default();
     let max = ctx.config.max_request_bytes;
     let result: Result<(), Close> = async {
         loop {
             while let Some(frame) = next_frame(&mut input, max)? {
                 if may_wait(&frame) && !output.is_empty() {
-                    wr.write_all(&output).await.map_err(Close::Io)?;
-                    output.clear();
+                    let mut answers = output.take();
+                    wr.write_all_buf(&mut answers).await.map_err(Close::Io)?;
                 }
                 serve_frame(&ctx, &mut conn, frame, &mut output).await?;
             }
             if !output.is_empty() {
-                wr.write_all(&output).await.map_err(Close::Io)?;
-                output.clear();
+                let mut answers = output.take();
+                wr.write_all_buf(&mut answers).await.map_err(Close::Io)?;
             }
             if input.capacity() - input.len() < 4096 {
                 input.reserve(64 * 1024);
@@ -139,7 +141,7 @@ async fn serve_frame(
     ctx: &Context,
     conn: &mut Conn,
     mut frame: Bytes,
-    output: &mut BytesMut,
+    output: &mut Frames,
 ) -> Result<(), Close> {
     if frame.len() < 8 {
         return Err(Close::ShortFrame(frame.len()));
@@ -159,7 +161,7 @@ async fn serve_frame(
             key,
             0,
             correlation_id,
-            &ResponseKind::ApiVersions(resp),
+            (ResponseKind::ApiVersions(resp), Splices::default()),
         );
     }
     let decoded = std::panic::catch_unwind(AssertUnwindSafe(|| {
@@ -176,44 +178,45 @@ async fn serve_frame(
         handlers::dispatch(ctx, conn, &header, request).await
     } else {
         tracing::debug!(?key, version, "unsupported version");
-        Some(handlers::error_response(
-            &request,
-            version,
-            kafka_protocol::ResponseError::UnsupportedVersion.code(),
+        Some((
+            handlers::error_response(
+                &request,
+                version,
+                kafka_protocol::ResponseError::UnsupportedVersion.code(),
+            ),
+            Splices::default(),
         ))
     };
     match response {
-        Some(r) => write_response(output, key, version, correlation_id, &r),
+        Some(r) => write_response(output, key, version, correlation_id, r),
         None => Ok(()),
     }
 }
 
 /// Appends size, response header and body; on an encode error leaves `output` as it was.
 fn write_response(
-    output: &mut BytesMut,
+    output: &mut Frames,
     key: ApiKey,
     version: i16,
     correlation_id: i32,
-    response: &ResponseKind,
+    (body, splices): (ResponseKind, Splices),
 ) -> Result<(), Close> {
-    let start = output.len();
-    output.put_i32(0);
     let header = ResponseHeader::default().with_correlation_id(correlation_id);
-    let encoded = header
-        .encode(output, key.response_header_version(version))
-        .and_then(|()| response.encode(output, version));
-    if let Err(e) = encoded {
-        output.truncate(start);
-        return Err(Close::Encode(key, version, format!("{e:#}")));
-    }
-    let size = (output.len() - start - 4) as i32;
-    output[start..start + 4].copy_from_slice(&size.to_be_bytes());
-    Ok(())
+    output
+        .put_answer(
+            &header,
+            key.response_header_version(version),
+            &body,
+            version,
+            splices,
+        )
+        .map_err(|e| Close::Encode(key, version, e))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bytes::BufMut;
 
     #[test]
     fn frames_are_cut_at_their_size_and_bounded() {

@@ -12,6 +12,8 @@
 //!
 //! - [`server`]: the listener and the timer of group sessions.
 //! - [`conn`]: one connection; bad input closes only it.
+//! - [`frames`]: the answers a connection has encoded, with a Fetch answer's records spliced in
+//!   from the stored batches rather than copied.
 //! - [`versions`]: the API versions advertised and accepted.
 //! - [`handlers`]: one file per API key.
 //! - [`consumer`]: KIP-848 consumer groups (ConsumerGroupHeartbeat): what the front keeps per
@@ -37,6 +39,7 @@ pub mod commit_extras;
 pub mod conn;
 pub mod consumer;
 pub mod context;
+pub mod frames;
 pub mod handlers;
 pub mod housekeeping;
 pub mod server;

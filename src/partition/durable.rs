@@ -23,7 +23,8 @@ use super::Partition;
 use crate::batch::Batch;
 use crate::loom::{lock, Mutex};
 use crate::storage::{LogConfig, PartitionLog, Recovery, Result as StorageResult};
-use bytes::BytesMut;
+use bytes::{BufMut, BytesMut};
+use bytes_utils::SegmentedBuf;
 use std::path::Path;
 
 /// When written records are fsynced (Kafka's `log.flush.interval.*`; both `None` by default:
@@ -151,8 +152,10 @@ impl Partition {
         let before = disk.log.end();
         while disk.log.end() < self.end() {
             buf.clear();
-            self.fetch_memory(disk.log.end(), WRITE_CHUNK, buf)
+            let mut pieces = SegmentedBuf::new();
+            self.fetch_memory(disk.log.end(), WRITE_CHUNK, &mut pieces)
                 .expect("the disk's end is inside the in-memory log");
+            buf.put(pieces);
             if buf.is_empty() {
                 break;
             }

@@ -89,7 +89,8 @@ pub use producers::AppendError;
 use crate::batch::Batch;
 use crate::log::{Log, Publish};
 use crate::loom::{fence, lock, Arc, ArcSwapOption, AtomicU32, AtomicU64, Mutex, Ordering, StdArc};
-use bytes::BytesMut;
+use bytes::{Buf, Bytes, BytesMut};
+use bytes_utils::SegmentedBuf;
 use durable::Disk;
 use key_table::{KeyEntry, KeyTable};
 use producers::{Producers, Verdict};
@@ -776,10 +777,11 @@ impl Partition {
     /// batches, as a Kafka fetch returns them: at least one batch if there is any record at or
     /// above `from` (even one larger than `max_bytes`, as Kafka does, so that a consumer never
     /// stalls on a large batch), then more while the total stays within `max_bytes`. Stored
-    /// batches are copied as they came (the first may start below `from`; consumers skip those
-    /// records); runs of single records are encoded into uncompressed batches. Offsets no longer
-    /// in memory are read from the disk. Returns the bytes written; 0 when `from` is the high
-    /// watermark.
+    /// batches in memory are not copied: each is a fresh 16-byte head (base offset, length,
+    /// leader epoch) and a shared slice of the stored bytes (the first batch may start below
+    /// `from`; consumers skip those records). Runs of single records are encoded into
+    /// uncompressed batches. Offsets no longer in memory are read from the disk. Returns the bytes
+    /// appended; 0 when `from` is the high watermark.
     ///
     /// # Errors
     ///
@@ -789,7 +791,7 @@ impl Partition {
         &self,
         from: u64,
         max_bytes: usize,
-        out: &mut BytesMut,
+        out: &mut SegmentedBuf<Bytes>,
     ) -> Result<usize, FetchError> {
         let (start, end) = (self.start(), self.end());
         if from < start || from > end {
@@ -810,8 +812,10 @@ impl Partition {
             .disk
             .as_ref()
             .expect("only a partition with a disk evicts");
-        disk.log
-            .read(from_disk, max_bytes, out)
+        let mut read = BytesMut::new();
+        let n = disk
+            .log
+            .read(from_disk, max_bytes, &mut read)
             .map_err(|e| match e {
                 crate::storage::StorageError::OffsetOutOfRange { .. } => {
                     FetchError::OutOfRange(OffsetOutOfRange {
@@ -821,7 +825,9 @@ impl Partition {
                     })
                 }
                 e => FetchError::Storage(e.to_string()),
-            })
+            })?;
+        out.push(read.freeze());
+        Ok(n)
     }
 
     /// [`Partition::fetch`] from the in-memory log only; `Err(Evicted(offset))` if nothing was
@@ -830,20 +836,17 @@ impl Partition {
         &self,
         from: u64,
         max_bytes: usize,
-        out: &mut BytesMut,
+        out: &mut SegmentedBuf<Bytes>,
     ) -> Result<usize, Evicted> {
         let Some(mut index) = self.log.index_of(from) else {
             return Ok(0);
         };
-        let before = out.len();
-        // One allocation for the stored batches this fetch will copy, not a doubling growth that
-        // copies them again (a 1 MiB fetch of 100 KiB batches moved ~1.5 MiB more without it).
-        out.reserve(self.stored_bytes(index, max_bytes));
+        let before = out.remaining();
         let mut run: Vec<(u64, &Record)> = Vec::new();
         let mut run_bytes = 0;
         while let Some(entry) = self.log.get(index) {
             let base = self.log.offsets(index).expect("a published entry").start;
-            let written = out.len() - before;
+            let written = out.remaining() - before;
             match entry.value.as_batch() {
                 Some(stored) => {
                     if !run.is_empty() {
@@ -860,7 +863,7 @@ impl Partition {
                     if written > 0 && written + batch.size() > max_bytes {
                         break;
                     }
-                    batch.write_to(base, out);
+                    out.extend(batch.served(base));
                 }
                 None => {
                     // An estimate of the record's encoded size: its bytes plus the record's
@@ -889,31 +892,15 @@ impl Partition {
             index += 1;
         }
         Self::encode_run(&mut run, out);
-        Ok(out.len() - before)
+        Ok(out.remaining() - before)
     }
 
-    /// The bytes of the resident stored batches from entry `index` on that a fetch of
-    /// `max_bytes` takes whole (at least the first), stopping at the first entry that is not a
-    /// resident batch: what `fetch_memory` will copy before it reaches anything else.
-    fn stored_bytes(&self, mut index: u64, max_bytes: usize) -> usize {
-        let mut total = 0;
-        while let Some(batch) = self
-            .log
-            .get(index)
-            .and_then(|e| e.value.as_batch())
-            .and_then(Stored::load)
-        {
-            if total > 0 && total + batch.size() > max_bytes {
-                break;
-            }
-            total += batch.size();
-            index += 1;
+    /// Encodes a run of single records (offset, entry) as one batch onto `out`, and empties it.
+    fn encode_run(run: &mut Vec<(u64, &Record)>, out: &mut SegmentedBuf<Bytes>) {
+        if run.is_empty() {
+            return;
         }
-        total
-    }
-
-    /// Encodes a run of single records (offset, entry) as one batch into `out`, and empties it.
-    fn encode_run(run: &mut Vec<(u64, &Record)>, out: &mut BytesMut) {
+        let mut batch = BytesMut::new();
         Batch::encode(
             run.iter().map(|(offset, r)| {
                 (
@@ -923,8 +910,9 @@ impl Partition {
                     Some(r.value.as_slice()),
                 )
             }),
-            out,
+            &mut batch,
         );
+        out.push(batch.freeze());
         run.clear();
     }
 

@@ -301,10 +301,10 @@ fn fetch_serves_stored_batches_and_encodes_records() {
     p.append_timed(None, b"\"x\"", 11);
     p.append_batch(kafka_batch(3, 100, None)).unwrap();
     p.append_timed(Some(Key::str("z")), b"9", 12);
-    let mut out = BytesMut::new();
+    let mut out = SegmentedBuf::new();
     let n = p.fetch(0, 1 << 20, &mut out).unwrap();
-    assert_eq!(n, out.len());
-    let batches = Batch::parse_all(out.freeze()).unwrap();
+    assert_eq!(n, out.remaining());
+    let batches = Batch::parse_all(out.copy_to_bytes(n)).unwrap();
     assert_eq!(batches.len(), 3, "records, the batch, a record");
     let mut offsets = vec![];
     let mut values = vec![];
@@ -319,19 +319,13 @@ fn fetch_serves_stored_batches_and_encodes_records() {
     assert_eq!(&values[1][..], b"\"x\"");
     assert_eq!(&values[3][..], b"v1");
     // From inside the stored batch: the whole batch comes (the consumer skips), then the rest.
-    let mut out = BytesMut::new();
-    p.fetch(3, 1 << 20, &mut out).unwrap();
-    let batches = Batch::parse_all(out.freeze()).unwrap();
+    let batches = Batch::parse_all(fetched(&p, 3, 1 << 20)).unwrap();
     assert_eq!(batches.iter().map(Batch::count).collect::<Vec<_>>(), [3, 1]);
     // A tiny limit still returns one whole batch, never nothing.
-    let mut out = BytesMut::new();
-    p.fetch(2, 1, &mut out).unwrap();
-    assert_eq!(Batch::parse_all(out.freeze()).unwrap().len(), 1);
-    let mut out = BytesMut::new();
-    p.fetch(0, 1, &mut out).unwrap();
-    assert_eq!(Batch::parse_all(out.freeze()).unwrap()[0].count(), 1);
+    assert_eq!(Batch::parse_all(fetched(&p, 2, 1)).unwrap().len(), 1);
+    assert_eq!(Batch::parse_all(fetched(&p, 0, 1)).unwrap()[0].count(), 1);
     // At the high watermark: empty; past it or below the start: out of range.
-    let mut out = BytesMut::new();
+    let mut out = SegmentedBuf::new();
     assert_eq!(p.fetch(6, 100, &mut out), Ok(0));
     assert!(p.fetch(7, 100, &mut out).is_err());
     assert_eq!(p.delete_records(2), Ok(2));
@@ -482,14 +476,19 @@ fn open_durable(dir: &std::path::Path, tail_bytes: u64, flush: FlushPolicy) -> P
     p
 }
 
+/// The bytes of one fetch from `from`, in one buffer.
+fn fetched(p: &Partition, from: u64, max_bytes: usize) -> bytes::Bytes {
+    let mut out = SegmentedBuf::new();
+    let n = p.fetch(from, max_bytes, &mut out).unwrap();
+    out.copy_to_bytes(n)
+}
+
 /// Every record a full fetch returns, decoded: (offset, key, value).
 fn fetch_all(p: &Partition) -> Vec<(i64, Option<bytes::Bytes>, Option<bytes::Bytes>)> {
     let mut got = vec![];
     let mut from = p.start();
     while from < p.end() {
-        let mut out = BytesMut::new();
-        p.fetch(from, 1 << 20, &mut out).unwrap();
-        for b in Batch::parse_all(out.freeze()).unwrap() {
+        for b in Batch::parse_all(fetched(p, from, 1 << 20)).unwrap() {
             let base = u64::from_be_bytes(b.bytes()[..8].try_into().unwrap());
             for r in b.records(base).unwrap() {
                 if r.offset as u64 >= from {

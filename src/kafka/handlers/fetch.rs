@@ -16,18 +16,24 @@
 
 use super::partition;
 use crate::kafka::context::Context;
+use crate::kafka::frames::Splices;
 use crate::partition::{FetchError, Partition};
 use crate::topic::Topic;
-use bytes::BytesMut;
+use bytes::Buf;
+use bytes_utils::SegmentedBuf;
 use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
 use kafka_protocol::messages::{FetchRequest, FetchResponse};
 use kafka_protocol::ResponseError as E;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// One pass over the requested partitions: the response and how many record bytes it holds, and
-/// whether some partition has an error.
-fn gather(req: &FetchRequest, topics: &[Option<Arc<Topic>>]) -> (FetchResponse, usize, bool) {
+/// One pass over the requested partitions: the response, the stored bytes its records fields
+/// stand for, how many record bytes it holds, and whether some partition has an error.
+fn gather(
+    req: &FetchRequest,
+    topics: &[Option<Arc<Topic>>],
+) -> (FetchResponse, Splices, usize, bool) {
+    let mut splices = Splices::default();
     let mut total = 0usize;
     let mut errors = false;
     let max_bytes = usize::try_from(req.max_bytes).unwrap_or(0);
@@ -68,8 +74,8 @@ fn gather(req: &FetchRequest, topics: &[Option<Arc<Topic>>]) -> (FetchResponse, 
                     if fp.fetch_offset == hw || limit == 0 {
                         return out.with_records(Some(Default::default()));
                     }
-                    let mut buf = BytesMut::new();
-                    match p.fetch(fp.fetch_offset as u64, limit, &mut buf) {
+                    let mut pieces = SegmentedBuf::new();
+                    match p.fetch(fp.fetch_offset as u64, limit, &mut pieces) {
                         Ok(_) => {}
                         Err(FetchError::OutOfRange(_)) => {
                             errors = true;
@@ -81,8 +87,8 @@ fn gather(req: &FetchRequest, topics: &[Option<Arc<Topic>>]) -> (FetchResponse, 
                             return out.with_error_code(E::KafkaStorageError.code());
                         }
                     }
-                    total += buf.len();
-                    out.with_records(Some(buf.freeze()))
+                    total += pieces.remaining();
+                    out.with_records(Some(splices.field(pieces)))
                 })
                 .collect();
             FetchableTopicResponse::default()
@@ -92,13 +98,15 @@ fn gather(req: &FetchRequest, topics: &[Option<Arc<Topic>>]) -> (FetchResponse, 
         .collect();
     (
         FetchResponse::default().with_responses(responses),
+        splices,
         total,
         errors,
     )
 }
 
-/// The records, after the long poll.
-pub async fn handle(ctx: &Context, _version: i16, req: FetchRequest) -> FetchResponse {
+/// The records, after the long poll, and the stored bytes that stand behind them
+/// ([`crate::kafka::frames`]).
+pub async fn handle(ctx: &Context, _version: i16, req: FetchRequest) -> (FetchResponse, Splices) {
     let wait = Duration::from_millis(u64::try_from(req.max_wait_ms).unwrap_or(0));
     let deadline = tokio::time::Instant::now() + wait;
     let min_bytes = usize::try_from(req.min_bytes).unwrap_or(0).max(1);
@@ -122,14 +130,15 @@ pub async fn handle(ctx: &Context, _version: i16, req: FetchRequest) -> FetchRes
             })
             .map(Partition::watch)
             .collect();
-        let (resp, bytes, errors) = gather(&req, &topics);
+        let (resp, splices, bytes, errors) = gather(&req, &topics);
         if bytes >= min_bytes || errors || tokio::time::Instant::now() >= deadline {
-            return resp;
+            return (resp, splices);
         }
         let woke = tokio::time::timeout_at(deadline, listener).await;
         drop(watches);
         if woke.is_err() {
-            return gather(&req, &topics).0;
+            let (resp, splices, ..) = gather(&req, &topics);
+            return (resp, splices);
         }
     }
 }

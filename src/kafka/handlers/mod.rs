@@ -32,6 +32,7 @@ pub mod produce;
 pub mod sync_group;
 
 use super::context::Context;
+use super::frames::Splices;
 use kafka_protocol::messages::{RequestHeader, RequestKind, ResponseKind};
 use kafka_protocol::protocol::StrBytes;
 use std::net::SocketAddr;
@@ -45,10 +46,27 @@ pub struct Conn {
     pub client_host: String,
 }
 
-/// The answer to `request` (version `header.request_api_version`), or `None` when the protocol
-/// wants none (Produce with acks=0). The caller has checked the version against
+/// The answer to `request` (version `header.request_api_version`) and the stored bytes its
+/// records fields stand for (Fetch, [`super::frames`]), or `None` when the protocol wants no
+/// answer (Produce with acks=0). The caller has checked the version against
 /// [`super::versions`].
 pub async fn dispatch(
+    ctx: &Context,
+    conn: &Conn,
+    header: &RequestHeader,
+    request: RequestKind,
+) -> Option<(ResponseKind, Splices)> {
+    if let RequestKind::Fetch(r) = request {
+        let (resp, splices) = fetch::handle(ctx, header.request_api_version, r).await;
+        return Some((ResponseKind::Fetch(resp), splices));
+    }
+    answer(ctx, conn, header, request)
+        .await
+        .map(|resp| (resp, Splices::default()))
+}
+
+/// [`dispatch`] for every request but Fetch.
+async fn answer(
     ctx: &Context,
     conn: &Conn,
     header: &RequestHeader,
@@ -94,7 +112,6 @@ pub async fn dispatch(
         RequestKind::Produce(r) => {
             return blocking_if_durable(ctx, || produce::handle(ctx, r)).map(ResponseKind::Produce)
         }
-        RequestKind::Fetch(r) => ResponseKind::Fetch(fetch::handle(ctx, v, r).await),
         RequestKind::ListOffsets(r) => ResponseKind::ListOffsets(list_offsets::handle(ctx, v, r)),
         RequestKind::ConsumerGroupHeartbeat(r) => ResponseKind::ConsumerGroupHeartbeat(
             consumer_group_heartbeat::handle(ctx, conn, header, r),

@@ -51,9 +51,7 @@ pub(super) fn encode(base: u64, timestamps: &[i64], value_len: usize) -> Bytes {
     )
     .unwrap();
     let batch = Batch::parse_all(out.freeze()).unwrap().remove(0);
-    let mut out = BytesMut::new();
-    batch.write_to(base, &mut out);
-    out.freeze()
+    batch.served(base).concat().into()
 }
 
 /// What the log should hold: every batch appended, in order.
