@@ -3,7 +3,8 @@
 //! offset, and appends to a partition whose fetch must return every record the log holds.
 #![no_main]
 
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes};
+use bytes_utils::SegmentedBuf;
 use kgroups::batch::Batch;
 use kgroups::partition::Partition;
 use libfuzzer_sys::fuzz_target;
@@ -19,9 +20,8 @@ fuzz_target!(|data: &[u8]| {
                 let _ = r;
             }
         }
-        let mut out = BytesMut::new();
-        b.write_to(1 << 40, &mut out);
-        let again = Batch::parse_all(out.freeze()).expect("a re-based batch parses again");
+        let again = Batch::parse_all(b.served(1 << 40).concat().into())
+            .expect("a re-based batch parses again");
         assert_eq!(again.len(), 1);
         assert_eq!(again[0].count(), b.count());
         // An idempotent producer's repeated batch is answered with its first offsets and not
@@ -29,11 +29,12 @@ fuzz_target!(|data: &[u8]| {
         let _ = p.append_batch(b.clone());
     }
     let total = p.end();
-    let mut fetched = BytesMut::new();
+    let mut fetched = SegmentedBuf::new();
     if total > 0 {
-        p.fetch(0, usize::MAX, &mut fetched)
+        let n = p
+            .fetch(0, usize::MAX, &mut fetched)
             .expect("offset 0 is in range");
-        let back = Batch::parse_all(fetched.freeze()).expect("fetched bytes parse");
+        let back = Batch::parse_all(fetched.copy_to_bytes(n)).expect("fetched bytes parse");
         let n: u64 = back.iter().map(|b| u64::from(b.count())).sum();
         assert_eq!(n, total, "every appended record is fetched back");
     }
