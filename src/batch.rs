@@ -26,7 +26,7 @@
 //! Checking the CRC and decoding records is the `kafka-protocol` crate's work
 //! (`RecordBatchDecoder`); this module reads the fixed header fields it needs and nothing else.
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 use kafka_protocol::records::{
     Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
 };
@@ -220,12 +220,12 @@ impl Batch {
     /// The batch as a fetch serves it, in two pieces: its first 16 bytes rewritten (base offset
     /// `base`, the batch length, partition leader epoch -1: kgroups has no leader epochs, so
     /// clients skip their validation), then the rest as stored, shared rather than copied.
-    pub fn served(&self, base: u64) -> [Bytes; 2] {
-        let mut head = BytesMut::with_capacity(16);
-        head.put_i64(base as i64);
-        head.put_slice(&self.bytes[8..12]);
-        head.put_i32(-1);
-        [head.freeze(), self.bytes.slice(16..)]
+    pub fn served(&self, base: u64) -> ([u8; 16], Bytes) {
+        let mut head = [0; 16];
+        head[..8].copy_from_slice(&(base as i64).to_be_bytes());
+        head[8..12].copy_from_slice(&self.bytes[8..12]);
+        head[12..].copy_from_slice(&(-1i32).to_be_bytes());
+        (head, self.bytes.slice(16..))
     }
 
     /// The batch's records, decompressed and decoded, with offsets counted from `base`.
@@ -293,6 +293,7 @@ impl Batch {
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
+    use bytes::BufMut;
 
     fn encoded(n: u64, compression: Compression, producer: Option<(i64, i16, i32)>) -> Bytes {
         let records: Vec<Record> = (0..n)
@@ -409,9 +410,8 @@ mod tests {
     #[test]
     fn served_sets_base_offset_and_epoch_and_keeps_the_crc() {
         let b = &Batch::parse_all(encoded(3, Compression::Zstd, None)).unwrap()[0];
-        let [head, rest] = b.served(42);
-        assert_eq!(head.len(), 16);
-        let again = &Batch::parse_all([head, rest].concat().into()).unwrap()[0];
+        let (head, rest) = b.served(42);
+        let again = &Batch::parse_all([&head[..], &rest].concat().into()).unwrap()[0];
         assert_eq!(i64_at(again.bytes(), 0), 42);
         assert_eq!(i32_at(again.bytes(), 12), -1);
         let offsets: Vec<i64> = again

@@ -146,6 +146,38 @@ pub fn tune_malloc_for_frames() -> bool {
     }
 }
 
+/// Backs the whole pages inside `region` with memory now, in one system call
+/// (`madvise(MADV_POPULATE_WRITE)`, Linux 5.14+), instead of one page fault per 4 KiB page as
+/// they are first written; returns the bytes asked for. A hint: an error (an older kernel) is
+/// ignored, and the pages then fault as usual. A no-op elsewhere than Linux.
+///
+/// Why: a Produce request is read into a buffer of its own size, which its stored batches keep.
+/// Faulting that fresh memory in page by page (exception, zeroing, memory-cgroup charge) was
+/// ~45% of the broker's CPU per produced record in a `perf` profile of 100-byte records.
+/// Populating the pages the frame will fill costs the zeroing and the charge, not the
+/// exceptions. Only pages the caller will write are asked for, so no memory is added.
+pub fn prefault(region: &mut [std::mem::MaybeUninit<u8>]) -> usize {
+    const PAGE: usize = 4096;
+    let start = region.as_ptr() as usize;
+    let first = start.next_multiple_of(PAGE);
+    let end = (start + region.len()) / PAGE * PAGE;
+    if end <= first {
+        return 0;
+    }
+    #[cfg(target_os = "linux")]
+    // SAFETY: 1. `first..end` lies inside `region`, memory this process owns and holds a unique
+    // borrow of; 2. MADV_POPULATE_WRITE changes no byte of it (it faults pages in as a write
+    // would, keeping the contents of pages already present).
+    unsafe {
+        libc::madvise(
+            first as *mut libc::c_void,
+            end - first,
+            libc::MADV_POPULATE_WRITE,
+        );
+    }
+    end - first
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -172,6 +204,19 @@ mod tests {
             let q = a.realloc(q, Layout::from_size_align(HUGE, 8).unwrap(), 128);
             a.dealloc(q, Layout::from_size_align(128, 8).unwrap());
         }
+    }
+
+    #[test]
+    fn prefault_asks_for_the_whole_pages_inside_the_region_and_keeps_contents() {
+        let mut buf: Vec<u8> = Vec::with_capacity(5 * 4096);
+        buf.extend_from_slice(b"kept");
+        let spare = buf.spare_capacity_mut();
+        let start = spare.as_ptr() as usize;
+        let whole = (start + spare.len()) / 4096 * 4096 - start.next_multiple_of(4096);
+        assert_eq!(prefault(spare), whole);
+        assert!(whole >= 3 * 4096);
+        assert_eq!(prefault(&mut spare[..4095]), 0);
+        assert_eq!(&buf[..], b"kept");
     }
 
     #[cfg(all(target_os = "linux", target_env = "gnu"))]

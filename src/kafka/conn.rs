@@ -109,6 +109,11 @@ where
     let _ = wr.shutdown().await;
 }
 
+/// A frame at least this large (a Produce request of big batches) gets its buffer's pages
+/// populated at once ([`super::alloc::prefault`]) rather than faulted in page by page as it
+/// arrives.
+const PREFAULT_FRAME: usize = 256 << 10;
+
 /// The next complete frame (without its size prefix), if `input` holds one; reserves room for
 /// a frame still arriving.
 fn next_frame(input: &mut BytesMut, max: usize) -> Result<Option<Bytes>, Close> {
@@ -121,7 +126,13 @@ fn next_frame(input: &mut BytesMut, max: usize) -> Result<Option<Bytes>, Close> 
     }
     let size = size as usize;
     if input.len() < 4 + size {
-        input.reserve(4 + size - input.len());
+        let want = 4 + size - input.len();
+        if input.capacity() - input.len() < want {
+            input.reserve(want);
+            if size >= PREFAULT_FRAME {
+                super::alloc::prefault(&mut input.spare_capacity_mut()[..want]);
+            }
+        }
         return Ok(None);
     }
     input.advance(4);

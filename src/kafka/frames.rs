@@ -1,16 +1,20 @@
 //! The answers a connection has encoded and not yet written, kept as byte segments so that a
-//! Fetch answer's records go to the socket straight from the stored batches (one `writev` for
-//! the lot), never copied into the answer.
+//! Fetch answer's records go to the socket straight from the stored batches (vectored writes,
+//! 64 segments at a time), never copied into the answer.
 //!
 //! kafka-protocol encodes a Fetch answer's `records` field from one `Bytes`, while a fetch finds
-//! its records as many pieces (a 16-byte head and a shared slice per stored batch,
-//! [`crate::partition::Partition::fetch`]). The Fetch handler gives the field a *stand-in*
+//! its records as pieces (copied heads and small batches, and shared slices of the large stored
+//! batches, [`crate::partition::Partition::fetch`]). The Fetch handler gives the field a *stand-in*
 //! ([`Splices::field`]): a slice, of the pieces' total length, of a static all-zero region that
 //! nothing ever reads. The crate writes the field's length prefix from it and then `put_slice`s
 //! it into [`Frames`], the buffer it encodes into, which recognises the stand-in by its address
 //! and records the pieces at that point instead of copying the zeros. Every other byte of every
 //! answer is encoded by the crate into one `BytesMut`, as before; nothing of the wire format is
 //! written here.
+//!
+//! A shared slice keeps its stored batch's buffer (the Produce request it came in) alive until
+//! the answer is written, even if retention or the `--data-dir` tail drops the batch meanwhile:
+//! at most one answer's worth per connection.
 
 use bytes::buf::UninitSlice;
 use bytes::{Buf, BufMut, Bytes, BytesMut};
@@ -18,19 +22,37 @@ use bytes_utils::SegmentedBuf;
 use kafka_protocol::messages::{ResponseHeader, ResponseKind};
 use kafka_protocol::protocol::buf::ByteBufMut;
 use kafka_protocol::protocol::Encodable;
+use std::cell::UnsafeCell;
 use std::collections::VecDeque;
 use std::ops::Range;
 
-/// The largest records field that is spliced rather than copied, in bytes. A fetch answer is
-/// bounded by the request's `max_bytes` (librdkafka's default `fetch.max.bytes` is 50 MiB);
-/// only a single batch larger than this (KIP-74) is copied. The region lives in `.bss`: it costs
-/// address space, not memory, since no byte of it is ever read or written.
+/// The largest records field that is spliced rather than copied, in bytes. A partition's
+/// records in one answer are bounded by the request's `partition_max_bytes` (librdkafka's
+/// default is 1 MiB) except for a first batch larger than that (KIP-74); a larger field is
+/// copied.
 const STAND_IN_BYTES: usize = 64 << 20;
 
-static STAND_IN: [u8; STAND_IN_BYTES] = [0; STAND_IN_BYTES];
+/// The stand-ins' region. An `UnsafeCell` so that it is placed in `.bss` (address space, no
+/// file bytes, no memory: no byte of it is ever read or written) rather than among the
+/// binary's read-only data.
+struct StandIn(UnsafeCell<[u8; STAND_IN_BYTES]>);
+
+// SAFETY: nothing ever writes through the cell; only shared references to its bytes are made
+// (`stand_in`), which any number of threads may hold.
+unsafe impl Sync for StandIn {}
+
+static STAND_IN: StandIn = StandIn(UnsafeCell::new([0; STAND_IN_BYTES]));
+
+/// The first `n` bytes of the stand-ins' region (`n` ≤ [`STAND_IN_BYTES`]).
+fn stand_in(n: usize) -> &'static [u8] {
+    // SAFETY: the region is never written (see `StandIn`), so a shared reference to it is
+    // valid for as long as the program runs.
+    let region: &'static [u8; STAND_IN_BYTES] = unsafe { &*STAND_IN.0.get() };
+    &region[..n]
+}
 
 fn is_stand_in(src: &[u8]) -> bool {
-    !src.is_empty() && std::ptr::eq(src.as_ptr(), STAND_IN.as_ptr())
+    !src.is_empty() && std::ptr::eq(src.as_ptr(), STAND_IN.0.get().cast::<u8>())
 }
 
 /// The pieces that one answer's records fields stand for, in the order the encoder meets the
@@ -49,7 +71,7 @@ impl Splices {
             return pieces.copy_to_bytes(n);
         }
         self.fields.push_back(pieces);
-        Bytes::from_static(&STAND_IN[..n])
+        Bytes::from_static(stand_in(n))
     }
 }
 
@@ -146,7 +168,10 @@ impl Frames {
                 out.push(head.slice(at..offset));
             }
             at = offset;
-            out.extend(pieces.into_inner());
+            // `push`, not `extend`: `SegmentedBuf::extend` re-sums every segment.
+            for piece in pieces.into_inner() {
+                out.push(piece);
+            }
         }
         if head.len() > at {
             out.push(head.slice(at..));
@@ -155,11 +180,11 @@ impl Frames {
     }
 }
 
-// SAFETY: every method but `put_slice` forwards to `head`, a `BytesMut`, whose implementation
-// keeps `BufMut`'s contract (`chunk_mut` is writable memory of `remaining_mut` bound,
-// `advance_mut` only past initialised bytes). `put_slice` either forwards too or writes nothing
-// to `head` (a spliced stand-in), which the contract allows: it only promises that the bytes
-// are appended to the buffer's contents, and they are, as pieces.
+// SAFETY: the unsafe parts of the contract (`chunk_mut` is writable memory, `advance_mut` only
+// past initialised bytes, within `remaining_mut`) are `head`'s, a `BytesMut`, to which those
+// three methods forward. `put_slice` forwards too, or writes nothing to `head` for a spliced
+// stand-in; that is memory-safe, and on purpose it leaves `head`'s cursor (and `offset()`)
+// short of the spliced bytes, which `take` writes at their place.
 unsafe impl BufMut for Frames {
     fn remaining_mut(&self) -> usize {
         self.head.remaining_mut()

@@ -383,6 +383,45 @@ struct Evicted(u64);
 /// The most records a run of single records is encoded into one batch by [`Partition::fetch`].
 const FETCH_RUN: usize = 4096;
 
+/// A stored batch at least this large is shared with a fetch's answer; a smaller one is copied,
+/// so that an answer of many small batches is a few large pieces (a vectored write takes 64 at a
+/// time), not two pieces per batch.
+const SHARE_MIN: usize = 4096;
+
+/// What [`Partition::fetch_memory`] gathers: its pieces so far in `out`, then the bytes it copies
+/// (batch heads, small batches, encoded runs of records) in `copied`, which becomes one piece
+/// before each shared batch and at the end.
+struct Gathered<'a> {
+    out: &'a mut SegmentedBuf<Bytes>,
+    copied: BytesMut,
+    /// `len()` when the fetch began.
+    before: usize,
+}
+
+impl Gathered<'_> {
+    fn len(&self) -> usize {
+        self.out.remaining() + self.copied.len()
+    }
+
+    /// Appends a stored batch, served from offset `base`.
+    fn batch(&mut self, batch: &Batch, base: u64) {
+        let (head, rest) = batch.served(base);
+        self.copied.extend_from_slice(&head);
+        if rest.len() < SHARE_MIN {
+            self.copied.extend_from_slice(&rest);
+        } else {
+            self.flush();
+            self.out.push(rest);
+        }
+    }
+
+    fn flush(&mut self) {
+        if !self.copied.is_empty() {
+            self.out.push(self.copied.split().freeze());
+        }
+    }
+}
+
 /// One partition of a topic.
 pub struct Partition {
     /// Declared first so that it drops first: records point into `keys`.
@@ -841,16 +880,21 @@ impl Partition {
         let Some(mut index) = self.log.index_of(from) else {
             return Ok(0);
         };
-        let before = out.remaining();
+        let mut out = Gathered {
+            out,
+            copied: BytesMut::new(),
+            before: 0,
+        };
+        out.before = out.len();
         let mut run: Vec<(u64, &Record)> = Vec::new();
         let mut run_bytes = 0;
         while let Some(entry) = self.log.get(index) {
             let base = self.log.offsets(index).expect("a published entry").start;
-            let written = out.remaining() - before;
+            let written = out.len() - out.before;
             match entry.value.as_batch() {
                 Some(stored) => {
                     if !run.is_empty() {
-                        Self::encode_run(&mut run, out);
+                        Self::encode_run(&mut run, &mut out.copied);
                         run_bytes = 0;
                         continue;
                     }
@@ -863,7 +907,7 @@ impl Partition {
                     if written > 0 && written + batch.size() > max_bytes {
                         break;
                     }
-                    out.extend(batch.served(base));
+                    out.batch(&batch, base);
                 }
                 None => {
                     // An estimate of the record's encoded size: its bytes plus the record's
@@ -884,23 +928,20 @@ impl Partition {
                         run_bytes += size;
                     }
                     if run.len() == FETCH_RUN {
-                        Self::encode_run(&mut run, out);
+                        Self::encode_run(&mut run, &mut out.copied);
                         run_bytes = 0;
                     }
                 }
             }
             index += 1;
         }
-        Self::encode_run(&mut run, out);
-        Ok(out.remaining() - before)
+        Self::encode_run(&mut run, &mut out.copied);
+        out.flush();
+        Ok(out.len() - out.before)
     }
 
-    /// Encodes a run of single records (offset, entry) as one batch onto `out`, and empties it.
-    fn encode_run(run: &mut Vec<(u64, &Record)>, out: &mut SegmentedBuf<Bytes>) {
-        if run.is_empty() {
-            return;
-        }
-        let mut batch = BytesMut::new();
+    /// Encodes a run of single records (offset, entry) as one batch into `out`, and empties it.
+    fn encode_run(run: &mut Vec<(u64, &Record)>, out: &mut BytesMut) {
         Batch::encode(
             run.iter().map(|(offset, r)| {
                 (
@@ -910,9 +951,8 @@ impl Partition {
                     Some(r.value.as_slice()),
                 )
             }),
-            &mut batch,
+            out,
         );
-        out.push(batch.freeze());
         run.clear();
     }
 

@@ -596,3 +596,32 @@ fn flush_messages_one_fsyncs_before_an_append_returns() {
         assert_eq!(p.flush().unwrap(), Some(p.end()));
     }
 }
+
+#[test]
+fn fetch_shares_large_stored_batches_and_copies_small_ones() {
+    let p = Partition::new();
+    p.append_batch(kafka_batch(2, 1, None)).unwrap();
+    let big = kafka_batch(5000, 1, None);
+    assert!(big.size() >= SHARE_MIN);
+    let stored = big.bytes().clone();
+    p.append_batch(big).unwrap();
+    p.append_timed(None, b"x", 3);
+    let mut out = SegmentedBuf::new();
+    let n = p.fetch(0, usize::MAX, &mut out).unwrap();
+    // [the small batch and the big one's head], [the big one's rest], [the encoded record].
+    let pieces: Vec<Bytes> = out.into_inner().into();
+    assert_eq!(pieces.len(), 3);
+    assert_eq!(
+        pieces[1].as_ptr(),
+        stored[16..].as_ptr(),
+        "shared, not copied"
+    );
+    let all: Bytes = pieces.concat().into();
+    assert_eq!(all.len(), n);
+    let counts: Vec<u32> = Batch::parse_all(all)
+        .unwrap()
+        .iter()
+        .map(Batch::count)
+        .collect();
+    assert_eq!(counts, [2, 5000, 1]);
+}

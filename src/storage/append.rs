@@ -13,7 +13,7 @@ use crate::loom::{lock, Arc, Ordering};
 impl PartitionLog {
     /// Appends `batches`: whole RecordBatch v2 batches, back to back, whose base offsets are
     /// already set and continue the log (the first starts at [`PartitionLog::end`], each next at
-    /// the previous one's last offset + 1), as `Batch::write_to` produces them. Rolls a new
+    /// the previous one's last offset + 1), as `Batch::served` produces them. Rolls a new
     /// segment first if the active one is due (see "Roll and retention"), writes the bytes with
     /// one `pwrite` (page cache, no fsync), adds the index entries they call for, and only then
     /// publishes the new end to readers. `now_ms` is the caller's wall clock in ms since the Unix

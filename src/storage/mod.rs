@@ -108,7 +108,7 @@
 //!   log to rebuild the idempotent producers' state (`Batch::parse_all` on each batch) and, if
 //!   wanted, the in-memory tail. The in-memory log then starts at [`PartitionLog::end`].
 //! - **Write path**: the partition assigns offsets in memory as today; a background writer
-//!   hands each published batch, rewritten with its base offset (`Batch::write_to`; runs of
+//!   hands each published batch, rewritten with its base offset (`Batch::served`; runs of
 //!   single Maelstrom records encoded with `Batch::encode` first), to [`PartitionLog::append`],
 //!   several batches per call if it likes. `end()` then says what is on disk.
 //! - **Flush policy**: a flusher calls [`PartitionLog::flush`] every `--flush-ms`, or after

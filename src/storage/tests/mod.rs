@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 /// One RecordBatch v2 with a record per timestamp, values of `value_len` bytes, base offset
-/// `base` (set with `Batch::write_to`, as the broker does).
+/// `base` (set with `Batch::served`, as the broker does).
 pub(super) fn encode(base: u64, timestamps: &[i64], value_len: usize) -> Bytes {
     let records: Vec<Record> = timestamps
         .iter()
@@ -51,7 +51,10 @@ pub(super) fn encode(base: u64, timestamps: &[i64], value_len: usize) -> Bytes {
     )
     .unwrap();
     let batch = Batch::parse_all(out.freeze()).unwrap().remove(0);
-    batch.served(base).concat().into()
+    {
+        let (head, rest) = batch.served(base);
+        [&head[..], &rest].concat().into()
+    }
 }
 
 /// What the log should hold: every batch appended, in order.
