@@ -14,7 +14,7 @@
 //! range gets KIP-511's fallback: error 35 and a v0 body listing our ranges.
 //!
 //! Reading is batched: every complete frame already read is served before reading again, and the
-//! answers are written together, with one vectored write ([`super::frames`]: a Fetch answer's
+//! answers are written together, in vectored writes ([`super::frames`]: a Fetch answer's
 //! records are written from the stored batches), except before a request that may wait (Fetch,
 //! JoinGroup, SyncGroup), which first flushes the answers before it.
 
