@@ -78,9 +78,10 @@ where
     let mut input = BytesMut::with_capacity(64 * 1024);
     let mut output = Frames::default();
     let max = ctx.config.max_request_bytes;
+    let prefault = ctx.config.prefault_frames;
     let result: Result<(), Close> = async {
         loop {
-            while let Some(frame) = next_frame(&mut input, max)? {
+            while let Some(frame) = next_frame(&mut input, max, prefault)? {
                 if may_wait(&frame) && !output.is_empty() {
                     let mut answers = output.take();
                     wr.write_all_buf(&mut answers).await.map_err(Close::Io)?;
@@ -115,8 +116,8 @@ where
 const PREFAULT_FRAME: usize = 256 << 10;
 
 /// The next complete frame (without its size prefix), if `input` holds one; reserves room for
-/// a frame still arriving.
-fn next_frame(input: &mut BytesMut, max: usize) -> Result<Option<Bytes>, Close> {
+/// a frame still arriving (and, with `prefault`, populates it if it is large).
+fn next_frame(input: &mut BytesMut, max: usize, prefault: bool) -> Result<Option<Bytes>, Close> {
     if input.len() < 4 {
         return Ok(None);
     }
@@ -129,7 +130,7 @@ fn next_frame(input: &mut BytesMut, max: usize) -> Result<Option<Bytes>, Close> 
         let want = 4 + size - input.len();
         if input.capacity() - input.len() < want {
             input.reserve(want);
-            if size >= PREFAULT_FRAME {
+            if prefault && size >= PREFAULT_FRAME {
                 super::alloc::prefault(&mut input.spare_capacity_mut()[..want]);
             }
         }
@@ -236,19 +237,28 @@ mod tests {
         input.put_slice(b"abc");
         input.put_i32(5);
         input.put_slice(b"de");
-        assert_eq!(next_frame(&mut input, 10).unwrap().unwrap(), &b"abc"[..]);
-        assert!(next_frame(&mut input, 10).unwrap().is_none(), "incomplete");
+        assert_eq!(
+            next_frame(&mut input, 10, true).unwrap().unwrap(),
+            &b"abc"[..]
+        );
+        assert!(
+            next_frame(&mut input, 10, true).unwrap().is_none(),
+            "incomplete"
+        );
         input.put_slice(b"fgh");
-        assert_eq!(next_frame(&mut input, 10).unwrap().unwrap(), &b"defgh"[..]);
+        assert_eq!(
+            next_frame(&mut input, 10, true).unwrap().unwrap(),
+            &b"defgh"[..]
+        );
         input.put_i32(11);
         assert!(matches!(
-            next_frame(&mut input, 10),
+            next_frame(&mut input, 10, true),
             Err(Close::FrameSize(11))
         ));
         let mut neg = BytesMut::new();
         neg.put_i32(-1);
         assert!(matches!(
-            next_frame(&mut neg, 10),
+            next_frame(&mut neg, 10, true),
             Err(Close::FrameSize(-1))
         ));
     }

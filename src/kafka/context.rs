@@ -25,6 +25,11 @@ pub struct FrontConfig {
     pub max_request_bytes: usize,
     /// Open connections at most (`max.connections`).
     pub max_connections: usize,
+    /// Whether a large request frame's buffer is populated at once rather than faulted in page
+    /// by page ([`super::alloc::prefault`]): on for the in-memory log, which keeps every frame in
+    /// fresh memory; off with `--data-dir`, whose tail frees buffers that the heap hands out
+    /// again already backed (there populating cost ~4% of produce throughput).
+    pub prefault_frames: bool,
     /// Classic group timeouts.
     pub classic: ClassicConfig,
     /// Consumer-protocol (KIP-848) group settings.
@@ -38,6 +43,7 @@ impl Default for FrontConfig {
             advertised_port: 9092,
             max_request_bytes: 100 * 1024 * 1024,
             max_connections: 10_000,
+            prefault_frames: true,
             classic: ClassicConfig::default(),
             consumer: ConsumerConfig::default(),
         }

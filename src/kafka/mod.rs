@@ -87,6 +87,7 @@ pub async fn bind(args: &Args) -> std::io::Result<(tokio::net::TcpListener, Arc<
         advertised_port: i32::from(port),
         max_request_bytes: args.socket_request_max_bytes,
         max_connections: args.max_connections.max(1),
+        prefault_frames: args.data_dir.is_none(),
         classic: classic::ClassicConfig {
             min_session_timeout_ms: args.group_min_session_timeout_ms,
             max_session_timeout_ms: args.group_max_session_timeout_ms,
