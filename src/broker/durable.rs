@@ -6,7 +6,7 @@
 //!   broker: it names the file) and commits every stored offset into the coordinator, skipping
 //!   topics and partitions that no longer exist. Group metadata stays in the journal's state for
 //!   the fronts: the Kafka front brings classic groups back Empty with their generation
-//!   ([`Broker::stored_groups`]).
+//!   ([`Broker::stored_state`]).
 //! - **Writes.** [`Broker::record_offsets`] appends records as one frame (kept or lost together),
 //!   before the caller answers; with `--flush-messages 1` it fsyncs the journal too (concurrent
 //!   commits share the fsync). `--flush-ms` is applied by housekeeping, and every checkpoint
@@ -16,9 +16,7 @@
 use super::Broker;
 use crate::error::Error;
 use crate::loom::Arc;
-use crate::storage::{
-    CommittedOffset, GroupMetadata, OffsetRecord, OffsetsConfig, OffsetsJournal, OFFSETS_DIR,
-};
+use crate::storage::{OffsetRecord, OffsetsConfig, OffsetsJournal, OffsetsState, OFFSETS_DIR};
 use crate::topic::{Storage, Topic};
 
 /// Opens the journal of `storage`'s data directory, logging what recovery did.
@@ -59,41 +57,19 @@ impl Broker {
         tracing::info!(offsets = loaded, "committed offsets restored");
     }
 
-    /// Every committed offset the journal holds, with its leader epoch and metadata, as
-    /// (group, topic, partition, commit); empty in memory.
-    pub fn stored_offsets(&self) -> Vec<(String, String, i32, CommittedOffset)> {
-        let Some(journal) = &self.offsets else {
-            return Vec::new();
-        };
-        journal
-            .state()
-            .groups
-            .into_iter()
-            .flat_map(|(group, state)| {
-                state
-                    .offsets
-                    .into_iter()
-                    .map(move |((topic, p), c)| (group.clone(), topic, p, c))
-            })
-            .collect()
+    /// What the journal holds: every group's stored metadata and committed offsets, with their
+    /// leader epochs and metadata strings (empty in memory). What a front brings back after a
+    /// restart beside the offsets [`Broker::open`](super::Broker::open) restored.
+    pub fn stored_state(&self) -> OffsetsState {
+        self.offsets
+            .as_ref()
+            .map(OffsetsJournal::state)
+            .unwrap_or_default()
     }
 
     /// Whether committed offsets are kept on disk.
     pub fn durable_offsets(&self) -> bool {
         self.offsets.is_some()
-    }
-
-    /// Every group's stored metadata (empty in memory): what a front brings back after a restart.
-    pub fn stored_groups(&self) -> Vec<(String, GroupMetadata)> {
-        let Some(journal) = &self.offsets else {
-            return Vec::new();
-        };
-        journal
-            .state()
-            .groups
-            .into_iter()
-            .filter_map(|(group, state)| Some((group, state.metadata?)))
-            .collect()
     }
 
     /// Makes `records` durable as one frame (all kept or all lost), fsynced with

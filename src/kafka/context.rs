@@ -103,23 +103,26 @@ impl Context {
     /// A context over an engine another front may serve too (e.g. an `Arc<Node>`).
     pub fn with_engine(engine: Engine, config: FrontConfig) -> Self {
         let classic = Groups::new(config.classic.clone());
-        // A durable broker's classic groups come back Empty with their generation.
-        for (group, meta) in (*engine).as_ref().stored_groups() {
-            if meta.group_type == GroupType::Classic {
+        let commit_extras = super::commit_extras::CommitExtras::default();
+        for (group, state) in (*engine).as_ref().stored_state().groups {
+            // A durable broker's classic groups come back Empty with their generation.
+            if let Some(meta) = state
+                .metadata
+                .filter(|m| m.group_type == GroupType::Classic)
+            {
                 let protocol_type = Some(meta.protocol_type).filter(|t| !t.is_empty());
                 classic.restore(&group, meta.generation, protocol_type, meta.protocol);
             }
-        }
-        let commit_extras = super::commit_extras::CommitExtras::default();
-        for (group, topic, partition, c) in (*engine).as_ref().stored_offsets() {
-            commit_extras.record(
-                &group,
-                &topic,
-                partition,
-                c.offset,
-                c.leader_epoch,
-                &c.metadata,
-            );
+            for ((topic, partition), c) in state.offsets {
+                commit_extras.record(
+                    &group,
+                    &topic,
+                    partition,
+                    c.offset,
+                    c.leader_epoch,
+                    &c.metadata,
+                );
+            }
         }
         Context {
             engine,
