@@ -1,8 +1,11 @@
 //! The partition's unit tests: records, keys, batches, fetches, idempotence, the disk.
 
+use super::fetch::SHARE_MIN;
 use super::value::INLINE;
 use super::*;
 use crate::loom::AtomicBool;
+use bytes::{Buf, Bytes, BytesMut};
+use bytes_utils::SegmentedBuf;
 
 fn collect(p: &Partition, key: Key<'_>, from: u64, max: usize) -> Vec<(u64, Vec<u8>)> {
     let mut out = vec![];
