@@ -63,6 +63,7 @@ class Member(threading.Thread):
         super().__init__(daemon=True)
         self.log, self.group, self.topic, self.every, self.conf = log, group, topic, commit_every, conf
         self.stop = threading.Event()
+        self.closing = False
         self.id = uuid.uuid4().hex[:6]
 
     def on_assign(self, c, parts):
@@ -71,10 +72,19 @@ class Member(threading.Thread):
             c.incremental_assign(parts)
 
     def on_revoke(self, c, parts):
-        self.commit(c)
+        # While closing, `run` has just committed, and librdkafka 2.16 aborts on a commit here
+        # when close() met a pending assign callback: it treats that assign as the unassign, ends
+        # the group, then asserts on this callback's commit (`rd_kafka_cgrp_terminated: assert:
+        # !rd_kafka_assignment_in_progress`, librdkafka#4792).
+        if not self.closing:
+            self.commit(c)
         self.log.event(self.id, "revoke", [p.partition for p in parts])
         if self.conf.get("partition.assignment.strategy") == "cooperative-sticky":
-            c.incremental_unassign(parts)
+            try:
+                c.incremental_unassign(parts)
+            except KafkaException:
+                if not self.closing:
+                    raise
 
     def commit(self, c):
         try:
@@ -99,6 +109,7 @@ class Member(threading.Thread):
             if n % self.every == 0:
                 self.commit(c)
         self.commit(c)
+        self.closing = True
         c.close()
         self.log.event(self.id, "closed", [])
 
