@@ -117,9 +117,10 @@ pub struct Args {
     pub flush_ms: Option<u64>,
 
     /// Broker default of the topic config `retention.ms`: delete segments whose newest record is
-    /// older than this; -1 keeps them forever (Kafka's `log.retention.ms`, 7 days). Needs --data-dir.
+    /// older than this; -1 keeps them forever (Kafka's `log.retention.ms`, 7 days; -1 or more).
+    /// Needs --data-dir.
     #[arg(long, env = "KGROUPS_LOG_RETENTION_MS", requires = "data_dir", default_value_t = crate::storage::SEVEN_DAYS_MS,
-          allow_negative_numbers = true)]
+          allow_negative_numbers = true, value_parser = clap::value_parser!(i64).range(-1..))]
     pub log_retention_ms: i64,
 
     /// Broker default of `retention.bytes`: delete old segments while a partition is larger;
@@ -129,14 +130,16 @@ pub struct Args {
     pub log_retention_bytes: i64,
 
     /// Broker default of `segment.bytes`: the size at which a segment file rolls (Kafka's
-    /// `log.segment.bytes`, 1 GiB). Needs --data-dir.
+    /// `log.segment.bytes`, 1 GiB), from 61 (one batch header) to 2,147,483,647. Needs --data-dir.
     #[arg(long, env = "KGROUPS_LOG_SEGMENT_BYTES", requires = "data_dir",
-          default_value_t = crate::storage::DEFAULT_SEGMENT_BYTES)]
+          default_value_t = crate::storage::DEFAULT_SEGMENT_BYTES,
+          value_parser = clap::value_parser!(u64).range(crate::batch::HEADER as u64..=i32::MAX as u64))]
     pub log_segment_bytes: u64,
 
     /// Broker default of `segment.ms`: the age at which a segment rolls (Kafka's `log.roll.ms`,
-    /// 7 days). Needs --data-dir.
-    #[arg(long, env = "KGROUPS_LOG_ROLL_MS", requires = "data_dir", default_value_t = crate::storage::SEVEN_DAYS_MS)]
+    /// 7 days; at least 1). Needs --data-dir.
+    #[arg(long, env = "KGROUPS_LOG_ROLL_MS", requires = "data_dir", default_value_t = crate::storage::SEVEN_DAYS_MS,
+          value_parser = clap::value_parser!(i64).range(1..))]
     pub log_roll_ms: i64,
 
     /// The most bytes of written batches a partition keeps in memory; older ones are read from
@@ -186,6 +189,33 @@ impl Args {
                 ms: self.flush_ms,
             },
             tail_bytes: self.tail_bytes,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(extra: &[&str]) -> Result<Args, clap::Error> {
+        let base = ["kgroups broker", "--data-dir", "/nonexistent"];
+        Args::try_parse_from(base.iter().chain(extra))
+    }
+
+    /// A `--log-*` value out of Kafka's range is refused by the flag's name, before the broker
+    /// starts; the range's ends are accepted.
+    #[test]
+    fn log_flags_out_of_range_name_the_flag() {
+        for (flag, bad, edge) in [
+            ("--log-segment-bytes", "60", "61"),
+            ("--log-segment-bytes", "2147483648", "2147483647"),
+            ("--log-roll-ms", "0", "1"),
+            ("--log-retention-ms", "-2", "-1"),
+        ] {
+            let e = parse(&[flag, bad]).expect_err(flag).to_string();
+            assert!(e.contains(flag) && e.contains(bad), "{flag} {bad}: {e}");
+            let args = parse(&[flag, edge]).unwrap_or_else(|e| panic!("{flag} {edge}: {e}"));
+            args.log_defaults().unwrap();
         }
     }
 }

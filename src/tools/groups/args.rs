@@ -56,7 +56,7 @@ pub struct Args {
     /// Move the committed offsets by N (may be negative).
     #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub shift_by: Option<i64>,
-    /// Reset to the first offset at or after this time (YYYY-MM-DDTHH:MM:SS[.sss][Z|±HH:MM]; UTC
+    /// Reset to the first offset at or after this time (`YYYY-MM-DDTHH:MM:SS[.sss][Z|±HH:MM]`; UTC
     /// without a zone).
     #[arg(long, value_name = "T")]
     pub to_datetime: Option<String>,
