@@ -72,7 +72,8 @@ class Log:
             bad.append((p, o, who))
             if len(bad) == 1:
                 print("first re-delivery below a commit:", (t, who, p, o), "after", past[:3],
-                      "events:", [e for e in self.events if p in e[3] or e[1] == who][:12],
+                      "events within 3 s before:", [e for e in self.events if (p in e[3] or e[1] == who)
+                                                    and t - 3 < e[0] < t + 1],
                       "member's earlier deliveries of the partition:", before[-3:], flush=True)
         self.client_redeliveries = race
         check(not bad, f"{len(bad)} deliveries below a landed commit, e.g. {bad[:5]}")
