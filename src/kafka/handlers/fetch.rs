@@ -8,10 +8,11 @@
 //!   `max_bytes` — except that the first non-empty partition always gives at least one batch
 //!   (KIP-74), so a batch larger than the limits still makes progress.
 //! - **Every requested partition is answered** (kafka-python rejects a response that omits one),
-//!   with the high watermark, `last_stable_offset` = high watermark (no transactions; librdkafka
-//!   reads `read_committed` by default) and the log start offset. A fetch offset beyond the high
-//!   watermark or below the log start gets OFFSET_OUT_OF_RANGE (1); exactly at the high watermark
-//!   returns no records.
+//!   with the high watermark (read again after the records, so that it is past every record in
+//!   the answer, as Kafka's is), `last_stable_offset` = high watermark (no transactions;
+//!   librdkafka reads `read_committed` by default) and the log start offset. A fetch offset
+//!   beyond the high watermark or below the log start gets OFFSET_OUT_OF_RANGE (1); exactly at
+//!   the high watermark returns no records.
 //! - No fetch sessions (KIP-227): `session_id` 0, so clients send full fetches.
 
 use super::partition;
@@ -88,7 +89,12 @@ fn gather(
                         }
                     }
                     total += pieces.remaining();
-                    out.with_records(Some(splices.field(pieces)))
+                    // Read again after the fetch, so that the high watermark covers every record
+                    // in the answer (a record appended since the first read may be in it).
+                    let hw = p.end() as i64;
+                    out.with_high_watermark(hw)
+                        .with_last_stable_offset(hw)
+                        .with_records(Some(splices.field(pieces)))
                 })
                 .collect();
             FetchableTopicResponse::default()
