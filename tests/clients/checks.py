@@ -1,10 +1,18 @@
 """Checks shared by the Python client scenarios: a log of deliveries, assignments and commits
 from every group member, and the properties the scenarios assert on it."""
+import faulthandler
+import os
 import threading
 import time
 from collections import defaultdict
 
 FAILS = []
+
+# The test harness kills a script at its time limit and prints its stderr. Every thread's Python
+# stack is written there 10 s before, so that a hang shows where each member was waiting.
+_LIMIT = int(os.environ.get("KGROUPS_SCRIPT_LIMIT_S", "0") or 0)
+if _LIMIT > 10:
+    faulthandler.dump_traceback_later(_LIMIT - 10)
 
 
 def check(cond, what):

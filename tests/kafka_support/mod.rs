@@ -182,9 +182,12 @@ pub fn script(name: &str) -> PathBuf {
         .join(name)
 }
 
-/// Runs `cmd` with a time limit; returns its output (killed at the limit).
+/// Runs `cmd` with a time limit; returns its output (killed at the limit). The limit is also
+/// given to the script as `KGROUPS_SCRIPT_LIMIT_S` (seconds): the Python scenarios dump every
+/// thread's stack to stderr 10 s before it.
 pub fn run(mut cmd: Command, limit: Duration) -> Output {
     let mut child = cmd
+        .env("KGROUPS_SCRIPT_LIMIT_S", limit.as_secs().to_string())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
